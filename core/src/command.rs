@@ -1,0 +1,242 @@
+//! What the executor asks its host to do, and what the host answers.
+//!
+//! Every command carries a [`CommandId`]. Commands that call the API server (create, patch,
+//! delete, list) must be answered exactly once with [`crate::Input::ApiResult`] carrying the
+//! same id; a timeout or a lost reply is an answer too ([`ApiFailure::Timeout`]). The other
+//! commands (watch, report) need no answer.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::TaskKey;
+use crate::pod::{PodRef, PodView};
+use crate::selector::LabelSelector;
+
+/// Identifies a command; unique for the life of one executor, increasing in emission order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommandId(pub u64);
+
+impl fmt::Display for CommandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The worker pod to create, reduced to what the executor decides. A driver merges it into its
+/// pod template (image, resources, volumes); the identity fields here must win over the
+/// template, or adoption and the watch selector break.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodManifest {
+    /// Namespace and name.
+    pub pod: PodRef,
+    /// Labels: the template's, then the executor's identity labels on top.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations: the template's, then the task key on top.
+    pub annotations: BTreeMap<String, String>,
+    /// The `base` container's image; `None` keeps the driver's template image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The `base` container's args (the task command).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The `base` container's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// A condition the API server must check before applying a patch (a JSON-patch `test` or a
+/// `metadata.resourceVersion` in a merge patch). It lets two adopters race safely: the loser
+/// gets 409 Conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Precondition {
+    /// Apply only if the pod is still at this resource version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    /// Apply only if this label still has this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<(String, String)>,
+}
+
+/// The terminal state reported to the scheduler for a task try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportedState {
+    /// The try failed; the scheduler applies its retry policy.
+    Failed,
+    /// The pod exited 0. As in Airflow, the task's own final state (success, deferred, …) is
+    /// what the task wrote to the metadata DB; the scheduler reads it there.
+    Succeeded,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum CommandKind {
+    /// Create a worker pod. Answer: [`ApiOutcome::Ok`] or a failure.
+    CreatePod {
+        /// The pod.
+        manifest: PodManifest,
+    },
+    /// Merge-patch labels onto a pod. Answer: [`ApiOutcome::Ok`] or a failure (404 if gone,
+    /// 409 if the precondition no longer holds).
+    PatchLabels {
+        /// Which pod.
+        pod: PodRef,
+        /// Labels to set.
+        labels: BTreeMap<String, String>,
+        /// Checked by the API server before applying.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        precondition: Option<Precondition>,
+    },
+    /// Delete a pod. Answer: [`ApiOutcome::Ok`] or a failure; 404 counts as success.
+    DeletePod {
+        /// Which pod.
+        pod: PodRef,
+        /// `gracePeriodSeconds`; `None` uses the pod's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace_period_seconds: Option<u32>,
+    },
+    /// List pods. Answer: [`ApiOutcome::Listed`] or a failure.
+    ListPods {
+        /// Namespace to list in.
+        namespace: String,
+        /// Label selector.
+        label_selector: LabelSelector,
+        /// Field selector, e.g. `status.phase!=Succeeded`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field_selector: Option<String>,
+    },
+    /// (Re)start the pod watch from this resource version, replacing any previous watch. No
+    /// answer; if the watch later ends with 410 Gone, send [`crate::Input::WatchExpired`].
+    WatchPods {
+        /// Namespace to watch.
+        namespace: String,
+        /// Label selector.
+        label_selector: LabelSelector,
+        /// Resource version to start from (from the list that preceded it).
+        resource_version: String,
+    },
+    /// Tell the scheduler that a try ended (Airflow's `event_buffer` write). No answer.
+    Report {
+        /// The try.
+        key: TaskKey,
+        /// How it ended.
+        state: ReportedState,
+        /// Why, for failures.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+impl CommandKind {
+    /// Whether the host must answer this command with [`crate::Input::ApiResult`].
+    #[must_use]
+    pub fn expects_reply(&self) -> bool {
+        matches!(self, Self::CreatePod { .. } | Self::PatchLabels { .. } | Self::DeletePod { .. } | Self::ListPods { .. })
+    }
+
+    /// The pod this command acts on, if it acts on exactly one existing pod.
+    #[must_use]
+    pub fn target_pod(&self) -> Option<&PodRef> {
+        match self {
+            Self::PatchLabels { pod, .. } | Self::DeletePod { pod, .. } => Some(pod),
+            Self::CreatePod { manifest } => Some(&manifest.pod),
+            _ => None,
+        }
+    }
+}
+
+/// One instruction to the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// Quote it in the answer.
+    pub id: CommandId,
+    /// What to do.
+    #[serde(flatten)]
+    pub kind: CommandKind,
+}
+
+/// The answer to an API command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ApiOutcome {
+    /// Create, patch or delete succeeded.
+    Ok,
+    /// A list succeeded.
+    Listed {
+        /// The pods, with the same [`PodView`] fields as watch events.
+        pods: Vec<PodView>,
+        /// The list's resource version, to start the watch from.
+        resource_version: String,
+    },
+    /// The call failed.
+    Failed {
+        /// How.
+        failure: ApiFailure,
+    },
+}
+
+impl ApiOutcome {
+    /// Shorthand for an HTTP error.
+    #[must_use]
+    pub fn status(code: u16, reason: &str, message: &str) -> Self {
+        Self::Failed {
+            failure: ApiFailure::Status {
+                code,
+                reason: reason.to_string(),
+                message: message.to_string(),
+                retry_after_secs: None,
+            },
+        }
+    }
+}
+
+/// How an API call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ApiFailure {
+    /// The server answered with an error status.
+    Status {
+        /// HTTP status: 400, 403, 404, 409, 410, 422, 429, 5xx…
+        code: u16,
+        /// The Status object's `reason`, e.g. `AlreadyExists`, `Conflict`, `Forbidden`.
+        reason: String,
+        /// The Status object's `message` (Airflow matches "exceeded quota", "object has been
+        /// modified", "too old resource version" in it).
+        message: String,
+        /// The `Retry-After` header, in seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
+    },
+    /// No answer in time; the call may or may not have taken effect.
+    Timeout,
+    /// The connection failed before an answer.
+    Connection {
+        /// What the client said.
+        message: String,
+    },
+}
+
+impl ApiFailure {
+    /// The HTTP status, if the server answered.
+    #[must_use]
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Self::Status { code, .. } => Some(*code),
+            Self::Timeout | Self::Connection { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Status { code, reason, message, .. } => write!(f, "({code}) {reason}: {message}"),
+            Self::Timeout => f.write_str("request timed out"),
+            Self::Connection { message } => write!(f, "connection error: {message}"),
+        }
+    }
+}

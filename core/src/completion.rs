@@ -1,0 +1,91 @@
+//! Completion path: what happens to a pod and its try once the watch says the try ended
+//! (Airflow's `_change_state`, `airflow-executor.md` §3).
+//!
+//! The order is Airflow's: dispose of the pod (delete, or label it done), then report. Two
+//! departures, both so that an API error can never turn into a loop: a pod already gone (the
+//! event is a DELETED) is not deleted again, and a failed clean-up is retried on a bounded
+//! exponential back-off instead of being re-put on the result queue at once.
+
+use crate::command::ReportedState;
+use crate::config::Config;
+use crate::watch::Outcome;
+
+/// What to do with a finished pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disposal {
+    /// `DELETE` it (404 counts as done).
+    Delete,
+    /// Patch `airflow_executor_done=True`, which takes it out of the watch selector.
+    MarkDone,
+}
+
+/// §3 step 4: `delete_worker_pods` deletes unless the try failed and
+/// `delete_worker_pods_on_failure` is off (failed pods are kept for debugging); without
+/// `delete_worker_pods` every finished pod is labelled done. `None` also when the pod is already
+/// gone.
+pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod_gone: bool) -> Option<Disposal> {
+    let failed = matches!(outcome, Outcome::Failed { .. });
+    if pod_gone || !matches!(outcome, Outcome::Failed { .. } | Outcome::Succeeded) {
+        return None;
+    }
+    if config.delete_worker_pods {
+        (!failed || config.delete_worker_pods_on_failure).then_some(Disposal::Delete)
+    } else {
+        Some(Disposal::MarkDone)
+    }
+}
+
+/// §3 steps 8–9: the state and reason reported to the scheduler.
+pub(crate) fn report(outcome: &Outcome) -> Option<(ReportedState, Option<String>)> {
+    match outcome {
+        Outcome::Failed { details } => Some((ReportedState::Failed, Some(details.summary()))),
+        Outcome::Succeeded => Some((ReportedState::Succeeded, None)),
+        Outcome::Ignore | Outcome::Adopted => None,
+    }
+}
+
+/// Delay before clean-up retry number `attempt` (1-based): 1 s, 2 s, 4 s, … capped at 60 s.
+pub(crate) fn cleanup_backoff_ms(attempt: u32) -> u64 {
+    let exp = attempt.saturating_sub(1).min(6);
+    (1000u64 << exp).min(60_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::FailureDetails;
+
+    fn failed() -> Outcome {
+        Outcome::Failed { details: FailureDetails::default() }
+    }
+
+    #[test]
+    fn disposal_follows_airflow_options() {
+        let default = Config::default();
+        assert_eq!(disposal(&default, &Outcome::Succeeded, false), Some(Disposal::Delete));
+        assert_eq!(disposal(&default, &failed(), false), None);
+        let on_failure = Config { delete_worker_pods_on_failure: true, ..Config::default() };
+        assert_eq!(disposal(&on_failure, &failed(), false), Some(Disposal::Delete));
+        let keep = Config { delete_worker_pods: false, delete_worker_pods_on_failure: true, ..Config::default() };
+        assert_eq!(disposal(&keep, &failed(), false), Some(Disposal::MarkDone));
+        assert_eq!(disposal(&keep, &Outcome::Succeeded, false), Some(Disposal::MarkDone));
+        assert_eq!(disposal(&default, &Outcome::Succeeded, true), None);
+        assert_eq!(disposal(&default, &Outcome::Adopted, false), None);
+        assert_eq!(disposal(&keep, &Outcome::Ignore, false), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let v: Vec<u64> = (1..=9).map(cleanup_backoff_ms).collect();
+        assert_eq!(v, [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+        assert_eq!(cleanup_backoff_ms(0), 1000);
+        assert_eq!(cleanup_backoff_ms(u32::MAX), 60_000);
+    }
+
+    #[test]
+    fn reports_only_terminal_outcomes() {
+        assert_eq!(report(&Outcome::Succeeded), Some((ReportedState::Succeeded, None)));
+        assert_eq!(report(&failed()), Some((ReportedState::Failed, Some("Pod failed".into()))));
+        assert_eq!(report(&Outcome::Adopted), None);
+    }
+}

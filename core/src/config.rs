@@ -1,0 +1,295 @@
+//! [`Config`]: Airflow's option names and defaults, plus the few switches podwarden adds.
+//!
+//! Option names are Airflow's (`[kubernetes_executor]` and `[scheduler]` sections, flattened),
+//! so a deployment's existing values carry over. Durations are seconds, as Airflow writes them.
+//! Every option podwarden adds is marked *(podwarden)* and defaults to behaviour that does not
+//! change what Airflow would do in a healthy cluster.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::label;
+use crate::time::secs_to_ms;
+
+/// Airflow's default `worker_pod_pending_fatal_container_state_reasons`.
+pub const DEFAULT_FATAL_PENDING_REASONS: [&str; 5] =
+    ["CreateContainerConfigError", "ErrImagePull", "CreateContainerError", "ImageInspectError", "InvalidImageName"];
+
+/// Executor configuration. Build with `Config::default()` and override fields, or deserialize
+/// from TOML/JSON (unknown keys are rejected so a typo does not silently keep a default).
+///
+/// ```
+/// let cfg: podwarden_core::Config = toml::from_str(r#"
+///     delete_worker_pods_on_failure = true
+///     worker_pod_pending_fatal_container_state_reasons = "ErrImagePull, InvalidImageName"
+/// "#).unwrap();
+/// cfg.validate().unwrap();
+/// assert_eq!(cfg.worker_pod_pending_fatal_container_state_reasons, ["ErrImagePull", "InvalidImageName"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Namespace worker pods are created in and listed from.
+    pub namespace: String,
+    /// Delete finished pods; when false, label them `airflow_executor_done=True` instead.
+    pub delete_worker_pods: bool,
+    /// Also delete failed pods (only with `delete_worker_pods`).
+    pub delete_worker_pods_on_failure: bool,
+    /// Waiting reasons that make a Pending pod fail at once. Accepts a list or Airflow's
+    /// comma-separated string; items are trimmed and empty items dropped.
+    #[serde(deserialize_with = "comma_list")]
+    pub worker_pod_pending_fatal_container_state_reasons: Vec<String>,
+    /// Pods created per loop (`scheduler_idle_sleep_time`).
+    pub worker_pods_creation_batch_size: u32,
+    /// Retries of a pod creation after a transient API error; `-1` is unlimited.
+    pub task_publish_max_retries: i64,
+    /// Transparent requeues of a try whose pod failed before the task started; `-1` unlimited,
+    /// `0` off. (Read by the requeue policy.)
+    pub pod_launch_failure_retries: i64,
+    /// Container reasons that never requeue (the task's own failure). Accepts a list or a
+    /// comma-separated string.
+    #[serde(deserialize_with = "comma_list")]
+    pub pod_launch_failure_excluded_container_reasons: Vec<String>,
+    /// Seconds between completed-pod adoption sweeps (`[scheduler]`).
+    pub orphaned_tasks_check_interval: f64,
+    /// Seconds without a heartbeat after which a scheduler is dead (`[scheduler]`). The
+    /// executor's own health uses it as the longest acceptable gap between two drives.
+    pub scheduler_health_check_threshold: f64,
+    /// Seconds per scheduler loop (`[scheduler]`): the window in which at most
+    /// `worker_pods_creation_batch_size` pods are created.
+    pub scheduler_idle_sleep_time: f64,
+    /// Image of the worker container; `None` keeps the template's.
+    pub worker_container_repository: Option<String>,
+    /// Tag of the worker image.
+    pub worker_container_tag: Option<String>,
+    /// Value of the `airflow_version` label (`+` is replaced by `-`, as Airflow does).
+    pub airflow_version: String,
+    /// *(podwarden)* Sustained API requests per second this executor may send.
+    pub api_qps: u32,
+    /// *(podwarden)* API requests that may be sent at once after an idle period.
+    pub api_burst: u32,
+    /// *(podwarden)* Retries of a failed pod clean-up (delete or done-label patch), with
+    /// exponential back-off from 1 s to 60 s. Airflow retries a failed delete at once, forever,
+    /// inside one loop (a hot loop); we bound it.
+    pub pod_cleanup_max_retries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: "default".into(),
+            delete_worker_pods: true,
+            delete_worker_pods_on_failure: false,
+            worker_pod_pending_fatal_container_state_reasons: DEFAULT_FATAL_PENDING_REASONS
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            worker_pods_creation_batch_size: 1,
+            task_publish_max_retries: 0,
+            pod_launch_failure_retries: 1,
+            pod_launch_failure_excluded_container_reasons: vec!["Error".into()],
+            orphaned_tasks_check_interval: 300.0,
+            scheduler_health_check_threshold: 30.0,
+            scheduler_idle_sleep_time: 1.0,
+            worker_container_repository: None,
+            worker_container_tag: None,
+            airflow_version: "3.3.2".into(),
+            api_qps: 20,
+            api_burst: 40,
+            pod_cleanup_max_retries: 5,
+        }
+    }
+}
+
+/// Why a configuration is unusable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A count that must be at least 1 is 0.
+    #[error("{0} must be at least 1")]
+    MustBePositive(&'static str),
+    /// A retry budget below -1.
+    #[error("{option} must be -1 (unlimited) or >= 0, got {value}")]
+    BadRetryBudget {
+        /// Which option.
+        option: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// A duration that is negative, NaN or infinite.
+    #[error("{option} must be a finite number of seconds >= 0, got {value}")]
+    BadDuration {
+        /// Which option.
+        option: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// The namespace is not a DNS-1123 label.
+    #[error("namespace {0:?} is not a valid Kubernetes namespace")]
+    BadNamespace(String),
+    /// The scheduler id cannot be written as a label value as it is.
+    #[error("scheduler id {0:?} is not a valid label value (letters, digits, '-', '_', '.', at most 63)")]
+    BadSchedulerId(String),
+}
+
+impl Config {
+    /// Checks every option.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found, in field order.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let ns = self.namespace.as_bytes();
+        let ns_ok = !ns.is_empty()
+            && ns.len() <= 63
+            && ns.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && ns.first().is_some_and(u8::is_ascii_alphanumeric)
+            && ns.last().is_some_and(u8::is_ascii_alphanumeric);
+        if !ns_ok {
+            return Err(ConfigError::BadNamespace(self.namespace.clone()));
+        }
+        if self.worker_pods_creation_batch_size == 0 {
+            return Err(ConfigError::MustBePositive("worker_pods_creation_batch_size"));
+        }
+        for (option, value) in [
+            ("task_publish_max_retries", self.task_publish_max_retries),
+            ("pod_launch_failure_retries", self.pod_launch_failure_retries),
+        ] {
+            if value < -1 {
+                return Err(ConfigError::BadRetryBudget { option, value });
+            }
+        }
+        for (option, value) in [
+            ("orphaned_tasks_check_interval", self.orphaned_tasks_check_interval),
+            ("scheduler_health_check_threshold", self.scheduler_health_check_threshold),
+            ("scheduler_idle_sleep_time", self.scheduler_idle_sleep_time),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(ConfigError::BadDuration { option, value });
+            }
+        }
+        if self.api_qps == 0 {
+            return Err(ConfigError::MustBePositive("api_qps"));
+        }
+        if self.api_burst == 0 {
+            return Err(ConfigError::MustBePositive("api_burst"));
+        }
+        Ok(())
+    }
+
+    /// Checks a scheduler id: it is written verbatim as the `airflow-worker` label.
+    ///
+    /// # Errors
+    /// [`ConfigError::BadSchedulerId`].
+    pub fn validate_scheduler_id(id: &str) -> Result<(), ConfigError> {
+        if id.is_empty() || !label::is_valid_value(id) {
+            return Err(ConfigError::BadSchedulerId(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The worker image, `repository:tag`, if both are set (Airflow's rule).
+    #[must_use]
+    pub fn worker_image(&self) -> Option<String> {
+        match (&self.worker_container_repository, &self.worker_container_tag) {
+            (Some(r), Some(t)) if !r.is_empty() && !t.is_empty() => Some(format!("{r}:{t}")),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn loop_ms(&self) -> u64 {
+        secs_to_ms(self.scheduler_idle_sleep_time)
+    }
+
+    pub(crate) fn health_threshold_ms(&self) -> u64 {
+        secs_to_ms(self.scheduler_health_check_threshold)
+    }
+
+    /// Whether a transient create error may be retried after `retries` retries already.
+    pub(crate) fn may_retry_publish(&self, retries: u32) -> bool {
+        self.task_publish_max_retries == -1 || i64::from(retries) < self.task_publish_max_retries
+    }
+}
+
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items: Vec<String> = match ListOrString::deserialize(d)? {
+        ListOrString::List(v) => v,
+        ListOrString::Text(s) => s.split(',').map(str::to_string).collect(),
+    };
+    Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_airflows_and_valid() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert!(c.delete_worker_pods && !c.delete_worker_pods_on_failure);
+        assert_eq!(c.worker_pods_creation_batch_size, 1);
+        assert_eq!(c.task_publish_max_retries, 0);
+        assert_eq!(c.pod_launch_failure_retries, 1);
+        assert_eq!(c.pod_launch_failure_excluded_container_reasons, ["Error"]);
+        assert_eq!(c.orphaned_tasks_check_interval, 300.0);
+        assert_eq!(c.scheduler_health_check_threshold, 30.0);
+        assert_eq!(c.worker_image(), None);
+    }
+
+    /// Airflow's `test_kube_config_parse_worker_pod_pending_fatal_container_state_reasons`.
+    #[test]
+    fn fatal_reasons_parse_like_airflow() {
+        let c: Config = toml::from_str(r#"worker_pod_pending_fatal_container_state_reasons = "e1, e2,e3""#).unwrap();
+        assert_eq!(c.worker_pod_pending_fatal_container_state_reasons, ["e1", "e2", "e3"]);
+        let c: Config = toml::from_str(r#"worker_pod_pending_fatal_container_state_reasons = "e1 ""#).unwrap();
+        assert_eq!(c.worker_pod_pending_fatal_container_state_reasons, ["e1"]);
+        let c: Config = toml::from_str(r#"pod_launch_failure_excluded_container_reasons = """#).unwrap();
+        assert!(c.pod_launch_failure_excluded_container_reasons.is_empty());
+    }
+
+    #[test]
+    fn serde_round_trips_and_rejects_typos() {
+        let c = Config { delete_worker_pods: false, task_publish_max_retries: -1, ..Config::default() };
+        let back: Config = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let back: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        assert!(toml::from_str::<Config>("delete_worker_pod = false").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_bad_option() {
+        let bad = |c: Config| c.validate().unwrap_err();
+        assert_eq!(
+            bad(Config { worker_pods_creation_batch_size: 0, ..Config::default() }),
+            ConfigError::MustBePositive("worker_pods_creation_batch_size")
+        );
+        assert_eq!(
+            bad(Config { task_publish_max_retries: -2, ..Config::default() }),
+            ConfigError::BadRetryBudget { option: "task_publish_max_retries", value: -2 }
+        );
+        assert!(matches!(
+            bad(Config { scheduler_idle_sleep_time: f64::NAN, ..Config::default() }),
+            ConfigError::BadDuration { option: "scheduler_idle_sleep_time", .. }
+        ));
+        assert_eq!(bad(Config { namespace: "Bad_NS".into(), ..Config::default() }), ConfigError::BadNamespace("Bad_NS".into()));
+        assert_eq!(bad(Config { api_qps: 0, ..Config::default() }), ConfigError::MustBePositive("api_qps"));
+        assert!(Config::validate_scheduler_id("5").is_ok());
+        assert!(Config::validate_scheduler_id("").is_err());
+        assert!(Config::validate_scheduler_id("-x").is_err());
+    }
+
+    #[test]
+    fn worker_image_needs_both_parts() {
+        let c = Config {
+            worker_container_repository: Some("apache/airflow".into()),
+            worker_container_tag: Some("3.3.2".into()),
+            ..Config::default()
+        };
+        assert_eq!(c.worker_image().as_deref(), Some("apache/airflow:3.3.2"));
+    }
+}

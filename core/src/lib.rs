@@ -1,0 +1,107 @@
+//! # podwarden-core
+//!
+//! The pod-lifecycle decisions of a Kubernetes task executor (Apache Airflow's
+//! KubernetesExecutor is the model) as a deterministic, sans-IO state machine.
+//!
+//! The core performs no I/O, reads no clock, starts no thread and draws no random number. A
+//! host (a real driver talking to the API server and the metadata DB, or the simulator) feeds
+//! it [`Input`]s with the current time and executes the [`Command`]s it emits. Given the same
+//! inputs at the same times, it emits the same commands in the same order, byte for byte.
+//!
+//! ## The drive rule
+//!
+//! After **every** mutation ([`Executor::new`], [`Executor::handle_input`],
+//! [`Executor::handle_timeout`]) drain [`Executor::poll_command`] until it returns `None`, and
+//! execute the commands in that order. Then wait until the next input arrives or until
+//! [`Executor::poll_timeout`], whichever is first, and call [`Executor::handle_timeout`] when
+//! the latter comes. Commands that call the API server must be answered exactly once with
+//! [`Input::ApiResult`] quoting their [`CommandId`]; a timeout or a lost reply is an answer
+//! ([`ApiFailure::Timeout`]).
+//!
+//! ```
+//! use podwarden_core::{
+//!     ApiOutcome, Command, CommandKind, Config, Executor, Input, PodTemplate, TaskKey, Timestamp,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut now = Timestamp(0);
+//! let mut ex = Executor::new(Config::default(), "5", now)?;
+//! let mut answers = Vec::new();
+//! let mut log = Vec::new();
+//!
+//! // A toy host: every API call succeeds, lists are empty.
+//! let mut drain = |ex: &mut Executor, answers: &mut Vec<Input>, log: &mut Vec<String>| {
+//!     while let Some(Command { id, kind }) = ex.poll_command() {
+//!         log.push(format!("{kind:?}").split_whitespace().next().unwrap_or("").to_string());
+//!         let outcome = match kind {
+//!             CommandKind::ListPods { .. } => ApiOutcome::Listed { pods: vec![], resource_version: "1".into() },
+//!             other if other.expects_reply() => ApiOutcome::Ok,
+//!             _ => continue, // WatchPods, Report: nothing to answer
+//!         };
+//!         answers.push(Input::ApiResult { id, outcome });
+//!     }
+//! };
+//!
+//! drain(&mut ex, &mut answers, &mut log); // new() lists this scheduler's pods first
+//! let key = TaskKey::new("etl", "extract", "manual__2026-11-23", 1);
+//! ex.handle_input(now, Input::Submit { key: key.clone(), template: PodTemplate::default() })?;
+//! drain(&mut ex, &mut answers, &mut log);
+//! for answer in std::mem::take(&mut answers) {
+//!     ex.handle_input(now, answer)?;
+//!     drain(&mut ex, &mut answers, &mut log);
+//! }
+//! if let Some(deadline) = ex.poll_timeout() {
+//!     now = now.max(deadline);
+//!     ex.handle_timeout(now);
+//!     drain(&mut ex, &mut answers, &mut log);
+//! }
+//! assert_eq!(log, ["ListPods", "CreatePod", "WatchPods"]);
+//! assert!(ex.is_tracking(&key)); // until the watch reports the pod's end
+//! assert!(ex.health(now).is_healthy());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Modules
+//!
+//! | module | decides |
+//! |---|---|
+//! | [`watch`] | what one pod event means (Airflow's classification table) |
+//! | [`launch`] | which tries get a pod now, the pod's identity, create-error handling |
+//! | [`completion`] (internal) | delete or mark done, then report; bounded clean-up retries |
+//! | [`label`], [`selector`], [`key`] | identity on pods: label-safe values, selectors, task keys |
+//! | [`k8s_json`] | reading Kubernetes' own JSON (pods, watch lines) |
+//! | [`health`] | the executor's own progress-based health |
+//!
+//! Adoption, pre-execution requeue, the zombie sweep, the pending timeout and peer liveness slot
+//! in as further policy modules composed by [`Executor`], with their inputs added to [`Input`]
+//! (which is `#[non_exhaustive]` for that reason).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod budget;
+pub mod command;
+mod completion;
+pub mod config;
+mod executor;
+pub mod health;
+pub mod input;
+pub mod k8s_json;
+pub mod key;
+pub mod label;
+pub mod launch;
+pub mod pod;
+pub mod selector;
+pub mod time;
+pub mod watch;
+
+pub use command::{ApiFailure, ApiOutcome, Command, CommandId, CommandKind, PodManifest, Precondition, ReportedState};
+pub use config::{Config, ConfigError};
+pub use executor::{Executor, StateSize};
+pub use health::{Health, UnhealthyReasons};
+pub use input::{Input, InputError, PodTemplate};
+pub use key::{KeyError, TaskKey};
+pub use pod::{ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodRef, PodView, WatchEvent};
+pub use selector::LabelSelector;
+pub use time::Timestamp;
