@@ -1,0 +1,269 @@
+//! Test harness: drives one `Executor` by the drive rule and keeps a readable transcript of
+//! every input and command, for assertions and insta snapshots.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use podwarden::{
+    ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, ContainerState, ContainerStatus, EventType,
+    Executor, Input, InputError, PodCondition, PodPhase, PodTemplate, PodView, TaskKey, Timestamp, WatchEvent,
+};
+
+/// The scheduler id used throughout (Airflow's tests use job id 5).
+pub const SCHEDULER: &str = "5";
+
+pub struct Harness {
+    pub ex: Executor,
+    pub now: Timestamp,
+    /// Every command emitted, in order.
+    pub commands: Vec<Command>,
+    /// Human-readable log of inputs (`>`) and commands (`<`).
+    pub transcript: String,
+}
+
+fn one_line(cmd: &Command) -> String {
+    serde_json::to_string(cmd).expect("commands serialize")
+}
+
+impl Harness {
+    /// An executor whose start-up relist is answered with an empty list at resource version 1.
+    pub fn new(config: Config) -> Self {
+        Self::with_id(config, SCHEDULER)
+    }
+
+    pub fn with_id(config: Config, id: &str) -> Self {
+        let now = Timestamp(1_000_000);
+        let ex = Executor::new(config, id, now).expect("valid config");
+        let mut h = Self { ex, now, commands: Vec::new(), transcript: String::new() };
+        let start = h.drain();
+        let list = start.iter().find(|c| matches!(c.kind, CommandKind::ListPods { .. })).expect("start-up relist").id;
+        h.answer(list, ApiOutcome::Listed { pods: vec![], resource_version: "1".into() });
+        h.transcript.clear();
+        h.commands.clear();
+        h
+    }
+
+    /// Drains the executor, logging each command.
+    pub fn drain(&mut self) -> Vec<Command> {
+        let mut out = Vec::new();
+        while let Some(cmd) = self.ex.poll_command() {
+            let _ = writeln!(self.transcript, "< {}", one_line(&cmd));
+            self.commands.push(cmd.clone());
+            out.push(cmd);
+        }
+        out
+    }
+
+    fn note(&mut self, line: String) {
+        let _ = writeln!(self.transcript, "> t={} {line}", self.now.0);
+    }
+
+    /// Feeds an input (logged with `label`) and returns the commands it produced.
+    pub fn try_input(&mut self, label: String, input: Input) -> Result<Vec<Command>, InputError> {
+        self.note(label);
+        let r = self.ex.handle_input(self.now, input);
+        if let Err(e) = &r {
+            let _ = writeln!(self.transcript, "! {e}");
+        }
+        let out = self.drain();
+        r.map(|()| out)
+    }
+
+    pub fn input(&mut self, label: String, input: Input) -> Vec<Command> {
+        self.try_input(label, input).expect("input accepted")
+    }
+
+    pub fn submit(&mut self, key: &TaskKey) -> Vec<Command> {
+        self.input(format!("submit {key}"), Input::Submit { key: key.clone(), template: PodTemplate::default() })
+    }
+
+    pub fn answer(&mut self, id: CommandId, outcome: ApiOutcome) -> Vec<Command> {
+        let label = match &outcome {
+            ApiOutcome::Ok => format!("answer {id} ok"),
+            ApiOutcome::Listed { pods, resource_version } => {
+                let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+                format!("answer {id} listed {names:?} rv={resource_version}")
+            }
+            ApiOutcome::Failed { failure } => format!("answer {id} failed {failure}"),
+        };
+        self.input(label, Input::ApiResult { id, outcome })
+    }
+
+    pub fn fail(&mut self, id: CommandId, code: u16, reason: &str, message: &str, retry_after: Option<u64>) -> Vec<Command> {
+        let failure = ApiFailure::Status { code, reason: reason.into(), message: message.into(), retry_after_secs: retry_after };
+        self.answer(id, ApiOutcome::Failed { failure })
+    }
+
+    pub fn event(&mut self, kind: EventType, pod: &PodView) -> Vec<Command> {
+        self.try_event(kind, pod).expect("event accepted")
+    }
+
+    pub fn try_event(&mut self, kind: EventType, pod: &PodView) -> Result<Vec<Command>, InputError> {
+        let label = format!(
+            "watch {} {} phase={} rv={}{}",
+            kind.as_str(),
+            pod.name,
+            pod.phase.map_or("-", PodPhase::as_str),
+            pod.resource_version,
+            if pod.deletion_timestamp.is_some() { " deleting" } else { "" }
+        );
+        self.try_input(label, Input::Watch { event: WatchEvent::new(kind, pod.clone()) })
+    }
+
+    /// Moves time forward and fires due timers, repeatedly, until `ms` have passed.
+    pub fn advance(&mut self, ms: u64) -> Vec<Command> {
+        let end = self.now.plus_ms(ms);
+        let mut out = Vec::new();
+        loop {
+            match self.ex.poll_timeout() {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    self.note("timeout".into());
+                    self.ex.handle_timeout(self.now);
+                    out.extend(self.drain());
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+        out
+    }
+
+    /// Answers every command in `cmds` that expects a reply with `Ok` (lists: empty).
+    pub fn ack_all(&mut self, cmds: &[Command]) -> Vec<Command> {
+        let mut out = Vec::new();
+        for c in cmds {
+            if c.kind.expects_reply() {
+                let outcome = match c.kind {
+                    CommandKind::ListPods { .. } => ApiOutcome::Listed { pods: vec![], resource_version: "1".into() },
+                    _ => ApiOutcome::Ok,
+                };
+                out.extend(self.answer(c.id, outcome));
+            }
+        }
+        out
+    }
+
+    /// Submits `key`, acknowledges its create, and returns the pod the watch will show.
+    pub fn launch(&mut self, key: &TaskKey) -> PodView {
+        let cmds = self.submit(key);
+        let create = created_pod(&cmds).expect("a CreatePod");
+        self.ack_all(&cmds);
+        create
+    }
+}
+
+/// The pod of the first `CreatePod` in `cmds`, as the watch would show it just after creation.
+pub fn created_pod(cmds: &[Command]) -> Option<PodView> {
+    cmds.iter().find_map(|c| match &c.kind {
+        CommandKind::CreatePod { manifest } => {
+            let mut pod = PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
+            pod.uid = format!("uid-{}", manifest.pod.name);
+            pod.resource_version = "10".into();
+            pod.labels = manifest.labels.clone();
+            pod.annotations = manifest.annotations.clone();
+            pod.phase = Some(PodPhase::Pending);
+            Some(pod)
+        }
+        _ => None,
+    })
+}
+
+pub fn key(task: &str) -> TaskKey {
+    TaskKey::new("dag", task, "run_id", 1)
+}
+
+/// A pod carrying `key`'s identity, owned by `SCHEDULER`, in phase `phase`.
+pub fn worker_pod(name: &str, key: &TaskKey, phase: PodPhase) -> PodView {
+    let mut pod = PodView::new("default", name);
+    pod.uid = format!("uid-{name}");
+    pod.resource_version = "10".into();
+    pod.labels = key.to_labels();
+    pod.labels.insert("airflow-worker".into(), SCHEDULER.into());
+    pod.labels.insert("kubernetes_executor".into(), "True".into());
+    pod.annotations = key.to_annotations();
+    pod.phase = Some(phase);
+    pod
+}
+
+pub fn with_phase(mut pod: PodView, phase: PodPhase, rv: &str) -> PodView {
+    pod.phase = Some(phase);
+    pod.resource_version = rv.into();
+    pod
+}
+
+pub fn deleting(mut pod: PodView) -> PodView {
+    pod.deletion_timestamp = Some(Timestamp(1_000_000));
+    pod
+}
+
+pub fn main_terminated(mut pod: PodView, reason: &str, exit_code: i32, started: bool) -> PodView {
+    pod.containers = vec![ContainerStatus {
+        name: "base".into(),
+        state: ContainerState::Terminated {
+            reason: Some(reason.into()),
+            message: None,
+            exit_code,
+            started_at: started.then_some(Timestamp(1_000_500)),
+        },
+        restart_count: 0,
+    }];
+    pod
+}
+
+pub fn main_waiting(mut pod: PodView, reason: &str, message: Option<&str>) -> PodView {
+    pod.containers = vec![ContainerStatus {
+        name: "base".into(),
+        state: ContainerState::Waiting { reason: Some(reason.into()), message: message.map(Into::into) },
+        restart_count: 0,
+    }];
+    pod
+}
+
+pub fn init_waiting(mut pod: PodView, reason: &str) -> PodView {
+    pod.init_containers.push(ContainerStatus {
+        name: "init".into(),
+        state: ContainerState::Waiting { reason: Some(reason.into()), message: None },
+        restart_count: 0,
+    });
+    pod
+}
+
+pub fn disrupted(mut pod: PodView, reason: &str) -> PodView {
+    pod.conditions.push(PodCondition {
+        kind: "DisruptionTarget".into(),
+        status: "True".into(),
+        reason: Some(reason.into()),
+        message: None,
+    });
+    pod
+}
+
+/// The `Report` commands in `cmds` as `(key, state, reason)`.
+pub fn reports(cmds: &[Command]) -> Vec<(TaskKey, podwarden::ReportedState, Option<String>)> {
+    cmds.iter()
+        .filter_map(|c| match &c.kind {
+            CommandKind::Report { key, state, reason } => Some((key.clone(), *state, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Short names of the commands in `cmds`: `CreatePod`, `DeletePod`, … in order.
+pub fn kinds(cmds: &[Command]) -> Vec<&'static str> {
+    cmds.iter()
+        .map(|c| match c.kind {
+            CommandKind::CreatePod { .. } => "CreatePod",
+            CommandKind::PatchLabels { .. } => "PatchLabels",
+            CommandKind::DeletePod { .. } => "DeletePod",
+            CommandKind::ListPods { .. } => "ListPods",
+            CommandKind::WatchPods { .. } => "WatchPods",
+            CommandKind::Report { .. } => "Report",
+        })
+        .collect()
+}
+
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+}
