@@ -145,9 +145,21 @@ impl Harness {
         out
     }
 
+    /// Submits `key` and, if this loop's batch is used up, waits for the next loop; returns
+    /// the commands up to and including its `CreatePod`.
+    pub fn submit_until_created(&mut self, key: &TaskKey) -> Vec<Command> {
+        let mut cmds = self.submit(key);
+        while created_pod(&cmds).is_none() {
+            let Some(t) = self.ex.poll_timeout() else { break };
+            let wait = t.since(self.now);
+            cmds.extend(self.advance(wait));
+        }
+        cmds
+    }
+
     /// Submits `key`, acknowledges its create, and returns the pod the watch will show.
     pub fn launch(&mut self, key: &TaskKey) -> PodView {
-        let cmds = self.submit(key);
+        let cmds = self.submit_until_created(key);
         let create = created_pod(&cmds).expect("a CreatePod");
         self.ack_all(&cmds);
         create
