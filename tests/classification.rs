@@ -17,18 +17,32 @@ fn rule_of(kind: EventType, pod: &podwarden::PodView) -> Rule {
 #[test]
 fn row_01_revoked_pod_is_ignored_whatever_its_phase() {
     let k = key("t");
-    for phase in [PodPhase::Pending, PodPhase::Running, PodPhase::Failed, PodPhase::Succeeded] {
+    for phase in [
+        PodPhase::Pending,
+        PodPhase::Running,
+        PodPhase::Failed,
+        PodPhase::Succeeded,
+    ] {
         let mut pod = worker_pod("p", &k, phase);
-        pod.labels.insert("airflow_pod_revoked".into(), "True".into());
+        pod.labels
+            .insert("airflow_pod_revoked".into(), "True".into());
         for kind in [EventType::Added, EventType::Modified, EventType::Deleted] {
             let c = classify(kind, &pod, &fatal());
-            assert_eq!((c.rule, c.outcome), (Rule::Revoked, Outcome::Ignore), "{kind:?} {phase:?}");
+            assert_eq!(
+                (c.rule, c.outcome),
+                (Rule::Revoked, Outcome::Ignore),
+                "{kind:?} {phase:?}"
+            );
         }
     }
     let mut h = Harness::new(Config::default());
     let mut pod = h.launch(&k);
-    pod.labels.insert("airflow_pod_revoked".into(), "True".into());
-    let out = h.event(EventType::Modified, &with_phase(pod, PodPhase::Failed, "11"));
+    pod.labels
+        .insert("airflow_pod_revoked".into(), "True".into());
+    let out = h.event(
+        EventType::Modified,
+        &with_phase(pod, PodPhase::Failed, "11"),
+    );
     assert!(out.is_empty(), "{out:?}");
     assert!(h.ex.is_tracking(&k));
 }
@@ -36,13 +50,25 @@ fn row_01_revoked_pod_is_ignored_whatever_its_phase() {
 #[test]
 fn row_02_deleted_without_deletion_timestamp_is_adopted_elsewhere() {
     let k = key("t");
-    for phase in [PodPhase::Pending, PodPhase::Running, PodPhase::Failed, PodPhase::Succeeded] {
+    for phase in [
+        PodPhase::Pending,
+        PodPhase::Running,
+        PodPhase::Failed,
+        PodPhase::Succeeded,
+    ] {
         let c = classify(EventType::Deleted, &worker_pod("p", &k, phase), &fatal());
-        assert_eq!((c.rule, c.outcome), (Rule::LeftWatch, Outcome::Adopted), "{phase:?}");
+        assert_eq!(
+            (c.rule, c.outcome),
+            (Rule::LeftWatch, Outcome::Adopted),
+            "{phase:?}"
+        );
     }
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
-    let out = h.event(EventType::Deleted, &with_phase(pod, PodPhase::Running, "11"));
+    let out = h.event(
+        EventType::Deleted,
+        &with_phase(pod, PodPhase::Running, "11"),
+    );
     assert!(out.is_empty(), "adoption away emits nothing: {out:?}");
     assert!(!h.ex.is_tracking(&k), "bookkeeping freed");
     assert_eq!(h.ex.state_size().pods, 0);
@@ -57,13 +83,20 @@ fn row_03_provider_failed_fails_in_any_phase() {
     assert_eq!(c.rule, Rule::ProviderFailed);
     assert!(matches!(c.outcome, Outcome::Failed { .. }));
     // Row 3 comes before row 4: even a deleted Pending pod with ProviderFailed fails.
-    assert_eq!(rule_of(EventType::Deleted, &deleting(pod)), Rule::ProviderFailed);
+    assert_eq!(
+        rule_of(EventType::Deleted, &deleting(pod)),
+        Rule::ProviderFailed
+    );
 
     let mut h = Harness::new(Config::default());
     let mut pod = h.launch(&k);
     pod.reason = Some("ProviderFailed".into());
     let out = h.event(EventType::Modified, &pod);
-    assert_eq!(kinds(&out), ["Report"], "failed pods are kept under the defaults");
+    assert_eq!(
+        kinds(&out),
+        ["Report"],
+        "failed pods are kept under the defaults"
+    );
     assert_eq!(reports(&out)[0].1, ReportedState::Failed);
 }
 
@@ -72,36 +105,64 @@ fn row_04_deleted_pending_pod_is_not_a_failure() {
     let k = key("t");
     let pod = deleting(worker_pod("p", &k, PodPhase::Pending));
     let c = classify(EventType::Deleted, &pod, &fatal());
-    assert_eq!((c.rule, c.outcome), (Rule::DeletedWhilePending, Outcome::Ignore));
+    assert_eq!(
+        (c.rule, c.outcome),
+        (Rule::DeletedWhilePending, Outcome::Ignore)
+    );
     // Even with a fatal waiting reason: row 4 comes first.
-    assert_eq!(rule_of(EventType::Deleted, &main_waiting(pod, "ErrImagePull", None)), Rule::DeletedWhilePending);
+    assert_eq!(
+        rule_of(EventType::Deleted, &main_waiting(pod, "ErrImagePull", None)),
+        Rule::DeletedWhilePending
+    );
 
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
     let out = h.event(EventType::Deleted, &deleting(pod));
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(h.ex.state_size().pods, 0, "the gone pod is forgotten");
-    assert!(h.ex.is_tracking(&k), "the try waits for the scheduler's queued timeout, as in Airflow");
+    assert!(
+        h.ex.is_tracking(&k),
+        "the try waits for the scheduler's queued timeout, as in Airflow"
+    );
 }
 
 #[test]
 fn row_05_fatal_pending_reasons_fail_at_once() {
     let k = key("t");
     for reason in fatal() {
-        let pod = main_waiting(worker_pod("p", &k, PodPhase::Pending), &reason, Some("boom"));
+        let pod = main_waiting(
+            worker_pod("p", &k, PodPhase::Pending),
+            &reason,
+            Some("boom"),
+        );
         let c = classify(EventType::Modified, &pod, &fatal());
         assert_eq!(c.rule, Rule::FatalPendingReason, "{reason}");
-        let Outcome::Failed { details } = c.outcome else { panic!("{reason} must fail") };
+        let Outcome::Failed { details } = c.outcome else {
+            panic!("{reason} must fail")
+        };
         assert_eq!(details.pending_reason.as_deref(), Some(reason.as_str()));
-        assert_eq!(details.container, None, "Airflow collects no container details for row 5");
+        assert_eq!(
+            details.container, None,
+            "Airflow collects no container details for row 5"
+        );
         assert_eq!(details.main_container_never_started, Some(true));
     }
     // Init containers are scanned too, before the main container.
-    let pod = init_waiting(worker_pod("p", &k, PodPhase::Pending), "CreateContainerConfigError");
+    let pod = init_waiting(
+        worker_pod("p", &k, PodPhase::Pending),
+        "CreateContainerConfigError",
+    );
     assert_eq!(rule_of(EventType::Added, &pod), Rule::FatalPendingReason);
     // Only the first main container counts.
-    let mut pod = main_waiting(worker_pod("p", &k, PodPhase::Pending), "ContainerCreating", None);
-    pod.containers.push(main_waiting(worker_pod("x", &k, PodPhase::Pending), "ErrImagePull", None).containers[0].clone());
+    let mut pod = main_waiting(
+        worker_pod("p", &k, PodPhase::Pending),
+        "ContainerCreating",
+        None,
+    );
+    pod.containers.push(
+        main_waiting(worker_pod("x", &k, PodPhase::Pending), "ErrImagePull", None).containers[0]
+            .clone(),
+    );
     assert_eq!(rule_of(EventType::Modified, &pod), Rule::Pending);
     // An empty fatal list disables the row.
     let pod = main_waiting(worker_pod("p", &k, PodPhase::Pending), "ErrImagePull", None);
@@ -109,9 +170,18 @@ fn row_05_fatal_pending_reasons_fail_at_once() {
 
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &main_waiting(pod, "InvalidImageName", None));
+    let out = h.event(
+        EventType::Modified,
+        &main_waiting(pod, "InvalidImageName", None),
+    );
     assert_eq!(kinds(&out), ["Report"]);
-    assert!(reports(&out)[0].2.as_deref().is_some_and(|r| r.contains("InvalidImageName")), "{out:?}");
+    assert!(
+        reports(&out)[0]
+            .2
+            .as_deref()
+            .is_some_and(|r| r.contains("InvalidImageName")),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -125,16 +195,32 @@ fn row_06_other_pending_states_wait() {
     ] {
         let pod = main_waiting(worker_pod("p", &k, PodPhase::Pending), reason, message);
         let c = classify(EventType::Modified, &pod, &fatal());
-        assert_eq!((c.rule, c.outcome), (Rule::Pending, Outcome::Ignore), "{reason}");
+        assert_eq!(
+            (c.rule, c.outcome),
+            (Rule::Pending, Outcome::Ignore),
+            "{reason}"
+        );
     }
     // "pull QPS exceeded" only exempts ErrImagePull with exactly that message.
-    let pod = main_waiting(worker_pod("p", &k, PodPhase::Pending), "ErrImagePull", Some("pull QPS exceeded!"));
+    let pod = main_waiting(
+        worker_pod("p", &k, PodPhase::Pending),
+        "ErrImagePull",
+        Some("pull QPS exceeded!"),
+    );
     assert_eq!(rule_of(EventType::Modified, &pod), Rule::FatalPendingReason);
-    assert_eq!(rule_of(EventType::Added, &worker_pod("p", &k, PodPhase::Pending)), Rule::Pending);
+    assert_eq!(
+        rule_of(EventType::Added, &worker_pod("p", &k, PodPhase::Pending)),
+        Rule::Pending
+    );
 
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
-    assert!(h.event(EventType::Modified, &main_waiting(pod, "ImagePullBackOff", None)).is_empty());
+    assert!(h
+        .event(
+            EventType::Modified,
+            &main_waiting(pod, "ImagePullBackOff", None)
+        )
+        .is_empty());
     assert!(h.ex.is_tracking(&k));
 }
 
@@ -143,10 +229,16 @@ fn row_07_failed_phase_fails_with_airflow_details() {
     let k = key("t");
     let pod = main_terminated(worker_pod("p", &k, PodPhase::Failed), "Error", 1, true);
     for kind in [EventType::Added, EventType::Modified, EventType::Deleted] {
-        let pod = if kind == EventType::Deleted { deleting(pod.clone()) } else { pod.clone() };
+        let pod = if kind == EventType::Deleted {
+            deleting(pod.clone())
+        } else {
+            pod.clone()
+        };
         let c = classify(kind, &pod, &fatal());
         assert_eq!(c.rule, Rule::PhaseFailed, "{kind:?}");
-        let Outcome::Failed { details } = c.outcome else { panic!("must fail") };
+        let Outcome::Failed { details } = c.outcome else {
+            panic!("must fail")
+        };
         assert_eq!(details.pod_status.as_deref(), Some("Failed"));
         let container = details.container.expect("container details");
         assert_eq!(container.container_state, "terminated");
@@ -158,22 +250,37 @@ fn row_07_failed_phase_fails_with_airflow_details() {
 
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true));
+    let out = h.event(
+        EventType::Modified,
+        &main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true),
+    );
     assert_eq!(kinds(&out), ["Report"], "defaults keep failed pods");
     let (_, state, reason) = &reports(&out)[0];
     assert_eq!(*state, ReportedState::Failed);
-    assert_eq!(reason.as_deref(), Some("Pod failed: container base terminated Error exit 1"));
+    assert_eq!(
+        reason.as_deref(),
+        Some("Pod failed: container base terminated Error exit 1")
+    );
 }
 
 #[test]
 fn row_07_failure_details_scan_order() {
     let k = key("t");
     // Init containers first; a terminated non-zero non-Completed container wins at once.
-    let mut pod = main_terminated(worker_pod("p", &k, PodPhase::Failed), "OOMKilled", 137, true);
-    pod.init_containers = init_waiting(worker_pod("x", &k, PodPhase::Failed), "PodInitializing").init_containers;
+    let mut pod = main_terminated(
+        worker_pod("p", &k, PodPhase::Failed),
+        "OOMKilled",
+        137,
+        true,
+    );
+    pod.init_containers =
+        init_waiting(worker_pod("x", &k, PodPhase::Failed), "PodInitializing").init_containers;
     let d = failure_details(&pod);
     let c = d.container.expect("init waiting remembered");
-    assert_eq!((c.container_type, c.container_state.as_str()), (ContainerType::Init, "waiting"));
+    assert_eq!(
+        (c.container_type, c.container_state.as_str()),
+        (ContainerType::Init, "waiting")
+    );
     // Completed and exit 0 are skipped.
     let pod = main_terminated(worker_pod("p", &k, PodPhase::Failed), "Completed", 0, true);
     assert_eq!(failure_details(&pod).container, None);
@@ -182,11 +289,19 @@ fn row_07_failure_details_scan_order() {
     assert_eq!(failure_details(&pod).pod_status, None);
     // podwarden's additions: disruption reason and "never started".
     let pod = disrupted(
-        main_terminated(worker_pod("p", &k, PodPhase::Failed), "StartError", 128, true),
+        main_terminated(
+            worker_pod("p", &k, PodPhase::Failed),
+            "StartError",
+            128,
+            true,
+        ),
         "EvictionByEvictionAPI",
     );
     let d = failure_details(&pod);
-    assert_eq!(d.disruption_reason.as_deref(), Some("EvictionByEvictionAPI"));
+    assert_eq!(
+        d.disruption_reason.as_deref(),
+        Some("EvictionByEvictionAPI")
+    );
     assert_eq!(d.main_container_never_started, Some(true));
 }
 
@@ -194,31 +309,59 @@ fn row_07_failure_details_scan_order() {
 fn row_08_succeeded_pod_succeeds_even_when_deleted() {
     let k = key("t");
     for (kind, pod) in [
-        (EventType::Modified, worker_pod("p", &k, PodPhase::Succeeded)),
-        (EventType::Deleted, deleting(worker_pod("p", &k, PodPhase::Succeeded))),
+        (
+            EventType::Modified,
+            worker_pod("p", &k, PodPhase::Succeeded),
+        ),
+        (
+            EventType::Deleted,
+            deleting(worker_pod("p", &k, PodPhase::Succeeded)),
+        ),
     ] {
         let c = classify(kind, &pod, &fatal());
-        assert_eq!((c.rule, c.outcome), (Rule::PhaseSucceeded, Outcome::Succeeded), "{kind:?}");
+        assert_eq!(
+            (c.rule, c.outcome),
+            (Rule::PhaseSucceeded, Outcome::Succeeded),
+            "{kind:?}"
+        );
     }
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
-    let out = h.event(EventType::Deleted, &deleting(with_phase(pod, PodPhase::Succeeded, "11")));
-    assert_eq!(kinds(&out), ["Report"], "a pod already deleted is not deleted again");
+    let out = h.event(
+        EventType::Deleted,
+        &deleting(with_phase(pod, PodPhase::Succeeded, "11")),
+    );
+    assert_eq!(
+        kinds(&out),
+        ["Report"],
+        "a pod already deleted is not deleted again"
+    );
     assert_eq!(reports(&out)[0].1, ReportedState::Succeeded);
 }
 
 #[test]
 fn row_09_deleted_running_pod_failed() {
     let k = key("t");
-    let pod = deleting(disrupted(worker_pod("p", &k, PodPhase::Running), "DeletionByTaintManager"));
+    let pod = deleting(disrupted(
+        worker_pod("p", &k, PodPhase::Running),
+        "DeletionByTaintManager",
+    ));
     let c = classify(EventType::Deleted, &pod, &fatal());
     assert_eq!(c.rule, Rule::DeletedWhileRunning);
-    let Outcome::Failed { details } = c.outcome else { panic!("must fail") };
-    assert_eq!(details.disruption_reason.as_deref(), Some("DeletionByTaintManager"));
+    let Outcome::Failed { details } = c.outcome else {
+        panic!("must fail")
+    };
+    assert_eq!(
+        details.disruption_reason.as_deref(),
+        Some("DeletionByTaintManager")
+    );
 
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
-    let out = h.event(EventType::Deleted, &deleting(with_phase(pod, PodPhase::Running, "11")));
+    let out = h.event(
+        EventType::Deleted,
+        &deleting(with_phase(pod, PodPhase::Running, "11")),
+    );
     assert_eq!(kinds(&out), ["Report"]);
     assert_eq!(h.ex.state_size().pods, 0);
 }
@@ -226,7 +369,10 @@ fn row_09_deleted_running_pod_failed() {
 #[test]
 fn row_10_running_pod_waits_even_while_terminating() {
     let k = key("t");
-    for pod in [worker_pod("p", &k, PodPhase::Running), deleting(worker_pod("p", &k, PodPhase::Running))] {
+    for pod in [
+        worker_pod("p", &k, PodPhase::Running),
+        deleting(worker_pod("p", &k, PodPhase::Running)),
+    ] {
         for kind in [EventType::Added, EventType::Modified] {
             let c = classify(kind, &pod, &fatal());
             assert_eq!((c.rule, c.outcome), (Rule::Running, Outcome::Ignore));
@@ -234,7 +380,12 @@ fn row_10_running_pod_waits_even_while_terminating() {
     }
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
-    assert!(h.event(EventType::Modified, &deleting(with_phase(pod, PodPhase::Running, "11"))).is_empty());
+    assert!(h
+        .event(
+            EventType::Modified,
+            &deleting(with_phase(pod, PodPhase::Running, "11"))
+        )
+        .is_empty());
     assert!(h.ex.is_tracking(&k));
 }
 
@@ -245,7 +396,10 @@ fn row_11_other_phases_are_ignored() {
     assert_eq!(rule_of(EventType::Modified, &no_phase), Rule::OtherPhase);
     no_phase.phase = None;
     assert_eq!(rule_of(EventType::Added, &no_phase), Rule::OtherPhase);
-    assert_eq!(rule_of(EventType::Deleted, &deleting(no_phase)), Rule::OtherPhase);
+    assert_eq!(
+        rule_of(EventType::Deleted, &deleting(no_phase)),
+        Rule::OtherPhase
+    );
 }
 
 #[test]
@@ -277,7 +431,11 @@ fn bookmark_only_advances_the_resource_version() {
     let before = h.ex.state_size();
     let out = h.input(
         "bookmark".into(),
-        podwarden::Input::Watch { event: podwarden::WatchEvent::Bookmark { resource_version: "777".into() } },
+        podwarden::Input::Watch {
+            event: podwarden::WatchEvent::Bookmark {
+                resource_version: "777".into(),
+            },
+        },
     );
     assert!(out.is_empty());
     assert_eq!(h.ex.resource_version(), "777");
@@ -292,13 +450,26 @@ fn pod_without_identity_is_a_typed_error_not_a_crash_loop() {
     pod.resource_version = "55".into();
     let err = h.try_event(EventType::Modified, &pod).unwrap_err();
     assert!(
-        matches!(&err, InputError::PodIdentity { error: podwarden::KeyError::Missing("try_number"), .. }),
+        matches!(
+            &err,
+            InputError::PodIdentity {
+                error: podwarden::KeyError::Missing("try_number"),
+                ..
+            }
+        ),
         "{err:?}"
     );
-    assert_eq!(h.ex.resource_version(), "55", "the watch still advances past it");
+    assert_eq!(
+        h.ex.resource_version(),
+        "55",
+        "the watch still advances past it"
+    );
     // The next event is handled normally.
     let k = key("ok");
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &with_phase(pod, PodPhase::Succeeded, "56"));
+    let out = h.event(
+        EventType::Modified,
+        &with_phase(pod, PodPhase::Succeeded, "56"),
+    );
     assert_eq!(kinds(&out), ["DeletePod", "Report"]);
 }

@@ -13,9 +13,18 @@ fn step4_succeeded_pod_is_deleted_then_reported() {
     let mut h = Harness::new(Config::default());
     let k = key("t");
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &with_phase(pod.clone(), PodPhase::Succeeded, "11"));
-    assert_eq!(kinds(&out), ["DeletePod", "Report"], "dispose first, then report (Airflow's order)");
-    assert!(matches!(&out[0].kind, CommandKind::DeletePod { pod: p, grace_period_seconds: None } if p.name == pod.name));
+    let out = h.event(
+        EventType::Modified,
+        &with_phase(pod.clone(), PodPhase::Succeeded, "11"),
+    );
+    assert_eq!(
+        kinds(&out),
+        ["DeletePod", "Report"],
+        "dispose first, then report (Airflow's order)"
+    );
+    assert!(
+        matches!(&out[0].kind, CommandKind::DeletePod { pod: p, grace_period_seconds: None } if p.name == pod.name)
+    );
     assert_eq!(reports(&out), [(k.clone(), ReportedState::Succeeded, None)]);
     assert!(!h.ex.is_tracking(&k));
 }
@@ -25,34 +34,60 @@ fn step4_failed_pod_is_kept_under_the_defaults() {
     let mut h = Harness::new(Config::default());
     let k = key("t");
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true));
+    let out = h.event(
+        EventType::Modified,
+        &main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true),
+    );
     assert_eq!(kinds(&out), ["Report"]);
-    assert_eq!(h.ex.state_size(), empty(), "nothing left to do for a kept failed pod");
+    assert_eq!(
+        h.ex.state_size(),
+        empty(),
+        "nothing left to do for a kept failed pod"
+    );
 }
 
 #[test]
 fn step4_delete_worker_pods_on_failure_deletes_failed_pods() {
-    let mut h = Harness::new(Config { delete_worker_pods_on_failure: true, ..Config::default() });
+    let mut h = Harness::new(Config {
+        delete_worker_pods_on_failure: true,
+        ..Config::default()
+    });
     let k = key("t");
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &with_phase(pod, PodPhase::Failed, "11"));
+    let out = h.event(
+        EventType::Modified,
+        &with_phase(pod, PodPhase::Failed, "11"),
+    );
     assert_eq!(kinds(&out), ["DeletePod", "Report"]);
 }
 
 #[test]
 fn step4_without_delete_worker_pods_every_finished_pod_is_marked_done() {
     for phase in [PodPhase::Succeeded, PodPhase::Failed] {
-        let mut h = Harness::new(Config { delete_worker_pods: false, delete_worker_pods_on_failure: true, ..Config::default() });
+        let mut h = Harness::new(Config {
+            delete_worker_pods: false,
+            delete_worker_pods_on_failure: true,
+            ..Config::default()
+        });
         let k = key("t");
         let pod = h.launch(&k);
         let out = h.event(EventType::Modified, &with_phase(pod.clone(), phase, "11"));
         assert_eq!(kinds(&out), ["PatchLabels", "Report"], "{phase:?}");
-        let CommandKind::PatchLabels { labels: l, precondition, .. } = &out[0].kind else { unreachable!() };
+        let CommandKind::PatchLabels {
+            labels: l,
+            precondition,
+            ..
+        } = &out[0].kind
+        else {
+            unreachable!()
+        };
         assert_eq!(l, &labels(&[("airflow_executor_done", "True")]));
         assert_eq!(precondition, &None);
         // The done label takes the pod out of our selector: DELETED without deletionTimestamp.
         h.ack_all(&out);
-        assert!(h.event(EventType::Deleted, &with_phase(pod, phase, "12")).is_empty());
+        assert!(h
+            .event(EventType::Deleted, &with_phase(pod, phase, "12"))
+            .is_empty());
         assert_eq!(h.ex.state_size(), empty(), "{phase:?}");
     }
 }
@@ -62,7 +97,10 @@ fn step4_delete_404_counts_as_done() {
     let mut h = Harness::new(Config::default());
     let k = key("t");
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &with_phase(pod, PodPhase::Succeeded, "11"));
+    let out = h.event(
+        EventType::Modified,
+        &with_phase(pod, PodPhase::Succeeded, "11"),
+    );
     let after = h.fail(out[0].id, 404, "NotFound", "pods \"x\" not found", None);
     assert!(after.is_empty());
     assert_eq!(h.ex.state_size(), empty());
@@ -71,15 +109,24 @@ fn step4_delete_404_counts_as_done() {
 
 #[test]
 fn step4_failed_delete_retries_with_backoff_and_gives_up() {
-    let mut h = Harness::new(Config { pod_cleanup_max_retries: 3, ..Config::default() });
+    let mut h = Harness::new(Config {
+        pod_cleanup_max_retries: 3,
+        ..Config::default()
+    });
     let k = key("t");
     let pod = h.launch(&k);
-    let out = h.event(EventType::Modified, &with_phase(pod, PodPhase::Succeeded, "11"));
+    let out = h.event(
+        EventType::Modified,
+        &with_phase(pod, PodPhase::Succeeded, "11"),
+    );
     let mut delete = out[0].id;
     let mut gaps = Vec::new();
     for _ in 0..3 {
         let start = h.now;
-        assert!(h.fail(delete, 403, "Forbidden", "no", None).is_empty(), "never retried in the same call");
+        assert!(
+            h.fail(delete, 403, "Forbidden", "no", None).is_empty(),
+            "never retried in the same call"
+        );
         let due = h.ex.poll_timeout().expect("a retry is scheduled");
         gaps.push(due.since(start));
         let retry = h.advance(due.since(start));
@@ -88,9 +135,19 @@ fn step4_failed_delete_retries_with_backoff_and_gives_up() {
     }
     assert_eq!(gaps, [1000, 2000, 4000]);
     assert!(h.fail(delete, 500, "InternalError", "", None).is_empty());
-    assert_eq!(h.ex.poll_timeout(), None, "gave up after pod_cleanup_max_retries");
+    assert_eq!(
+        h.ex.poll_timeout(),
+        None,
+        "gave up after pod_cleanup_max_retries"
+    );
     assert_eq!(h.ex.state_size(), empty());
-    assert_eq!(h.commands.iter().filter(|c| matches!(c.kind, CommandKind::Report { .. })).count(), 1);
+    assert_eq!(
+        h.commands
+            .iter()
+            .filter(|c| matches!(c.kind, CommandKind::Report { .. }))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -117,9 +174,17 @@ fn one_pod_yields_one_outcome_under_duplicate_events() {
     // Replays and the graceful-deletion sequence produce nothing more.
     assert!(h.event(EventType::Modified, &done).is_empty());
     assert!(h.event(EventType::Added, &done).is_empty());
-    assert!(h.event(EventType::Modified, &deleting(done.clone())).is_empty());
-    assert!(h.event(EventType::Deleted, &deleting(done.clone())).is_empty());
-    assert_eq!(h.ex.state_size(), empty(), "the record goes with the DELETED event");
+    assert!(h
+        .event(EventType::Modified, &deleting(done.clone()))
+        .is_empty());
+    assert!(h
+        .event(EventType::Deleted, &deleting(done.clone()))
+        .is_empty());
+    assert_eq!(
+        h.ex.state_size(),
+        empty(),
+        "the record goes with the DELETED event"
+    );
 }
 
 #[test]
@@ -128,17 +193,29 @@ fn bookkeeping_is_freed_on_every_exit_path() {
     // success
     let mut h = Harness::new(cfg.clone());
     let pod = h.launch(&key("a"));
-    let out = h.event(EventType::Modified, &with_phase(pod.clone(), PodPhase::Succeeded, "11"));
+    let out = h.event(
+        EventType::Modified,
+        &with_phase(pod.clone(), PodPhase::Succeeded, "11"),
+    );
     h.ack_all(&out);
-    h.event(EventType::Deleted, &deleting(with_phase(pod, PodPhase::Succeeded, "12")));
+    h.event(
+        EventType::Deleted,
+        &deleting(with_phase(pod, PodPhase::Succeeded, "12")),
+    );
     assert_eq!(h.ex.state_size(), empty(), "success");
     // failure
     let pod = h.launch(&key("b"));
-    h.event(EventType::Modified, &with_phase(pod, PodPhase::Failed, "13"));
+    h.event(
+        EventType::Modified,
+        &with_phase(pod, PodPhase::Failed, "13"),
+    );
     assert_eq!(h.ex.state_size(), empty(), "failure");
     // adoption away
     let pod = h.launch(&key("c"));
-    h.event(EventType::Deleted, &with_phase(pod, PodPhase::Running, "14"));
+    h.event(
+        EventType::Deleted,
+        &with_phase(pod, PodPhase::Running, "14"),
+    );
     assert_eq!(h.ex.state_size(), empty(), "adopted");
     // create rejected
     let cmds = h.submit_until_created(&key("d"));
@@ -152,10 +229,20 @@ fn create_timeout_that_fails_the_try_also_removes_the_maybe_created_pod() {
     let mut h = Harness::new(Config::default());
     let k = key("t");
     let cmds = h.submit(&k);
-    let out = h.answer(cmds[0].id, ApiOutcome::Failed { failure: podwarden::ApiFailure::Timeout });
+    let out = h.answer(
+        cmds[0].id,
+        ApiOutcome::Failed {
+            failure: podwarden::ApiFailure::Timeout,
+        },
+    );
     assert_eq!(kinds(&out), ["DeletePod", "Report"]);
-    let CommandKind::Report { reason, .. } = &out[1].kind else { unreachable!() };
-    assert_eq!(reason.as_deref(), Some("pod creation failed: request timed out"));
+    let CommandKind::Report { reason, .. } = &out[1].kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        reason.as_deref(),
+        Some("pod creation failed: request timed out")
+    );
     h.fail(out[0].id, 404, "NotFound", "", None);
     assert_eq!(h.ex.state_size(), empty());
 }
@@ -168,7 +255,10 @@ fn a_late_create_error_after_the_watch_saw_the_pod_is_ignored() {
     let pod = created_pod(&cmds).unwrap();
     assert!(h.event(EventType::Added, &pod).is_empty());
     let out = h.fail(cmds[0].id, 500, "InternalError", "", None);
-    assert!(out.is_empty(), "the pod exists; nothing to retry or fail: {out:?}");
+    assert!(
+        out.is_empty(),
+        "the pod exists; nothing to retry or fail: {out:?}"
+    );
     assert!(h.ex.is_tracking(&k));
 }
 
@@ -177,14 +267,35 @@ fn answers_are_checked() {
     let mut h = Harness::new(Config::default());
     let cmds = h.submit(&key("t"));
     let id = cmds[0].id;
-    let wrong = h.try_input("wrong".into(), podwarden::Input::ApiResult {
-        id,
-        outcome: ApiOutcome::Listed { pods: vec![], resource_version: "1".into() },
-    });
-    assert!(matches!(wrong, Err(podwarden::InputError::UnexpectedOutcome { .. })));
+    let wrong = h.try_input(
+        "wrong".into(),
+        podwarden::Input::ApiResult {
+            id,
+            outcome: ApiOutcome::Listed {
+                pods: vec![],
+                resource_version: "1".into(),
+            },
+        },
+    );
+    assert!(matches!(
+        wrong,
+        Err(podwarden::InputError::UnexpectedOutcome { .. })
+    ));
     h.answer(id, ApiOutcome::Ok);
-    let again = h.try_input("again".into(), podwarden::Input::ApiResult { id, outcome: ApiOutcome::Ok });
+    let again = h.try_input(
+        "again".into(),
+        podwarden::Input::ApiResult {
+            id,
+            outcome: ApiOutcome::Ok,
+        },
+    );
     assert_eq!(again, Err(podwarden::InputError::UnknownCommand(id)));
-    let dup = h.try_input("dup".into(), podwarden::Input::Submit { key: key("t"), template: Default::default() });
+    let dup = h.try_input(
+        "dup".into(),
+        podwarden::Input::Submit {
+            key: key("t"),
+            template: Default::default(),
+        },
+    );
     assert!(matches!(dup, Err(podwarden::InputError::DuplicateTask(_))));
 }

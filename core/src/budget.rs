@@ -22,12 +22,20 @@ pub(crate) struct TokenBucket {
 impl TokenBucket {
     pub(crate) fn new(qps: u32, burst: u32, now: Timestamp) -> Self {
         let capacity = u64::from(burst.max(1)) * MILLI;
-        Self { tokens: capacity, capacity, per_ms: u64::from(qps.max(1)), updated: now }
+        Self {
+            tokens: capacity,
+            capacity,
+            per_ms: u64::from(qps.max(1)),
+            updated: now,
+        }
     }
 
     fn refill(&mut self, now: Timestamp) {
         let elapsed = now.since(self.updated);
-        self.tokens = self.tokens.saturating_add(elapsed.saturating_mul(self.per_ms)).min(self.capacity);
+        self.tokens = self
+            .tokens
+            .saturating_add(elapsed.saturating_mul(self.per_ms))
+            .min(self.capacity);
         if now > self.updated {
             self.updated = now;
         }

@@ -135,7 +135,13 @@ impl CommandKind {
     /// Whether the host must answer this command with [`crate::Input::ApiResult`].
     #[must_use]
     pub fn expects_reply(&self) -> bool {
-        matches!(self, Self::CreatePod { .. } | Self::PatchLabels { .. } | Self::DeletePod { .. } | Self::ListPods { .. })
+        matches!(
+            self,
+            Self::CreatePod { .. }
+                | Self::PatchLabels { .. }
+                | Self::DeletePod { .. }
+                | Self::ListPods { .. }
+        )
     }
 
     /// The pod this command acts on, if it acts on exactly one existing pod.
@@ -234,7 +240,12 @@ impl ApiFailure {
 impl fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Status { code, reason, message, .. } => write!(f, "({code}) {reason}: {message}"),
+            Self::Status {
+                code,
+                reason,
+                message,
+                ..
+            } => write!(f, "({code}) {reason}: {message}"),
             Self::Timeout => f.write_str("request timed out"),
             Self::Connection { message } => write!(f, "connection error: {message}"),
         }

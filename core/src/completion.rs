@@ -8,7 +8,7 @@
 
 use crate::command::ReportedState;
 use crate::config::Config;
-use crate::watch::Outcome;
+use crate::watch::{Outcome, Rule};
 
 /// What to do with a finished pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +35,31 @@ pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod_gone: bool) -> Op
     }
 }
 
+/// How the executor learnt that a pod ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Evidence {
+    /// A watch event (or a listed pod) classified by `rule`.
+    Event(Rule),
+    /// A tracked pod missing from a relist: it was deleted while the watch was down.
+    Vanished,
+}
+
 /// §3 steps 8–9: the state and reason reported to the scheduler.
-pub(crate) fn report(outcome: &Outcome) -> Option<(ReportedState, Option<String>)> {
+pub(crate) fn report(
+    outcome: &Outcome,
+    evidence: Evidence,
+) -> Option<(ReportedState, Option<String>)> {
     match outcome {
-        Outcome::Failed { details } => Some((ReportedState::Failed, Some(details.summary()))),
+        Outcome::Failed { details } => {
+            let headline = match evidence {
+                Evidence::Vanished => "Pod vanished while the watch was down",
+                Evidence::Event(Rule::DeletedWhileRunning) => "Pod deleted while running",
+                Evidence::Event(Rule::ProviderFailed) => "Pod provider failed",
+                Evidence::Event(_) => "Pod failed",
+            };
+            let reason = details.describe(headline);
+            Some((ReportedState::Failed, Some(reason)))
+        }
         Outcome::Succeeded => Some((ReportedState::Succeeded, None)),
         Outcome::Ignore | Outcome::Adopted => None,
     }
@@ -56,19 +77,37 @@ mod tests {
     use crate::watch::FailureDetails;
 
     fn failed() -> Outcome {
-        Outcome::Failed { details: FailureDetails::default() }
+        Outcome::Failed {
+            details: FailureDetails::default(),
+        }
     }
 
     #[test]
     fn disposal_follows_airflow_options() {
         let default = Config::default();
-        assert_eq!(disposal(&default, &Outcome::Succeeded, false), Some(Disposal::Delete));
+        assert_eq!(
+            disposal(&default, &Outcome::Succeeded, false),
+            Some(Disposal::Delete)
+        );
         assert_eq!(disposal(&default, &failed(), false), None);
-        let on_failure = Config { delete_worker_pods_on_failure: true, ..Config::default() };
-        assert_eq!(disposal(&on_failure, &failed(), false), Some(Disposal::Delete));
-        let keep = Config { delete_worker_pods: false, delete_worker_pods_on_failure: true, ..Config::default() };
+        let on_failure = Config {
+            delete_worker_pods_on_failure: true,
+            ..Config::default()
+        };
+        assert_eq!(
+            disposal(&on_failure, &failed(), false),
+            Some(Disposal::Delete)
+        );
+        let keep = Config {
+            delete_worker_pods: false,
+            delete_worker_pods_on_failure: true,
+            ..Config::default()
+        };
         assert_eq!(disposal(&keep, &failed(), false), Some(Disposal::MarkDone));
-        assert_eq!(disposal(&keep, &Outcome::Succeeded, false), Some(Disposal::MarkDone));
+        assert_eq!(
+            disposal(&keep, &Outcome::Succeeded, false),
+            Some(Disposal::MarkDone)
+        );
         assert_eq!(disposal(&default, &Outcome::Succeeded, true), None);
         assert_eq!(disposal(&default, &Outcome::Adopted, false), None);
         assert_eq!(disposal(&keep, &Outcome::Ignore, false), None);
@@ -77,15 +116,32 @@ mod tests {
     #[test]
     fn backoff_grows_and_caps() {
         let v: Vec<u64> = (1..=9).map(cleanup_backoff_ms).collect();
-        assert_eq!(v, [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+        assert_eq!(
+            v,
+            [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]
+        );
         assert_eq!(cleanup_backoff_ms(0), 1000);
         assert_eq!(cleanup_backoff_ms(u32::MAX), 60_000);
     }
 
     #[test]
     fn reports_only_terminal_outcomes() {
-        assert_eq!(report(&Outcome::Succeeded), Some((ReportedState::Succeeded, None)));
-        assert_eq!(report(&failed()), Some((ReportedState::Failed, Some("Pod failed".into()))));
-        assert_eq!(report(&Outcome::Adopted), None);
+        let ev = Evidence::Event(Rule::PhaseFailed);
+        assert_eq!(
+            report(&Outcome::Succeeded, ev),
+            Some((ReportedState::Succeeded, None))
+        );
+        assert_eq!(
+            report(&failed(), ev),
+            Some((ReportedState::Failed, Some("Pod failed".into())))
+        );
+        assert_eq!(report(&Outcome::Adopted, ev), None);
+        let (_, reason) = report(&failed(), Evidence::Vanished).unwrap();
+        assert_eq!(
+            reason.as_deref(),
+            Some("Pod vanished while the watch was down")
+        );
+        let (_, reason) = report(&failed(), Evidence::Event(Rule::DeletedWhileRunning)).unwrap();
+        assert_eq!(reason.as_deref(), Some("Pod deleted while running"));
     }
 }

@@ -11,8 +11,13 @@ use crate::label;
 use crate::time::secs_to_ms;
 
 /// Airflow's default `worker_pod_pending_fatal_container_state_reasons`.
-pub const DEFAULT_FATAL_PENDING_REASONS: [&str; 5] =
-    ["CreateContainerConfigError", "ErrImagePull", "CreateContainerError", "ImageInspectError", "InvalidImageName"];
+pub const DEFAULT_FATAL_PENDING_REASONS: [&str; 5] = [
+    "CreateContainerConfigError",
+    "ErrImagePull",
+    "CreateContainerError",
+    "ImageInspectError",
+    "InvalidImageName",
+];
 
 /// Executor configuration. Build with `Config::default()` and override fields, or deserialize
 /// from TOML/JSON (unknown keys are rejected so a typo does not silently keep a default).
@@ -139,26 +144,39 @@ impl Config {
         let ns = self.namespace.as_bytes();
         let ns_ok = !ns.is_empty()
             && ns.len() <= 63
-            && ns.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && ns
+                .iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             && ns.first().is_some_and(u8::is_ascii_alphanumeric)
             && ns.last().is_some_and(u8::is_ascii_alphanumeric);
         if !ns_ok {
             return Err(ConfigError::BadNamespace(self.namespace.clone()));
         }
         if self.worker_pods_creation_batch_size == 0 {
-            return Err(ConfigError::MustBePositive("worker_pods_creation_batch_size"));
+            return Err(ConfigError::MustBePositive(
+                "worker_pods_creation_batch_size",
+            ));
         }
         for (option, value) in [
             ("task_publish_max_retries", self.task_publish_max_retries),
-            ("pod_launch_failure_retries", self.pod_launch_failure_retries),
+            (
+                "pod_launch_failure_retries",
+                self.pod_launch_failure_retries,
+            ),
         ] {
             if value < -1 {
                 return Err(ConfigError::BadRetryBudget { option, value });
             }
         }
         for (option, value) in [
-            ("orphaned_tasks_check_interval", self.orphaned_tasks_check_interval),
-            ("scheduler_health_check_threshold", self.scheduler_health_check_threshold),
+            (
+                "orphaned_tasks_check_interval",
+                self.orphaned_tasks_check_interval,
+            ),
+            (
+                "scheduler_health_check_threshold",
+                self.scheduler_health_check_threshold,
+            ),
             ("scheduler_idle_sleep_time", self.scheduler_idle_sleep_time),
         ] {
             if !value.is_finite() || value < 0.0 {
@@ -188,7 +206,10 @@ impl Config {
     /// The worker image, `repository:tag`, if both are set (Airflow's rule).
     #[must_use]
     pub fn worker_image(&self) -> Option<String> {
-        match (&self.worker_container_repository, &self.worker_container_tag) {
+        match (
+            &self.worker_container_repository,
+            &self.worker_container_tag,
+        ) {
             (Some(r), Some(t)) if !r.is_empty() && !t.is_empty() => Some(format!("{r}:{t}")),
             _ => None,
         }
@@ -219,7 +240,11 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         ListOrString::List(v) => v,
         ListOrString::Text(s) => s.split(',').map(str::to_string).collect(),
     };
-    Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 #[cfg(test)]
@@ -243,17 +268,28 @@ mod tests {
     /// Airflow's `test_kube_config_parse_worker_pod_pending_fatal_container_state_reasons`.
     #[test]
     fn fatal_reasons_parse_like_airflow() {
-        let c: Config = toml::from_str(r#"worker_pod_pending_fatal_container_state_reasons = "e1, e2,e3""#).unwrap();
-        assert_eq!(c.worker_pod_pending_fatal_container_state_reasons, ["e1", "e2", "e3"]);
-        let c: Config = toml::from_str(r#"worker_pod_pending_fatal_container_state_reasons = "e1 ""#).unwrap();
+        let c: Config =
+            toml::from_str(r#"worker_pod_pending_fatal_container_state_reasons = "e1, e2,e3""#)
+                .unwrap();
+        assert_eq!(
+            c.worker_pod_pending_fatal_container_state_reasons,
+            ["e1", "e2", "e3"]
+        );
+        let c: Config =
+            toml::from_str(r#"worker_pod_pending_fatal_container_state_reasons = "e1 ""#).unwrap();
         assert_eq!(c.worker_pod_pending_fatal_container_state_reasons, ["e1"]);
-        let c: Config = toml::from_str(r#"pod_launch_failure_excluded_container_reasons = """#).unwrap();
+        let c: Config =
+            toml::from_str(r#"pod_launch_failure_excluded_container_reasons = """#).unwrap();
         assert!(c.pod_launch_failure_excluded_container_reasons.is_empty());
     }
 
     #[test]
     fn serde_round_trips_and_rejects_typos() {
-        let c = Config { delete_worker_pods: false, task_publish_max_retries: -1, ..Config::default() };
+        let c = Config {
+            delete_worker_pods: false,
+            task_publish_max_retries: -1,
+            ..Config::default()
+        };
         let back: Config = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
         let back: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
@@ -265,19 +301,46 @@ mod tests {
     fn validation_names_the_bad_option() {
         let bad = |c: Config| c.validate().unwrap_err();
         assert_eq!(
-            bad(Config { worker_pods_creation_batch_size: 0, ..Config::default() }),
+            bad(Config {
+                worker_pods_creation_batch_size: 0,
+                ..Config::default()
+            }),
             ConfigError::MustBePositive("worker_pods_creation_batch_size")
         );
         assert_eq!(
-            bad(Config { task_publish_max_retries: -2, ..Config::default() }),
-            ConfigError::BadRetryBudget { option: "task_publish_max_retries", value: -2 }
+            bad(Config {
+                task_publish_max_retries: -2,
+                ..Config::default()
+            }),
+            ConfigError::BadRetryBudget {
+                option: "task_publish_max_retries",
+                value: -2
+            }
         );
         assert!(matches!(
-            bad(Config { scheduler_idle_sleep_time: f64::NAN, ..Config::default() }),
-            ConfigError::BadDuration { option: "scheduler_idle_sleep_time", .. }
+            bad(Config {
+                scheduler_idle_sleep_time: f64::NAN,
+                ..Config::default()
+            }),
+            ConfigError::BadDuration {
+                option: "scheduler_idle_sleep_time",
+                ..
+            }
         ));
-        assert_eq!(bad(Config { namespace: "Bad_NS".into(), ..Config::default() }), ConfigError::BadNamespace("Bad_NS".into()));
-        assert_eq!(bad(Config { api_qps: 0, ..Config::default() }), ConfigError::MustBePositive("api_qps"));
+        assert_eq!(
+            bad(Config {
+                namespace: "Bad_NS".into(),
+                ..Config::default()
+            }),
+            ConfigError::BadNamespace("Bad_NS".into())
+        );
+        assert_eq!(
+            bad(Config {
+                api_qps: 0,
+                ..Config::default()
+            }),
+            ConfigError::MustBePositive("api_qps")
+        );
         assert!(Config::validate_scheduler_id("5").is_ok());
         assert!(Config::validate_scheduler_id("").is_err());
         assert!(Config::validate_scheduler_id("-x").is_err());

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::budget::TokenBucket;
 use crate::command::{ApiFailure, ApiOutcome, Command, CommandId, CommandKind, ReportedState};
-use crate::completion::{self, Disposal};
+use crate::completion::{self, Disposal, Evidence};
 use crate::config::{Config, ConfigError};
 use crate::health::{Health, UnhealthyReasons};
 use crate::input::{Input, InputError, PodTemplate};
@@ -117,7 +117,11 @@ impl Executor {
     ///
     /// # Errors
     /// [`ConfigError`] if the configuration or the scheduler id is invalid.
-    pub fn new(config: Config, scheduler_id: impl Into<String>, now: Timestamp) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: Config,
+        scheduler_id: impl Into<String>,
+        now: Timestamp,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let scheduler_id = scheduler_id.into();
         Config::validate_scheduler_id(&scheduler_id)?;
@@ -202,7 +206,9 @@ impl Executor {
         Health {
             last_driven: self.last_driven,
             idle_ms,
-            reasons: UnhealthyReasons { not_driven: idle_ms > self.config.health_threshold_ms() },
+            reasons: UnhealthyReasons {
+                not_driven: idle_ms > self.config.health_threshold_ms(),
+            },
         }
     }
 
@@ -221,7 +227,9 @@ impl Executor {
     /// The selector of this executor's own watch: `airflow-worker=<id>,airflow_executor_done!=True`.
     #[must_use]
     pub fn watch_selector(&self) -> LabelSelector {
-        LabelSelector::new().eq(label::AIRFLOW_WORKER, self.scheduler_id.clone()).ne(label::EXECUTOR_DONE, label::TRUE)
+        LabelSelector::new()
+            .eq(label::AIRFLOW_WORKER, self.scheduler_id.clone())
+            .ne(label::EXECUTOR_DONE, label::TRUE)
     }
 
     /// The last resource version the watch reached.
@@ -299,7 +307,8 @@ impl Executor {
         if self.held.is_empty() {
             self.timers.stop(TimerKind::ApiBudget);
         } else {
-            self.timers.set(TimerKind::ApiBudget, self.budget.next_token_at());
+            self.timers
+                .set(TimerKind::ApiBudget, self.budget.next_token_at());
         }
         match self.cleanup_retries.keys().next() {
             Some((t, _)) => self.timers.set(TimerKind::Cleanup, *t),
@@ -313,33 +322,67 @@ impl Executor {
         if self.tasks.contains_key(&key) {
             return Err(InputError::DuplicateTask(key));
         }
-        if let Some((k, v)) = template.labels.iter().find(|(_, v)| !label::is_valid_value(v)) {
-            return Err(InputError::InvalidTemplateLabel { key: k.clone(), value: v.clone() });
+        if let Some((k, v)) = template
+            .labels
+            .iter()
+            .find(|(_, v)| !label::is_valid_value(v))
+        {
+            return Err(InputError::InvalidTemplateLabel {
+                key: k.clone(),
+                value: v.clone(),
+            });
         }
-        self.tasks.insert(key.clone(), Task { template, launches: 0, publish_retries: 0, phase: TaskPhase::Queued });
+        self.tasks.insert(
+            key.clone(),
+            Task {
+                template,
+                launches: 0,
+                publish_retries: 0,
+                phase: TaskPhase::Queued,
+            },
+        );
         self.launch.push(key);
         Ok(())
     }
 
     fn launch_ready(&mut self, now: Timestamp) {
         while let Some(key) = self.launch.next_ready(now, &self.config) {
-            let Some(task) = self.tasks.get_mut(&key) else { continue };
+            let Some(task) = self.tasks.get_mut(&key) else {
+                continue;
+            };
             if task.phase != TaskPhase::Queued {
                 continue;
             }
-            let manifest = launch::manifest(&self.config, &self.scheduler_id, &key, &task.template, task.launches);
+            let manifest = launch::manifest(
+                &self.config,
+                &self.scheduler_id,
+                &key,
+                &task.template,
+                task.launches,
+            );
             let pod = manifest.pod.clone();
             task.phase = TaskPhase::Launched { pod: pod.clone() };
             self.pods.insert(
                 pod.clone(),
-                PodRecord { key: key.clone(), uid: String::new(), last_phase: None, seen: false, finishing: false },
+                PodRecord {
+                    key: key.clone(),
+                    uid: String::new(),
+                    last_phase: None,
+                    seen: false,
+                    finishing: false,
+                },
             );
-            self.emit_api(CommandKind::CreatePod { manifest }, Awaiting::Create { key, pod });
+            self.emit_api(
+                CommandKind::CreatePod { manifest },
+                Awaiting::Create { key, pod },
+            );
         }
     }
 
     fn on_create_result(&mut self, key: TaskKey, pod: PodRef, outcome: ApiOutcome) {
-        let Some(task) = self.tasks.get_mut(&key) else { return };
+        let Some(task) = self.tasks.get_mut(&key) else {
+            return;
+        };
         if task.phase != (TaskPhase::Launched { pod: pod.clone() }) {
             return;
         }
@@ -374,9 +417,19 @@ impl Executor {
                 if matches!(failure, ApiFailure::Timeout | ApiFailure::Connection { .. }) {
                     self.pods.insert(
                         pod.clone(),
-                        PodRecord { key: key.clone(), uid: String::new(), last_phase: None, seen: false, finishing: true },
+                        PodRecord {
+                            key: key.clone(),
+                            uid: String::new(),
+                            last_phase: None,
+                            seen: false,
+                            finishing: true,
+                        },
                     );
-                    self.start_cleanup(Cleanup { pod, disposal: Disposal::Delete, attempt: 0 });
+                    self.start_cleanup(Cleanup {
+                        pod,
+                        disposal: Disposal::Delete,
+                        attempt: 0,
+                    });
                 }
                 self.emit(CommandKind::Report {
                     key,
@@ -390,14 +443,22 @@ impl Executor {
     // ---- watch and completion -------------------------------------------------------------
 
     fn on_watch(&mut self, event: WatchEvent) -> Result<(), InputError> {
-        event.resource_version().clone_into(&mut self.watch.resource_version);
+        event
+            .resource_version()
+            .clone_into(&mut self.watch.resource_version);
         match event.pod() {
-            Some((kind, pod)) => self.on_pod_event(kind, pod),
+            Some((kind, pod)) => self.on_pod_event(kind, pod, false),
             None => Ok(()),
         }
     }
 
-    fn on_pod_event(&mut self, kind: EventType, pod: &PodView) -> Result<(), InputError> {
+    /// Applies one pod event; `vanished` marks a deletion inferred from a relist.
+    fn on_pod_event(
+        &mut self,
+        kind: EventType,
+        pod: &PodView,
+        vanished: bool,
+    ) -> Result<(), InputError> {
         let pod_ref = pod.pod_ref();
         let key = match self.pods.get_mut(&pod_ref) {
             Some(record) => {
@@ -412,11 +473,17 @@ impl Executor {
                 record.seen = true;
                 record.key.clone()
             }
-            None => pod.task_key().map_err(|error| InputError::PodIdentity { pod: pod_ref.clone(), error })?,
+            None => pod.task_key().map_err(|error| InputError::PodIdentity {
+                pod: pod_ref.clone(),
+                error,
+            })?,
         };
         let gone = kind == EventType::Deleted;
-        let classification =
-            watch::classify(kind, pod, &self.config.worker_pod_pending_fatal_container_state_reasons);
+        let classification = watch::classify(
+            kind,
+            pod,
+            &self.config.worker_pod_pending_fatal_container_state_reasons,
+        );
         match classification.outcome {
             Outcome::Ignore => {
                 if gone {
@@ -430,18 +497,33 @@ impl Executor {
                 }
             }
             outcome @ (Outcome::Failed { .. } | Outcome::Succeeded) => {
-                self.finish(key, pod_ref, pod.uid.clone(), &outcome, gone);
+                let evidence = if vanished {
+                    Evidence::Vanished
+                } else {
+                    Evidence::Event(classification.rule)
+                };
+                self.finish(key, pod_ref, pod.uid.clone(), &outcome, evidence, gone);
             }
         }
         Ok(())
     }
 
     fn is_current_pod(&self, key: &TaskKey, pod: &PodRef) -> bool {
-        self.tasks.get(key).is_some_and(|t| matches!(&t.phase, TaskPhase::Launched { pod: p } if p == pod))
+        self.tasks
+            .get(key)
+            .is_some_and(|t| matches!(&t.phase, TaskPhase::Launched { pod: p } if p == pod))
     }
 
     /// §3: dispose of the pod, then report, once per pod.
-    fn finish(&mut self, key: TaskKey, pod: PodRef, uid: String, outcome: &Outcome, gone: bool) {
+    fn finish(
+        &mut self,
+        key: TaskKey,
+        pod: PodRef,
+        uid: String,
+        outcome: &Outcome,
+        evidence: Evidence,
+        gone: bool,
+    ) {
         if self.pods.get(&pod).is_some_and(|r| r.finishing) {
             if gone {
                 self.pods.remove(&pod);
@@ -452,9 +534,19 @@ impl Executor {
             Some(disposal) => {
                 self.pods.insert(
                     pod.clone(),
-                    PodRecord { key: key.clone(), uid, last_phase: None, seen: true, finishing: true },
+                    PodRecord {
+                        key: key.clone(),
+                        uid,
+                        last_phase: None,
+                        seen: true,
+                        finishing: true,
+                    },
                 );
-                self.start_cleanup(Cleanup { pod: pod.clone(), disposal, attempt: 0 });
+                self.start_cleanup(Cleanup {
+                    pod: pod.clone(),
+                    disposal,
+                    attempt: 0,
+                });
             }
             None => {
                 self.pods.remove(&pod);
@@ -462,7 +554,7 @@ impl Executor {
         }
         if self.is_current_pod(&key, &pod) {
             self.tasks.remove(&key);
-            if let Some((state, reason)) = completion::report(outcome) {
+            if let Some((state, reason)) = completion::report(outcome, evidence) {
                 self.emit(CommandKind::Report { key, state, reason });
             }
         }
@@ -470,10 +562,16 @@ impl Executor {
 
     fn start_cleanup(&mut self, cleanup: Cleanup) {
         let kind = match cleanup.disposal {
-            Disposal::Delete => CommandKind::DeletePod { pod: cleanup.pod.clone(), grace_period_seconds: None },
+            Disposal::Delete => CommandKind::DeletePod {
+                pod: cleanup.pod.clone(),
+                grace_period_seconds: None,
+            },
             Disposal::MarkDone => CommandKind::PatchLabels {
                 pod: cleanup.pod.clone(),
-                labels: BTreeMap::from([(label::EXECUTOR_DONE.to_string(), label::TRUE.to_string())]),
+                labels: BTreeMap::from([(
+                    label::EXECUTOR_DONE.to_string(),
+                    label::TRUE.to_string(),
+                )]),
                 precondition: None,
             },
         };
@@ -496,7 +594,8 @@ impl Executor {
             let attempt = cleanup.attempt + 1;
             let at = self.now.plus_ms(completion::cleanup_backoff_ms(attempt));
             let seq = self.next_command_id().0;
-            self.cleanup_retries.insert((at, seq), Cleanup { attempt, ..cleanup });
+            self.cleanup_retries
+                .insert((at, seq), Cleanup { attempt, ..cleanup });
         } else {
             // Give up; a later event of this pod starts a new, bounded round.
             self.pods.remove(&cleanup.pod);
@@ -534,10 +633,15 @@ impl Executor {
     fn on_relist_result(&mut self, outcome: ApiOutcome) {
         self.watch.relisting = false;
         let (listed, resource_version) = match outcome {
-            ApiOutcome::Listed { pods, resource_version } => (pods, resource_version),
+            ApiOutcome::Listed {
+                pods,
+                resource_version,
+            } => (pods, resource_version),
             ApiOutcome::Ok | ApiOutcome::Failed { .. } => {
                 self.watch.relist_failures = self.watch.relist_failures.saturating_add(1);
-                let at = self.now.plus_ms(completion::cleanup_backoff_ms(self.watch.relist_failures));
+                let at = self
+                    .now
+                    .plus_ms(completion::cleanup_backoff_ms(self.watch.relist_failures));
                 self.timers.set(TimerKind::Relist, at);
                 return;
             }
@@ -547,7 +651,7 @@ impl Executor {
         for pod in &listed {
             // A listed pod that names no task cannot be one of ours; skipping it is all a
             // relist can do (the watch reports it with an error when it changes).
-            let _ = self.on_pod_event(EventType::Added, pod);
+            let _ = self.on_pod_event(EventType::Added, pod, false);
         }
         // Tracked pods the list no longer has are gone: apply what their deletion means.
         let vanished: Vec<(PodRef, PodRecord)> = self
@@ -562,7 +666,7 @@ impl Executor {
             view.annotations = record.key.to_annotations();
             view.phase = record.last_phase;
             view.deletion_timestamp = Some(self.now);
-            let _ = self.on_pod_event(EventType::Deleted, &view);
+            let _ = self.on_pod_event(EventType::Deleted, &view, true);
         }
         resource_version.clone_into(&mut self.watch.resource_version);
         self.emit(CommandKind::WatchPods {
@@ -581,10 +685,16 @@ impl Executor {
         let is_list = matches!(outcome, ApiOutcome::Listed { .. });
         match awaiting {
             Awaiting::Relist if matches!(outcome, ApiOutcome::Ok) => {
-                return Err(InputError::UnexpectedOutcome { id, expected: "a pod list or a failure" });
+                return Err(InputError::UnexpectedOutcome {
+                    id,
+                    expected: "a pod list or a failure",
+                });
             }
             Awaiting::Create { .. } | Awaiting::Cleanup(_) if is_list => {
-                return Err(InputError::UnexpectedOutcome { id, expected: "ok or a failure" });
+                return Err(InputError::UnexpectedOutcome {
+                    id,
+                    expected: "ok or a failure",
+                });
             }
             _ => {}
         }

@@ -163,27 +163,41 @@ struct RawTerminated {
 fn timestamp(field: &'static str, raw: Option<String>) -> Result<Option<Timestamp>, ParseError> {
     match raw {
         None => Ok(None),
-        Some(v) => parse_rfc3339_ms(&v).map(|ms| Some(Timestamp(ms))).ok_or(ParseError::BadTimestamp { field, value: v }),
+        Some(v) => parse_rfc3339_ms(&v)
+            .map(|ms| Some(Timestamp(ms)))
+            .ok_or(ParseError::BadTimestamp { field, value: v }),
     }
 }
 
 fn container(raw: RawContainerStatus, field: &'static str) -> Result<ContainerStatus, ParseError> {
     let state = match raw.state {
-        Some(RawContainerState { terminated: Some(t), .. }) => ContainerState::Terminated {
+        Some(RawContainerState {
+            terminated: Some(t),
+            ..
+        }) => ContainerState::Terminated {
             reason: t.reason,
             message: t.message,
             exit_code: t.exit_code,
             started_at: timestamp(field, t.started_at)?,
         },
-        Some(RawContainerState { running: Some(r), .. }) => {
-            ContainerState::Running { started_at: timestamp(field, r.started_at)? }
-        }
-        Some(RawContainerState { waiting: Some(w), .. }) => {
-            ContainerState::Waiting { reason: w.reason, message: w.message }
-        }
+        Some(RawContainerState {
+            running: Some(r), ..
+        }) => ContainerState::Running {
+            started_at: timestamp(field, r.started_at)?,
+        },
+        Some(RawContainerState {
+            waiting: Some(w), ..
+        }) => ContainerState::Waiting {
+            reason: w.reason,
+            message: w.message,
+        },
         _ => ContainerState::Unknown,
     };
-    Ok(ContainerStatus { name: raw.name, state, restart_count: raw.restart_count })
+    Ok(ContainerStatus {
+        name: raw.name,
+        state,
+        restart_count: raw.restart_count,
+    })
 }
 
 fn pod_from_raw(raw: RawPod) -> Result<PodView, ParseError> {
@@ -191,10 +205,18 @@ fn pod_from_raw(raw: RawPod) -> Result<PodView, ParseError> {
         return Err(ParseError::NotAPod(kind));
     }
     let m = raw.metadata;
-    let name = m.name.filter(|n| !n.is_empty()).ok_or(ParseError::MissingField("metadata.name"))?;
+    let name = m
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or(ParseError::MissingField("metadata.name"))?;
     let s = raw.status;
-    let containers = |list: Option<Vec<RawContainerStatus>>, field| -> Result<Vec<ContainerStatus>, ParseError> {
-        list.unwrap_or_default().into_iter().map(|c| container(c, field)).collect()
+    let containers = |list: Option<Vec<RawContainerStatus>>,
+                      field|
+     -> Result<Vec<ContainerStatus>, ParseError> {
+        list.unwrap_or_default()
+            .into_iter()
+            .map(|c| container(c, field))
+            .collect()
     };
     Ok(PodView {
         namespace: m.namespace.unwrap_or_default(),
@@ -212,9 +234,17 @@ fn pod_from_raw(raw: RawPod) -> Result<PodView, ParseError> {
             .conditions
             .unwrap_or_default()
             .into_iter()
-            .map(|c| PodCondition { kind: c.kind, status: c.status, reason: c.reason, message: c.message })
+            .map(|c| PodCondition {
+                kind: c.kind,
+                status: c.status,
+                reason: c.reason,
+                message: c.message,
+            })
             .collect(),
-        init_containers: containers(s.init_container_statuses, "status.initContainerStatuses[].state")?,
+        init_containers: containers(
+            s.init_container_statuses,
+            "status.initContainerStatuses[].state",
+        )?,
         containers: containers(s.container_statuses, "status.containerStatuses[].state")?,
         node_name: raw.spec.node_name,
     })
@@ -313,25 +343,46 @@ mod tests {
         assert_eq!(pod.disruption_reason(), Some("EvictionByEvictionAPI"));
         assert_eq!(pod.node_name.as_deref(), Some("node-a"));
         assert_eq!(pod.containers[0].restart_count, 1);
-        assert!(matches!(pod.init_containers[0].state, ContainerState::Terminated { exit_code: 0, .. }));
+        assert!(matches!(
+            pod.init_containers[0].state,
+            ContainerState::Terminated { exit_code: 0, .. }
+        ));
     }
 
     #[test]
     fn malformed_documents_name_what_is_wrong() {
         assert!(matches!(parse_pod("{"), Err(ParseError::Json(_))));
-        assert_eq!(parse_pod(r#"{"kind":"Node","metadata":{"name":"n"}}"#), Err(ParseError::NotAPod("Node".into())));
-        assert_eq!(parse_pod(r#"{"metadata":{}}"#), Err(ParseError::MissingField("metadata.name")));
+        assert_eq!(
+            parse_pod(r#"{"kind":"Node","metadata":{"name":"n"}}"#),
+            Err(ParseError::NotAPod("Node".into()))
+        );
+        assert_eq!(
+            parse_pod(r#"{"metadata":{}}"#),
+            Err(ParseError::MissingField("metadata.name"))
+        );
         assert!(matches!(
             parse_pod(r#"{"metadata":{"name":"p","deletionTimestamp":"soon"}}"#),
-            Err(ParseError::BadTimestamp { field: "metadata.deletionTimestamp", .. })
+            Err(ParseError::BadTimestamp {
+                field: "metadata.deletionTimestamp",
+                ..
+            })
         ));
-        assert!(matches!(parse_pod(r#"{"metadata":{"name":7}}"#), Err(ParseError::Json(_))));
+        assert!(matches!(
+            parse_pod(r#"{"metadata":{"name":7}}"#),
+            Err(ParseError::Json(_))
+        ));
         assert_eq!(
             parse_watch_line(r#"{"type":"SYNC","object":{}}"#),
             Err(ParseError::UnknownEventType("SYNC".into()))
         );
-        assert_eq!(parse_watch_line(r#"{"object":{}}"#), Err(ParseError::MissingField("type")));
-        assert_eq!(parse_watch_line(r#"{"type":"ADDED"}"#), Err(ParseError::MissingField("object")));
+        assert_eq!(
+            parse_watch_line(r#"{"object":{}}"#),
+            Err(ParseError::MissingField("type"))
+        );
+        assert_eq!(
+            parse_watch_line(r#"{"type":"ADDED"}"#),
+            Err(ParseError::MissingField("object"))
+        );
         assert_eq!(
             parse_watch_line(r#"{"type":"BOOKMARK","object":{"kind":"Pod","metadata":{}}}"#),
             Err(ParseError::MissingField("object.metadata.resourceVersion"))
@@ -341,13 +392,20 @@ mod tests {
     #[test]
     fn reads_bookmarks_and_errors() {
         assert_eq!(
-            parse_watch_line(r#"{"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"99"}}}"#),
-            Ok(WatchLine::Event(WatchEvent::Bookmark { resource_version: "99".into() }))
+            parse_watch_line(
+                r#"{"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"99"}}}"#
+            ),
+            Ok(WatchLine::Event(WatchEvent::Bookmark {
+                resource_version: "99".into()
+            }))
         );
         let line = parse_watch_line(
             r#"{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired","message":"too old resource version: 1 (2)"}}"#,
         )
         .unwrap();
-        assert!(matches!(line, WatchLine::Error(ApiStatus { code: 410, .. })));
+        assert!(matches!(
+            line,
+            WatchLine::Error(ApiStatus { code: 410, .. })
+        ));
     }
 }

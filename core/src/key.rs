@@ -39,7 +39,13 @@ impl TaskKey {
         run_id: impl Into<String>,
         try_number: u32,
     ) -> Self {
-        Self { dag_id: dag_id.into(), task_id: task_id.into(), run_id: run_id.into(), map_index: -1, try_number }
+        Self {
+            dag_id: dag_id.into(),
+            task_id: task_id.into(),
+            run_id: run_id.into(),
+            map_index: -1,
+            try_number,
+        }
     }
 
     /// The same key with another map index.
@@ -78,7 +84,10 @@ impl TaskKey {
         let try_number = try_raw
             .trim()
             .parse::<u32>()
-            .map_err(|_| KeyError::Malformed { annotation: label::TRY_NUMBER, value: try_raw.clone() })?;
+            .map_err(|_| KeyError::Malformed {
+                annotation: label::TRY_NUMBER,
+                value: try_raw.clone(),
+            })?;
         let map_index = match annotations.get(label::MAP_INDEX) {
             None => -1,
             Some(raw) => raw
@@ -86,9 +95,18 @@ impl TaskKey {
                 .parse::<i64>()
                 .ok()
                 .filter(|m| *m >= -1)
-                .ok_or_else(|| KeyError::Malformed { annotation: label::MAP_INDEX, value: raw.clone() })?,
+                .ok_or_else(|| KeyError::Malformed {
+                    annotation: label::MAP_INDEX,
+                    value: raw.clone(),
+                })?,
         };
-        Ok(Self { dag_id: dag_id.clone(), task_id: task_id.clone(), run_id: run_id.clone(), map_index, try_number })
+        Ok(Self {
+            dag_id: dag_id.clone(),
+            task_id: task_id.clone(),
+            run_id: run_id.clone(),
+            map_index,
+            try_number,
+        })
     }
 
     /// The annotations Airflow writes on a worker pod for this key (raw values).
@@ -154,30 +172,47 @@ mod tests {
     use super::*;
 
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
     }
 
     #[test]
     fn round_trips_through_annotations() {
         let k = TaskKey::new("dag", "task", "run_id", 1);
-        assert_eq!(TaskKey::from_annotations(&k.to_annotations()), Ok(k.clone()));
+        assert_eq!(
+            TaskKey::from_annotations(&k.to_annotations()),
+            Ok(k.clone())
+        );
         let m = k.with_map_index(3);
         assert_eq!(TaskKey::from_annotations(&m.to_annotations()), Ok(m));
     }
 
     #[test]
     fn missing_and_malformed_annotations_are_typed() {
-        let base = [("dag_id", "d"), ("task_id", "t"), ("run_id", "r"), ("try_number", "1")];
+        let base = [
+            ("dag_id", "d"),
+            ("task_id", "t"),
+            ("run_id", "r"),
+            ("try_number", "1"),
+        ];
         for (i, (name, _)) in base.iter().enumerate() {
             let mut v = base.to_vec();
             v.remove(i);
-            assert_eq!(TaskKey::from_annotations(&ann(&v)), Err(KeyError::Missing(name)));
+            assert_eq!(
+                TaskKey::from_annotations(&ann(&v)),
+                Err(KeyError::Missing(name))
+            );
         }
         let mut v = base.to_vec();
         v[3] = ("try_number", "one");
         assert!(matches!(
             TaskKey::from_annotations(&ann(&v)),
-            Err(KeyError::Malformed { annotation: "try_number", .. })
+            Err(KeyError::Malformed {
+                annotation: "try_number",
+                ..
+            })
         ));
         v[3] = ("try_number", "-1");
         assert!(TaskKey::from_annotations(&ann(&v)).is_err());
@@ -185,11 +220,17 @@ mod tests {
         v.push(("map_index", "-7"));
         assert!(matches!(
             TaskKey::from_annotations(&ann(&v)),
-            Err(KeyError::Malformed { annotation: "map_index", .. })
+            Err(KeyError::Malformed {
+                annotation: "map_index",
+                ..
+            })
         ));
         let mut v = base.to_vec();
         v[0] = ("dag_id", "");
-        assert_eq!(TaskKey::from_annotations(&ann(&v)), Err(KeyError::Empty("dag_id")));
+        assert_eq!(
+            TaskKey::from_annotations(&ann(&v)),
+            Err(KeyError::Empty("dag_id"))
+        );
     }
 
     #[test]
@@ -199,7 +240,10 @@ mod tests {
         assert!(labels["dag_id"].starts_with("mydag-"), "{labels:?}");
         assert_eq!(labels["dag_id"].len(), "mydag-".len() + 9);
         assert!(labels.values().all(|v| label::is_valid_value(v)));
-        assert_eq!(k.to_annotations()["run_id"], "scheduled__2024-01-01T00:00:00+00:00");
+        assert_eq!(
+            k.to_annotations()["run_id"],
+            "scheduled__2024-01-01T00:00:00+00:00"
+        );
         assert!(!labels.contains_key("map_index"));
     }
 }

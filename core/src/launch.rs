@@ -53,7 +53,12 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u32) -> String {
     h.update(key.try_number.to_le_bytes());
     h.update(launch.to_le_bytes());
     const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String = h.finalize().iter().take(SUFFIX_LEN).map(|b| ALPHABET[usize::from(*b) % 36] as char).collect();
+    let suffix: String = h
+        .finalize()
+        .iter()
+        .take(SUFFIX_LEN)
+        .map(|b| ALPHABET[usize::from(*b) % 36] as char)
+        .collect();
     if base.is_empty() {
         format!("task-{suffix}")
     } else {
@@ -73,14 +78,23 @@ pub(crate) fn manifest(
     let mut labels = template.labels.clone();
     labels.extend(key.to_labels());
     labels.insert(label::KUBERNETES_EXECUTOR.into(), label::TRUE.into());
-    labels.insert(label::AIRFLOW_VERSION.into(), label::safe_value(&config.airflow_version.replace('+', "-")));
+    labels.insert(
+        label::AIRFLOW_VERSION.into(),
+        label::safe_value(&config.airflow_version.replace('+', "-")),
+    );
     labels.insert(label::AIRFLOW_WORKER.into(), scheduler_id.to_string());
     let mut annotations = template.annotations.clone();
     annotations.extend(key.to_annotations());
     let mut env = BTreeMap::new();
-    env.insert("AIRFLOW_IS_K8S_EXECUTOR_POD".to_string(), "True".to_string());
+    env.insert(
+        "AIRFLOW_IS_K8S_EXECUTOR_POD".to_string(),
+        "True".to_string(),
+    );
     PodManifest {
-        pod: PodRef::new(config.namespace.clone(), pod_name(scheduler_id, key, launch)),
+        pod: PodRef::new(
+            config.namespace.clone(),
+            pod_name(scheduler_id, key, launch),
+        ),
         labels,
         annotations,
         image: template.image.clone().or_else(|| config.worker_image()),
@@ -114,8 +128,15 @@ fn is_transient(failure: &ApiFailure) -> bool {
     }
 }
 
-pub(crate) fn on_publish_error(config: &Config, failure: &ApiFailure, retries_so_far: u32) -> PublishDecision {
-    if let ApiFailure::Status { code: 409, reason, .. } = failure {
+pub(crate) fn on_publish_error(
+    config: &Config,
+    failure: &ApiFailure,
+    retries_so_far: u32,
+) -> PublishDecision {
+    if let ApiFailure::Status {
+        code: 409, reason, ..
+    } = failure
+    {
         if reason == "AlreadyExists" {
             return PublishDecision::AlreadyCreated;
         }
@@ -124,7 +145,11 @@ pub(crate) fn on_publish_error(config: &Config, failure: &ApiFailure, retries_so
         return PublishDecision::Fail;
     }
     let backoff_ms = match failure {
-        ApiFailure::Status { code, retry_after_secs, .. } if *code == 429 || retry_after_secs.is_some() => {
+        ApiFailure::Status {
+            code,
+            retry_after_secs,
+            ..
+        } if *code == 429 || retry_after_secs.is_some() => {
             Some(retry_after_secs.unwrap_or(0).saturating_mul(1000))
         }
         _ => None,
@@ -188,7 +213,10 @@ impl LaunchQueue {
         } else {
             self.window_start
         };
-        Some(self.backoff_until.map_or(window_open_at, |until| until.max(window_open_at)))
+        Some(
+            self.backoff_until
+                .map_or(window_open_at, |until| until.max(window_open_at)),
+        )
     }
 }
 
@@ -197,7 +225,12 @@ mod tests {
     use super::*;
 
     fn status(code: u16, reason: &str, message: &str, retry_after_secs: Option<u64>) -> ApiFailure {
-        ApiFailure::Status { code, reason: reason.into(), message: message.into(), retry_after_secs }
+        ApiFailure::Status {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            retry_after_secs,
+        }
     }
 
     #[test]
@@ -213,15 +246,25 @@ mod tests {
         for name in [a, pod_name("5", &long, 0), pod_name("5", &weird, 0)] {
             assert!(name.len() <= NAME_MAX, "{name}");
             let b = name.as_bytes();
-            assert!(b[0].is_ascii_alphanumeric() && b[b.len() - 1].is_ascii_alphanumeric(), "{name}");
-            assert!(b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-'), "{name}");
+            assert!(
+                b[0].is_ascii_alphanumeric() && b[b.len() - 1].is_ascii_alphanumeric(),
+                "{name}"
+            );
+            assert!(
+                b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-'),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn publish_errors_follow_airflow_matrix() {
         let mr0 = Config::default();
-        let mr1 = Config { task_publish_max_retries: 1, ..Config::default() };
+        let mr1 = Config {
+            task_publish_max_retries: 1,
+            ..Config::default()
+        };
         let fail = PublishDecision::Fail;
         let retry = PublishDecision::Retry { backoff_ms: None };
         for f in [
@@ -235,14 +278,26 @@ mod tests {
             assert_eq!(on_publish_error(&mr1, &f, 0), fail, "{f}");
         }
         for f in [
-            status(403, "Forbidden", "pods \"x\" is forbidden: exceeded quota: q", None),
-            status(409, "Conflict", "the object has been modified; please apply", None),
+            status(
+                403,
+                "Forbidden",
+                "pods \"x\" is forbidden: exceeded quota: q",
+                None,
+            ),
+            status(
+                409,
+                "Conflict",
+                "the object has been modified; please apply",
+                None,
+            ),
             status(410, "Gone", "too old resource version: 1 (2)", None),
             status(500, "InternalError", "webhook", None),
             status(502, "", "", None),
             status(504, "", "", None),
             ApiFailure::Timeout,
-            ApiFailure::Connection { message: "Connection aborted.".into() },
+            ApiFailure::Connection {
+                message: "Connection aborted.".into(),
+            },
         ] {
             assert_eq!(on_publish_error(&mr0, &f, 0), fail, "{f}");
             assert_eq!(on_publish_error(&mr1, &f, 0), retry, "{f}");
@@ -250,27 +305,55 @@ mod tests {
         }
         assert_eq!(
             on_publish_error(&mr1, &status(429, "TooManyRequests", "", Some(3)), 0),
-            PublishDecision::Retry { backoff_ms: Some(3000) }
+            PublishDecision::Retry {
+                backoff_ms: Some(3000)
+            }
         );
         assert_eq!(
             on_publish_error(&mr1, &status(429, "TooManyRequests", "", None), 0),
-            PublishDecision::Retry { backoff_ms: Some(0) }
+            PublishDecision::Retry {
+                backoff_ms: Some(0)
+            }
         );
         assert_eq!(
-            on_publish_error(&mr1, &status(503, "ServiceUnavailable", "apiserver is shutting down", Some(1)), 0),
-            PublishDecision::Retry { backoff_ms: Some(1000) }
+            on_publish_error(
+                &mr1,
+                &status(
+                    503,
+                    "ServiceUnavailable",
+                    "apiserver is shutting down",
+                    Some(1)
+                ),
+                0
+            ),
+            PublishDecision::Retry {
+                backoff_ms: Some(1000)
+            }
         );
-        let unlimited = Config { task_publish_max_retries: -1, ..Config::default() };
-        assert_eq!(on_publish_error(&unlimited, &status(500, "", "", None), 1_000_000), retry);
+        let unlimited = Config {
+            task_publish_max_retries: -1,
+            ..Config::default()
+        };
         assert_eq!(
-            on_publish_error(&mr0, &status(409, "AlreadyExists", "pods \"x\" already exists", None), 0),
+            on_publish_error(&unlimited, &status(500, "", "", None), 1_000_000),
+            retry
+        );
+        assert_eq!(
+            on_publish_error(
+                &mr0,
+                &status(409, "AlreadyExists", "pods \"x\" already exists", None),
+                0
+            ),
             PublishDecision::AlreadyCreated
         );
     }
 
     #[test]
     fn batch_window_and_backoff() {
-        let cfg = Config { worker_pods_creation_batch_size: 2, ..Config::default() };
+        let cfg = Config {
+            worker_pods_creation_batch_size: 2,
+            ..Config::default()
+        };
         let mut q = LaunchQueue::default();
         for i in 0..5 {
             q.push(TaskKey::new("d", format!("t{i}"), "r", 1));

@@ -96,12 +96,17 @@ pub mod selector;
 pub mod time;
 pub mod watch;
 
-pub use command::{ApiFailure, ApiOutcome, Command, CommandId, CommandKind, PodManifest, Precondition, ReportedState};
+pub use command::{
+    ApiFailure, ApiOutcome, Command, CommandId, CommandKind, PodManifest, Precondition,
+    ReportedState,
+};
 pub use config::{Config, ConfigError};
 pub use executor::{Executor, StateSize};
 pub use health::{Health, UnhealthyReasons};
 pub use input::{Input, InputError, PodTemplate};
 pub use key::{KeyError, TaskKey};
-pub use pod::{ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodRef, PodView, WatchEvent};
+pub use pod::{
+    ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodRef, PodView, WatchEvent,
+};
 pub use selector::LabelSelector;
 pub use time::Timestamp;

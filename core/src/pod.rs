@@ -129,7 +129,9 @@ impl ContainerStatus {
         self.restart_count > 0
             || match &self.state {
                 ContainerState::Running { .. } => true,
-                ContainerState::Terminated { started_at, reason, .. } => {
+                ContainerState::Terminated {
+                    started_at, reason, ..
+                } => {
                     started_at.is_some()
                         && !matches!(reason.as_deref(), Some("ContainerCannotRun" | "StartError"))
                 }
@@ -151,7 +153,10 @@ impl PodRef {
     /// Builds a reference.
     #[must_use]
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -213,7 +218,11 @@ impl PodView {
     /// An empty pod with a name, for building test inputs field by field.
     #[must_use]
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into(), ..Self::default() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            ..Self::default()
+        }
     }
 
     /// The pod's address.
@@ -324,7 +333,9 @@ impl WatchEvent {
     #[must_use]
     pub fn resource_version(&self) -> &str {
         match self {
-            Self::Added { pod } | Self::Modified { pod } | Self::Deleted { pod } => &pod.resource_version,
+            Self::Added { pod } | Self::Modified { pod } | Self::Deleted { pod } => {
+                &pod.resource_version
+            }
             Self::Bookmark { resource_version } => resource_version,
         }
     }
@@ -335,12 +346,22 @@ mod tests {
     use super::*;
 
     fn main(state: ContainerState, restarts: u32) -> ContainerStatus {
-        ContainerStatus { name: "base".into(), state, restart_count: restarts }
+        ContainerStatus {
+            name: "base".into(),
+            state,
+            restart_count: restarts,
+        }
     }
 
     #[test]
     fn never_started_covers_waiting_and_start_errors() {
-        let waiting = main(ContainerState::Waiting { reason: Some("ErrImagePull".into()), message: None }, 0);
+        let waiting = main(
+            ContainerState::Waiting {
+                reason: Some("ErrImagePull".into()),
+                message: None,
+            },
+            0,
+        );
         assert!(!waiting.ever_started());
         let start_error = main(
             ContainerState::Terminated {

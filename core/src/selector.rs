@@ -101,7 +101,10 @@ impl LabelSelector {
     /// Appends a requirement.
     #[must_use]
     pub fn with(mut self, key: impl Into<String>, op: Operator) -> Self {
-        self.requirements.push(Requirement { key: key.into(), op });
+        self.requirements.push(Requirement {
+            key: key.into(),
+            op,
+        });
         self
     }
 
@@ -124,7 +127,10 @@ impl LabelSelector {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.with(key, Operator::In(values.into_iter().map(Into::into).collect()))
+        self.with(
+            key,
+            Operator::In(values.into_iter().map(Into::into).collect()),
+        )
     }
 
     /// Appends `key notin (values…)`, values in the order given.
@@ -134,7 +140,10 @@ impl LabelSelector {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.with(key, Operator::NotIn(values.into_iter().map(Into::into).collect()))
+        self.with(
+            key,
+            Operator::NotIn(values.into_iter().map(Into::into).collect()),
+        )
     }
 
     /// Appends `key` (the label exists).
@@ -250,7 +259,8 @@ fn split_top_level(s: &str) -> Result<Vec<&str>, SelectorError> {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 253
-        && k.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
+        && k.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
 }
 
 fn key(k: &str) -> Result<String, SelectorError> {
@@ -268,26 +278,48 @@ fn parse_set(term: &str, rest: &str) -> Result<Vec<String>, SelectorError> {
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| SelectorError::MalformedSet(term.to_string()))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
     if let Some(k) = term.strip_prefix('!') {
-        return Ok(Requirement { key: key(k)?, op: Operator::DoesNotExist });
+        return Ok(Requirement {
+            key: key(k)?,
+            op: Operator::DoesNotExist,
+        });
     }
     if let Some((k, v)) = term.split_once("!=") {
-        return Ok(Requirement { key: key(k)?, op: Operator::NotEquals(v.trim().to_string()) });
+        return Ok(Requirement {
+            key: key(k)?,
+            op: Operator::NotEquals(v.trim().to_string()),
+        });
     }
     if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-        return Ok(Requirement { key: key(k)?, op: Operator::Equals(v.trim().to_string()) });
+        return Ok(Requirement {
+            key: key(k)?,
+            op: Operator::Equals(v.trim().to_string()),
+        });
     }
     if let Some((k, rest)) = term.split_once(" notin ") {
-        return Ok(Requirement { key: key(k)?, op: Operator::NotIn(parse_set(term, rest)?) });
+        return Ok(Requirement {
+            key: key(k)?,
+            op: Operator::NotIn(parse_set(term, rest)?),
+        });
     }
     if let Some((k, rest)) = term.split_once(" in ") {
-        return Ok(Requirement { key: key(k)?, op: Operator::In(parse_set(term, rest)?) });
+        return Ok(Requirement {
+            key: key(k)?,
+            op: Operator::In(parse_set(term, rest)?),
+        });
     }
-    Ok(Requirement { key: key(term)?, op: Operator::Exists })
+    Ok(Requirement {
+        key: key(term)?,
+        op: Operator::Exists,
+    })
 }
 
 #[cfg(test)]
@@ -295,14 +327,25 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
     }
 
     #[test]
     fn formats_like_airflow() {
-        let s = LabelSelector::new().eq("airflow-worker", "123").ne("airflow_executor_done", "True");
-        assert_eq!(s.to_string(), "airflow-worker=123,airflow_executor_done!=True");
-        let s = LabelSelector::new().exists("dag_id").not_exists("x").in_set("a", ["1", "2"]);
+        let s = LabelSelector::new()
+            .eq("airflow-worker", "123")
+            .ne("airflow_executor_done", "True");
+        assert_eq!(
+            s.to_string(),
+            "airflow-worker=123,airflow_executor_done!=True"
+        );
+        let s = LabelSelector::new()
+            .exists("dag_id")
+            .not_exists("x")
+            .in_set("a", ["1", "2"]);
         assert_eq!(s.to_string(), "dag_id,!x,a in (1,2)");
         assert_eq!(LabelSelector::new().to_string(), "");
     }
@@ -334,10 +377,22 @@ mod tests {
             assert_eq!(parsed.to_string(), s);
         }
         assert_eq!("a==b".parse::<LabelSelector>().unwrap().to_string(), "a=b");
-        assert_eq!("a=b,,c".parse::<LabelSelector>(), Err(SelectorError::EmptyRequirement(1)));
-        assert!(matches!("a in 1,2".parse::<LabelSelector>(), Err(SelectorError::MalformedSet(_))));
-        assert!(matches!("a in (1".parse::<LabelSelector>(), Err(SelectorError::MalformedSet(_))));
-        assert!(matches!("a b=c".parse::<LabelSelector>(), Err(SelectorError::InvalidKey(_))));
+        assert_eq!(
+            "a=b,,c".parse::<LabelSelector>(),
+            Err(SelectorError::EmptyRequirement(1))
+        );
+        assert!(matches!(
+            "a in 1,2".parse::<LabelSelector>(),
+            Err(SelectorError::MalformedSet(_))
+        ));
+        assert!(matches!(
+            "a in (1".parse::<LabelSelector>(),
+            Err(SelectorError::MalformedSet(_))
+        ));
+        assert!(matches!(
+            "a b=c".parse::<LabelSelector>(),
+            Err(SelectorError::InvalidKey(_))
+        ));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 /// only compares and subtracts timestamps. Pod timestamps read from Kubernetes JSON are converted
 /// to Unix milliseconds, so a real driver should use Unix time if it wants to compare them with
 /// `now`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
@@ -136,7 +138,12 @@ pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<u64> {
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &s[19..];
@@ -195,9 +202,18 @@ mod tests {
     #[test]
     fn parses_kubernetes_timestamps() {
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_ms("2024-01-01T00:00:00Z"), Some(1_704_067_200_000));
-        assert_eq!(parse_rfc3339_ms("2024-01-01T00:00:01.5Z"), Some(1_704_067_201_500));
-        assert_eq!(parse_rfc3339_ms("2024-01-01T01:00:00+01:00"), Some(1_704_067_200_000));
+        assert_eq!(
+            parse_rfc3339_ms("2024-01-01T00:00:00Z"),
+            Some(1_704_067_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-01-01T00:00:01.5Z"),
+            Some(1_704_067_201_500)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-01-01T01:00:00+01:00"),
+            Some(1_704_067_200_000)
+        );
         assert_eq!(parse_rfc3339_ms("2024-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
         assert_eq!(parse_rfc3339_ms("1960-01-01T00:00:00Z"), None);

@@ -128,7 +128,9 @@ impl FailureDetails {
     /// `container_reason`, the field the excluded-reasons list is compared with.
     #[must_use]
     pub fn container_reason(&self) -> Option<&str> {
-        self.container.as_ref().and_then(|c| c.container_reason.as_deref())
+        self.container
+            .as_ref()
+            .and_then(|c| c.container_reason.as_deref())
     }
 
     /// A one-line human-readable reason for the task's failure report.
@@ -137,6 +139,12 @@ impl FailureDetails {
     /// most failures; this names the most specific cause known instead.
     #[must_use]
     pub fn summary(&self) -> String {
+        self.describe("Pod failed")
+    }
+
+    /// `headline`, followed by `: ` and every cause known, if any.
+    #[must_use]
+    pub fn describe(&self, headline: &str) -> String {
         let mut parts = Vec::new();
         if let Some(r) = &self.pod_reason {
             parts.push(format!("pod reason {r}"));
@@ -165,9 +173,9 @@ impl FailureDetails {
             parts.push("task process never started".into());
         }
         if parts.is_empty() {
-            "Pod failed".into()
+            headline.to_string()
         } else {
-            format!("Pod failed: {}", parts.join(", "))
+            format!("{headline}: {}", parts.join(", "))
         }
     }
 }
@@ -222,22 +230,40 @@ pub fn classify(kind: EventType, pod: &PodView, fatal_reasons: &[String]) -> Cla
         return decided(Rule::LeftWatch, Outcome::Adopted);
     }
     if pod.reason.as_deref() == Some("ProviderFailed") {
-        return decided(Rule::ProviderFailed, Outcome::Failed { details: podwarden_details(pod) });
+        return decided(
+            Rule::ProviderFailed,
+            Outcome::Failed {
+                details: podwarden_details(pod),
+            },
+        );
     }
     match pod.phase {
-        Some(PodPhase::Pending) if is_deleted => decided(Rule::DeletedWhilePending, Outcome::Ignore),
+        Some(PodPhase::Pending) if is_deleted => {
+            decided(Rule::DeletedWhilePending, Outcome::Ignore)
+        }
         Some(PodPhase::Pending) => match fatal_pending_reason(pod, fatal_reasons) {
             Some(reason) => {
-                let details = FailureDetails { pending_reason: Some(reason), ..podwarden_details(pod) };
+                let details = FailureDetails {
+                    pending_reason: Some(reason),
+                    ..podwarden_details(pod)
+                };
                 decided(Rule::FatalPendingReason, Outcome::Failed { details })
             }
             None => decided(Rule::Pending, Outcome::Ignore),
         },
-        Some(PodPhase::Failed) => decided(Rule::PhaseFailed, Outcome::Failed { details: failure_details(pod) }),
+        Some(PodPhase::Failed) => decided(
+            Rule::PhaseFailed,
+            Outcome::Failed {
+                details: failure_details(pod),
+            },
+        ),
         Some(PodPhase::Succeeded) => decided(Rule::PhaseSucceeded, Outcome::Succeeded),
-        Some(PodPhase::Running) if is_deleted => {
-            decided(Rule::DeletedWhileRunning, Outcome::Failed { details: podwarden_details(pod) })
-        }
+        Some(PodPhase::Running) if is_deleted => decided(
+            Rule::DeletedWhileRunning,
+            Outcome::Failed {
+                details: podwarden_details(pod),
+            },
+        ),
         Some(PodPhase::Running) => decided(Rule::Running, Outcome::Ignore),
         Some(PodPhase::Unknown) | None => decided(Rule::OtherPhase, Outcome::Ignore),
     }
@@ -250,16 +276,22 @@ fn fatal_pending_reason(pod: &PodView, fatal_reasons: &[String]) -> Option<Strin
     if fatal_reasons.is_empty() {
         return None;
     }
-    pod.init_containers.iter().chain(pod.containers.first()).find_map(|c| match &c.state {
-        ContainerState::Waiting { reason: Some(r), message } if fatal_reasons.iter().any(|f| f == r) => {
-            if r == "ErrImagePull" && message.as_deref() == Some("pull QPS exceeded") {
-                None
-            } else {
-                Some(r.clone())
+    pod.init_containers
+        .iter()
+        .chain(pod.containers.first())
+        .find_map(|c| match &c.state {
+            ContainerState::Waiting {
+                reason: Some(r),
+                message,
+            } if fatal_reasons.iter().any(|f| f == r) => {
+                if r == "ErrImagePull" && message.as_deref() == Some("pull QPS exceeded") {
+                    None
+                } else {
+                    Some(r.clone())
+                }
             }
-        }
-        _ => None,
-    })
+            _ => None,
+        })
 }
 
 fn podwarden_details(pod: &PodView) -> FailureDetails {
@@ -285,13 +317,19 @@ pub fn failure_details(pod: &PodView) -> FailureDetails {
     details
 }
 
-fn scan_containers(list: &[ContainerStatus], container_type: ContainerType) -> Option<ContainerFailure> {
+fn scan_containers(
+    list: &[ContainerStatus],
+    container_type: ContainerType,
+) -> Option<ContainerFailure> {
     let mut waiting = None;
     for c in list {
         match &c.state {
-            ContainerState::Terminated { reason, message, exit_code, .. }
-                if *exit_code != 0 && reason.as_deref() != Some("Completed") =>
-            {
+            ContainerState::Terminated {
+                reason,
+                message,
+                exit_code,
+                ..
+            } if *exit_code != 0 && reason.as_deref() != Some("Completed") => {
                 return Some(ContainerFailure {
                     container_state: "terminated".into(),
                     container_reason: reason.clone(),

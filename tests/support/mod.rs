@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use podwarden::{
-    ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, ContainerState, ContainerStatus, EventType,
-    Executor, Input, InputError, PodCondition, PodPhase, PodTemplate, PodView, TaskKey, Timestamp, WatchEvent,
+    ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, ContainerState,
+    ContainerStatus, EventType, Executor, Input, InputError, PodCondition, PodPhase, PodTemplate,
+    PodView, TaskKey, Timestamp, WatchEvent,
 };
 
 /// The scheduler id used throughout (Airflow's tests use job id 5).
@@ -35,10 +36,25 @@ impl Harness {
     pub fn with_id(config: Config, id: &str) -> Self {
         let now = Timestamp(1_000_000);
         let ex = Executor::new(config, id, now).expect("valid config");
-        let mut h = Self { ex, now, commands: Vec::new(), transcript: String::new() };
+        let mut h = Self {
+            ex,
+            now,
+            commands: Vec::new(),
+            transcript: String::new(),
+        };
         let start = h.drain();
-        let list = start.iter().find(|c| matches!(c.kind, CommandKind::ListPods { .. })).expect("start-up relist").id;
-        h.answer(list, ApiOutcome::Listed { pods: vec![], resource_version: "1".into() });
+        let list = start
+            .iter()
+            .find(|c| matches!(c.kind, CommandKind::ListPods { .. }))
+            .expect("start-up relist")
+            .id;
+        h.answer(
+            list,
+            ApiOutcome::Listed {
+                pods: vec![],
+                resource_version: "1".into(),
+            },
+        );
         h.transcript.clear();
         h.commands.clear();
         h
@@ -75,13 +91,22 @@ impl Harness {
     }
 
     pub fn submit(&mut self, key: &TaskKey) -> Vec<Command> {
-        self.input(format!("submit {key}"), Input::Submit { key: key.clone(), template: PodTemplate::default() })
+        self.input(
+            format!("submit {key}"),
+            Input::Submit {
+                key: key.clone(),
+                template: PodTemplate::default(),
+            },
+        )
     }
 
     pub fn answer(&mut self, id: CommandId, outcome: ApiOutcome) -> Vec<Command> {
         let label = match &outcome {
             ApiOutcome::Ok => format!("answer {id} ok"),
-            ApiOutcome::Listed { pods, resource_version } => {
+            ApiOutcome::Listed {
+                pods,
+                resource_version,
+            } => {
                 let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
                 format!("answer {id} listed {names:?} rv={resource_version}")
             }
@@ -90,8 +115,20 @@ impl Harness {
         self.input(label, Input::ApiResult { id, outcome })
     }
 
-    pub fn fail(&mut self, id: CommandId, code: u16, reason: &str, message: &str, retry_after: Option<u64>) -> Vec<Command> {
-        let failure = ApiFailure::Status { code, reason: reason.into(), message: message.into(), retry_after_secs: retry_after };
+    pub fn fail(
+        &mut self,
+        id: CommandId,
+        code: u16,
+        reason: &str,
+        message: &str,
+        retry_after: Option<u64>,
+    ) -> Vec<Command> {
+        let failure = ApiFailure::Status {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            retry_after_secs: retry_after,
+        };
         self.answer(id, ApiOutcome::Failed { failure })
     }
 
@@ -99,16 +136,29 @@ impl Harness {
         self.try_event(kind, pod).expect("event accepted")
     }
 
-    pub fn try_event(&mut self, kind: EventType, pod: &PodView) -> Result<Vec<Command>, InputError> {
+    pub fn try_event(
+        &mut self,
+        kind: EventType,
+        pod: &PodView,
+    ) -> Result<Vec<Command>, InputError> {
         let label = format!(
             "watch {} {} phase={} rv={}{}",
             kind.as_str(),
             pod.name,
             pod.phase.map_or("-", PodPhase::as_str),
             pod.resource_version,
-            if pod.deletion_timestamp.is_some() { " deleting" } else { "" }
+            if pod.deletion_timestamp.is_some() {
+                " deleting"
+            } else {
+                ""
+            }
         );
-        self.try_input(label, Input::Watch { event: WatchEvent::new(kind, pod.clone()) })
+        self.try_input(
+            label,
+            Input::Watch {
+                event: WatchEvent::new(kind, pod.clone()),
+            },
+        )
     }
 
     /// Moves time forward and fires due timers, repeatedly, until `ms` have passed.
@@ -136,7 +186,10 @@ impl Harness {
         for c in cmds {
             if c.kind.expects_reply() {
                 let outcome = match c.kind {
-                    CommandKind::ListPods { .. } => ApiOutcome::Listed { pods: vec![], resource_version: "1".into() },
+                    CommandKind::ListPods { .. } => ApiOutcome::Listed {
+                        pods: vec![],
+                        resource_version: "1".into(),
+                    },
                     _ => ApiOutcome::Ok,
                 };
                 out.extend(self.answer(c.id, outcome));
@@ -150,7 +203,9 @@ impl Harness {
     pub fn submit_until_created(&mut self, key: &TaskKey) -> Vec<Command> {
         let mut cmds = self.submit(key);
         while created_pod(&cmds).is_none() {
-            let Some(t) = self.ex.poll_timeout() else { break };
+            let Some(t) = self.ex.poll_timeout() else {
+                break;
+            };
             let wait = t.since(self.now);
             cmds.extend(self.advance(wait));
         }
@@ -193,7 +248,8 @@ pub fn worker_pod(name: &str, key: &TaskKey, phase: PodPhase) -> PodView {
     pod.resource_version = "10".into();
     pod.labels = key.to_labels();
     pod.labels.insert("airflow-worker".into(), SCHEDULER.into());
-    pod.labels.insert("kubernetes_executor".into(), "True".into());
+    pod.labels
+        .insert("kubernetes_executor".into(), "True".into());
     pod.annotations = key.to_annotations();
     pod.phase = Some(phase);
     pod
@@ -227,7 +283,10 @@ pub fn main_terminated(mut pod: PodView, reason: &str, exit_code: i32, started: 
 pub fn main_waiting(mut pod: PodView, reason: &str, message: Option<&str>) -> PodView {
     pod.containers = vec![ContainerStatus {
         name: "base".into(),
-        state: ContainerState::Waiting { reason: Some(reason.into()), message: message.map(Into::into) },
+        state: ContainerState::Waiting {
+            reason: Some(reason.into()),
+            message: message.map(Into::into),
+        },
         restart_count: 0,
     }];
     pod
@@ -236,7 +295,10 @@ pub fn main_waiting(mut pod: PodView, reason: &str, message: Option<&str>) -> Po
 pub fn init_waiting(mut pod: PodView, reason: &str) -> PodView {
     pod.init_containers.push(ContainerStatus {
         name: "init".into(),
-        state: ContainerState::Waiting { reason: Some(reason.into()), message: None },
+        state: ContainerState::Waiting {
+            reason: Some(reason.into()),
+            message: None,
+        },
         restart_count: 0,
     });
     pod
@@ -256,7 +318,9 @@ pub fn disrupted(mut pod: PodView, reason: &str) -> PodView {
 pub fn reports(cmds: &[Command]) -> Vec<(TaskKey, podwarden::ReportedState, Option<String>)> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::Report { key, state, reason } => Some((key.clone(), *state, reason.clone())),
+            CommandKind::Report { key, state, reason } => {
+                Some((key.clone(), *state, reason.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -277,5 +341,8 @@ pub fn kinds(cmds: &[Command]) -> Vec<&'static str> {
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
 }
