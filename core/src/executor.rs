@@ -32,8 +32,9 @@ enum TaskPhase {
 #[derive(Debug, Clone, PartialEq)]
 struct Task {
     template: PodTemplate,
-    /// Pods created for this try so far; part of the pod name.
-    launches: u32,
+    /// The launch number of this try's current pod, part of the pod name; kept across publish
+    /// retries so that a retried create is idempotent, fresh for every new pod.
+    launch: Option<u64>,
     /// Transient create errors retried so far (`task_publish_max_retries`).
     publish_retries: u32,
     phase: TaskPhase,
@@ -97,6 +98,8 @@ pub struct Executor {
     now: Timestamp,
     last_driven: Timestamp,
     next_id: u64,
+    /// Pods launched so far; numbers every pod name uniquely within this executor.
+    next_launch: u64,
     outbox: VecDeque<Command>,
     held: VecDeque<Command>,
     budget: TokenBucket,
@@ -132,6 +135,7 @@ impl Executor {
             now,
             last_driven: now,
             next_id: 0,
+            next_launch: 0,
             outbox: VecDeque::new(),
             held: VecDeque::new(),
             budget,
@@ -291,11 +295,31 @@ impl Executor {
         id
     }
 
+    /// Sends held commands as the budget allows; drops those that no longer make sense (a
+    /// clean-up of a pod that has gone meanwhile, a create for a try that ended), so that no
+    /// command ever targets a pod the watch already showed gone.
     fn release_held(&mut self, now: Timestamp) {
-        while !self.held.is_empty() && self.budget.try_take(now) {
+        while let Some(front) = self.held.front() {
+            let id = front.id;
+            if self.is_obsolete(id) {
+                self.held.pop_front();
+                self.awaiting.remove(&id);
+                continue;
+            }
+            if !self.budget.try_take(now) {
+                break;
+            }
             if let Some(cmd) = self.held.pop_front() {
                 self.outbox.push_back(cmd);
             }
+        }
+    }
+
+    fn is_obsolete(&self, id: CommandId) -> bool {
+        match self.awaiting.get(&id) {
+            Some(Awaiting::Cleanup(c)) => !self.pods.get(&c.pod).is_some_and(|r| r.finishing),
+            Some(Awaiting::Create { key, pod }) => !self.is_current_pod(key, pod),
+            Some(Awaiting::Relist) | None => false,
         }
     }
 
@@ -336,7 +360,7 @@ impl Executor {
             key.clone(),
             Task {
                 template,
-                launches: 0,
+                launch: None,
                 publish_retries: 0,
                 phase: TaskPhase::Queued,
             },
@@ -353,12 +377,21 @@ impl Executor {
             if task.phase != TaskPhase::Queued {
                 continue;
             }
+            let launch = match task.launch {
+                Some(n) => n,
+                None => {
+                    let n = self.next_launch;
+                    self.next_launch += 1;
+                    task.launch = Some(n);
+                    n
+                }
+            };
             let manifest = launch::manifest(
                 &self.config,
                 &self.scheduler_id,
                 &key,
                 &task.template,
-                task.launches,
+                launch,
             );
             let pod = manifest.pod.clone();
             task.phase = TaskPhase::Launched { pod: pod.clone() };
@@ -393,8 +426,9 @@ impl Executor {
                 return;
             }
         };
-        // The watch already showed the pod: whatever the reply says, it was created.
-        if self.pods.get(&pod).is_some_and(|r| r.seen) {
+        // The watch already showed the pod (its record is marked seen, or was dropped because
+        // the pod is already gone): whatever the reply says, it was created.
+        if self.pods.get(&pod).is_none_or(|r| r.seen) {
             task.publish_retries = 0;
             return;
         }

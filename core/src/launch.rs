@@ -39,8 +39,13 @@ fn slug(s: &str) -> String {
 
 /// The pod name for launch number `launch` of `key` by `scheduler_id`: a readable slug, then 8
 /// characters of `[a-z0-9]` hashed from all three, 63 characters at most.
+///
+/// `launch` counts every pod an executor launches, so a try submitted again (Airflow re-queues
+/// the same try after a stuck-in-queued reschedule) never reuses the name of its earlier pod,
+/// which may still be terminating. Scheduler ids must therefore be unique per executor
+/// incarnation, as Airflow's job ids are.
 #[must_use]
-pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u32) -> String {
+pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
     let mut base = slug(&format!("{}-{}", key.dag_id, key.task_id));
     base.truncate(NAME_MAX - SUFFIX_LEN - 1);
     let base = base.trim_end_matches('-');
@@ -73,7 +78,7 @@ pub(crate) fn manifest(
     scheduler_id: &str,
     key: &TaskKey,
     template: &PodTemplate,
-    launch: u32,
+    launch: u64,
 ) -> PodManifest {
     let mut labels = template.labels.clone();
     labels.extend(key.to_labels());
