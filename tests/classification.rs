@@ -2,6 +2,7 @@
 //! per row: what `watch::classify` decides, and what the executor then does.
 mod support;
 
+use podwarden::db::TaskState;
 use podwarden::watch::{classify, failure_details, ContainerType, Outcome, Rule};
 use podwarden::{Config, EventType, InputError, PodPhase, ReportedState};
 use support::*;
@@ -94,9 +95,11 @@ fn row_03_provider_failed_fails_in_any_phase() {
     let out = h.event(EventType::Modified, &pod);
     assert_eq!(
         kinds(&out),
-        ["Report"],
-        "failed pods are kept under the defaults"
+        ["QueryTaskStates"],
+        "failed pods are kept; the DB says if the task started"
     );
+    let out = h.answer_state_of(&out, Some(TaskState::Running));
+    assert_eq!(kinds(&out), ["Report"]);
     assert_eq!(reports(&out)[0].1, ReportedState::Failed);
 }
 
@@ -174,6 +177,8 @@ fn row_05_fatal_pending_reasons_fail_at_once() {
         EventType::Modified,
         &main_waiting(pod, "InvalidImageName", None),
     );
+    assert_eq!(kinds(&out), ["QueryTaskStates"]);
+    let out = h.answer_state_of(&out, Some(TaskState::Running));
     assert_eq!(kinds(&out), ["Report"]);
     assert!(
         reports(&out)[0]
@@ -362,8 +367,14 @@ fn row_09_deleted_running_pod_failed() {
         EventType::Deleted,
         &deleting(with_phase(pod, PodPhase::Running, "11")),
     );
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["QueryTaskStates"]);
     assert_eq!(h.ex.state_size().pods, 0);
+    let out = h.answer_state_of(&out, Some(TaskState::Running));
+    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(
+        reports(&out)[0].2.as_deref(),
+        Some("Pod deleted while running")
+    );
 }
 
 #[test]

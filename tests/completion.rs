@@ -54,10 +54,9 @@ fn step4_delete_worker_pods_on_failure_deletes_failed_pods() {
     });
     let k = key("t");
     let pod = h.launch(&k);
-    let out = h.event(
-        EventType::Modified,
-        &with_phase(pod, PodPhase::Failed, "11"),
-    );
+    // The task's own failure (`Error` is excluded from requeue): reported at once.
+    let failed = main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true);
+    let out = h.event(EventType::Modified, &failed);
     assert_eq!(kinds(&out), ["DeletePod", "Report"]);
 }
 
@@ -71,7 +70,11 @@ fn step4_without_delete_worker_pods_every_finished_pod_is_marked_done() {
         });
         let k = key("t");
         let pod = h.launch(&k);
-        let out = h.event(EventType::Modified, &with_phase(pod.clone(), phase, "11"));
+        let mut finished = with_phase(pod.clone(), phase, "11");
+        if phase == PodPhase::Failed {
+            finished = main_terminated(finished, "Error", 1, true);
+        }
+        let out = h.event(EventType::Modified, &finished);
         assert_eq!(kinds(&out), ["PatchLabels", "Report"], "{phase:?}");
         let CommandKind::PatchLabels {
             labels: l,
@@ -104,7 +107,7 @@ fn step4_delete_404_counts_as_done() {
     let after = h.fail(out[0].id, 404, "NotFound", "pods \"x\" not found", None);
     assert!(after.is_empty());
     assert_eq!(h.ex.state_size(), empty());
-    assert_eq!(h.ex.poll_timeout(), None, "no retry scheduled");
+    assert_eq!(h.ex.state_size().cleanup_retries, 0, "no retry scheduled");
 }
 
 #[test]
@@ -136,8 +139,8 @@ fn step4_failed_delete_retries_with_backoff_and_gives_up() {
     assert_eq!(gaps, [1000, 2000, 4000]);
     assert!(h.fail(delete, 500, "InternalError", "", None).is_empty());
     assert_eq!(
-        h.ex.poll_timeout(),
-        None,
+        h.ex.state_size().cleanup_retries,
+        0,
         "gave up after pod_cleanup_max_retries"
     );
     assert_eq!(h.ex.state_size(), empty());
@@ -207,7 +210,7 @@ fn bookkeeping_is_freed_on_every_exit_path() {
     let pod = h.launch(&key("b"));
     h.event(
         EventType::Modified,
-        &with_phase(pod, PodPhase::Failed, "13"),
+        &main_terminated(with_phase(pod, PodPhase::Failed, "13"), "Error", 1, true),
     );
     assert_eq!(h.ex.state_size(), empty(), "failure");
     // adoption away

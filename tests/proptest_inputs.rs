@@ -230,7 +230,12 @@ impl Checker {
                     *n += 1;
                     prop_assert!(*n <= 1, "{key} reported twice for one submission");
                 }
-                CommandKind::ListPods { .. } | CommandKind::WatchPods { .. } => {}
+                CommandKind::ListPods { .. }
+                | CommandKind::WatchPods { .. }
+                | CommandKind::QueryTaskStates { .. }
+                | CommandKind::QueryUnfinishedTasks
+                | CommandKind::Requeue { .. }
+                | CommandKind::OrphansResolved { .. } => {}
             }
             if cmd.kind.expects_reply() {
                 self.pending.push(cmd);
@@ -295,6 +300,7 @@ impl Checker {
                 name: "base".into(),
                 state,
                 restart_count: 0,
+                last_state: None,
             });
         }
         if spec.disruption {
@@ -417,7 +423,10 @@ impl Checker {
         prop_assert_eq!(
             size.awaiting_replies,
             self.pending.len() + size.held_commands,
-            "every answerable command (sent, or held by the API budget) is awaited exactly once"
+            "every answerable command (sent, or held by the API budget) is awaited exactly once: {:?} {:?} after {:?}",
+            size,
+            self.pending.iter().map(|c| c.id).collect::<Vec<_>>(),
+            op
         );
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! change in what the executor sends for these lifecycles must be a deliberate one.
 mod support;
 
+use podwarden::db::TaskState;
 use podwarden::{ApiOutcome, Config, EventType, Input, PodPhase};
 use support::*;
 
@@ -60,10 +61,12 @@ fn pod_deleted_while_running() {
         EventType::Modified,
         &deleting(with_phase(running.clone(), PodPhase::Running, "12")),
     );
-    h.event(
+    let out = h.event(
         EventType::Deleted,
         &deleting(with_phase(running, PodPhase::Running, "13")),
     );
+    // The DB says the task had started: a real failure, reported.
+    h.answer_state_of(&out, Some(TaskState::Running));
     insta::assert_snapshot!(h.transcript);
 }
 
@@ -117,6 +120,8 @@ fn watch_expired_then_relist_with_replayed_events() {
         },
     );
     h.ack_all(&after);
+    // b vanished while Running: the DB says its task had started.
+    h.answer_state_of(&after, Some(TaskState::Running));
     // The new watch replays what the list already showed: no second outcome.
     h.event(
         EventType::Added,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::key::TaskKey;
 use crate::pod::{PodRef, PodView};
+use crate::requeue::RequeueCause;
 use crate::selector::LabelSelector;
 
 /// Identifies a command; unique for the life of one executor, increasing in emission order.
@@ -119,6 +120,36 @@ pub enum CommandKind {
         /// Resource version to start from (from the list that preceded it).
         resource_version: String,
     },
+    /// Ask the metadata DB for the state of these tries. Answer: [`crate::Input::DbResult`]
+    /// with [`crate::db::DbOutcome::TaskStates`] or `Unavailable`.
+    QueryTaskStates {
+        /// The tries.
+        keys: Vec<TaskKey>,
+    },
+    /// Ask the metadata DB for every unfinished task instance (one query). Answer:
+    /// [`crate::Input::DbResult`] with [`crate::db::DbOutcome::UnfinishedTasks`] or
+    /// `Unavailable`.
+    QueryUnfinishedTasks,
+    /// A try's pod failed before the task started and the try is being launched again: no
+    /// failure is reported and no user retry is consumed. A `CreatePod` for the same try
+    /// follows. No answer.
+    Requeue {
+        /// The try.
+        key: TaskKey,
+        /// Which transparent requeue this is (1 for the first).
+        attempt: u32,
+        /// Why the pod failed.
+        cause: RequeueCause,
+    },
+    /// The outcome of an [`crate::Input::AdoptOrphans`] hand-over (Airflow's return value of
+    /// `try_adopt_task_instances`): the scheduler records `adopted` as queued by this scheduler
+    /// and resets `reset` (a new try). No answer.
+    OrphansResolved {
+        /// Tries whose pods this executor now owns and tracks.
+        adopted: Vec<TaskKey>,
+        /// Tries to reset.
+        reset: Vec<TaskKey>,
+    },
     /// Tell the scheduler that a try ended (Airflow's `event_buffer` write). No answer.
     Report {
         /// The try.
@@ -132,15 +163,31 @@ pub enum CommandKind {
 }
 
 impl CommandKind {
-    /// Whether the host must answer this command with [`crate::Input::ApiResult`].
+    /// Whether the host must answer this command: API commands with
+    /// [`crate::Input::ApiResult`], DB queries with [`crate::Input::DbResult`].
     #[must_use]
     pub fn expects_reply(&self) -> bool {
+        self.is_api_call() || self.is_db_query()
+    }
+
+    /// Whether this command calls the Kubernetes API (answered with [`crate::Input::ApiResult`]).
+    #[must_use]
+    pub fn is_api_call(&self) -> bool {
         matches!(
             self,
             Self::CreatePod { .. }
                 | Self::PatchLabels { .. }
                 | Self::DeletePod { .. }
                 | Self::ListPods { .. }
+        )
+    }
+
+    /// Whether this command queries the metadata DB (answered with [`crate::Input::DbResult`]).
+    #[must_use]
+    pub fn is_db_query(&self) -> bool {
+        matches!(
+            self,
+            Self::QueryTaskStates { .. } | Self::QueryUnfinishedTasks
         )
     }
 

@@ -6,9 +6,8 @@
 //! event is a DELETED) is not deleted again, and a failed clean-up is retried on a bounded
 //! exponential back-off instead of being re-put on the result queue at once.
 
-use crate::command::ReportedState;
 use crate::config::Config;
-use crate::watch::{Outcome, Rule};
+use crate::watch::{FailureDetails, Outcome, Rule};
 
 /// What to do with a finished pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,27 +41,20 @@ pub(crate) enum Evidence {
     Event(Rule),
     /// A tracked pod missing from a relist: it was deleted while the watch was down.
     Vanished,
+    /// The pod stayed Pending longer than `worker_pods_pending_timeout`; the executor deleted it.
+    PendingTimeout,
 }
 
-/// §3 steps 8–9: the state and reason reported to the scheduler.
-pub(crate) fn report(
-    outcome: &Outcome,
-    evidence: Evidence,
-) -> Option<(ReportedState, Option<String>)> {
-    match outcome {
-        Outcome::Failed { details } => {
-            let headline = match evidence {
-                Evidence::Vanished => "Pod vanished while the watch was down",
-                Evidence::Event(Rule::DeletedWhileRunning) => "Pod deleted while running",
-                Evidence::Event(Rule::ProviderFailed) => "Pod provider failed",
-                Evidence::Event(_) => "Pod failed",
-            };
-            let reason = details.describe(headline);
-            Some((ReportedState::Failed, Some(reason)))
-        }
-        Outcome::Succeeded => Some((ReportedState::Succeeded, None)),
-        Outcome::Ignore | Outcome::Adopted => None,
-    }
+/// The reason reported with a failed try: what happened, then every cause the pod shows.
+pub(crate) fn failure_reason(details: &FailureDetails, evidence: Evidence) -> String {
+    let headline = match evidence {
+        Evidence::Vanished => "Pod vanished while the watch was down",
+        Evidence::PendingTimeout => "Pod pending longer than worker_pods_pending_timeout",
+        Evidence::Event(Rule::DeletedWhileRunning) => "Pod deleted while running",
+        Evidence::Event(Rule::ProviderFailed) => "Pod provider failed",
+        Evidence::Event(_) => "Pod failed",
+    };
+    details.describe(headline)
 }
 
 /// Delay before clean-up retry number `attempt` (1-based): 1 s, 2 s, 4 s, … capped at 60 s.
@@ -74,7 +66,6 @@ pub(crate) fn cleanup_backoff_ms(attempt: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::FailureDetails;
 
     fn failed() -> Outcome {
         Outcome::Failed {
@@ -125,23 +116,27 @@ mod tests {
     }
 
     #[test]
-    fn reports_only_terminal_outcomes() {
-        let ev = Evidence::Event(Rule::PhaseFailed);
+    fn failure_reasons_name_what_happened() {
+        let none = FailureDetails::default();
         assert_eq!(
-            report(&Outcome::Succeeded, ev),
-            Some((ReportedState::Succeeded, None))
+            failure_reason(&none, Evidence::Event(Rule::PhaseFailed)),
+            "Pod failed"
         );
         assert_eq!(
-            report(&failed(), ev),
-            Some((ReportedState::Failed, Some("Pod failed".into())))
+            failure_reason(&none, Evidence::Vanished),
+            "Pod vanished while the watch was down"
         );
-        assert_eq!(report(&Outcome::Adopted, ev), None);
-        let (_, reason) = report(&failed(), Evidence::Vanished).unwrap();
         assert_eq!(
-            reason.as_deref(),
-            Some("Pod vanished while the watch was down")
+            failure_reason(&none, Evidence::Event(Rule::DeletedWhileRunning)),
+            "Pod deleted while running"
         );
-        let (_, reason) = report(&failed(), Evidence::Event(Rule::DeletedWhileRunning)).unwrap();
-        assert_eq!(reason.as_deref(), Some("Pod deleted while running"));
+        let pending = FailureDetails {
+            pending_reason: Some("ImagePullBackOff".into()),
+            ..FailureDetails::default()
+        };
+        assert_eq!(
+            failure_reason(&pending, Evidence::PendingTimeout),
+            "Pod pending longer than worker_pods_pending_timeout: pending ImagePullBackOff"
+        );
     }
 }

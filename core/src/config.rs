@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::adoption::AdoptionScope;
 use crate::label;
+use crate::liveness::LivenessRule;
+use crate::requeue::RequeueDedupe;
 use crate::time::secs_to_ms;
 
 /// Airflow's default `worker_pod_pending_fatal_container_state_reasons`.
@@ -76,6 +79,35 @@ pub struct Config {
     /// exponential back-off from 1 s to 60 s. Airflow retries a failed delete at once, forever,
     /// inside one loop (a hot loop); we bound it.
     pub pod_cleanup_max_retries: u32,
+    /// Whose completed pods may be adopted: `dead_only` (Airflow ≥ 10.17.1) or the legacy
+    /// `all_others` (the thrash of Airflow #66396, for reproducing it).
+    pub adoption_scope: AdoptionScope,
+    /// *(podwarden)* How a peer's heartbeat is judged fresh: `observed_change` (its value changed
+    /// within `scheduler_health_check_threshold` on this executor's clock; robust to clock skew)
+    /// or Airflow's `written_timestamp`.
+    pub scheduler_liveness_rule: LivenessRule,
+    /// *(podwarden)* How repeated failures of one try's pods are deduplicated: `every_pod` (one
+    /// requeue per failed pod uid, ever) or Airflow's `last_pod` (only the last requeued pod is
+    /// remembered; replays of older pods requeue again when the budget allows).
+    pub pod_launch_failure_dedupe: RequeueDedupe,
+    /// Sweep KubernetesPodOperator pods for zombies (Airflow PR #70140). Off by default.
+    pub kpo_zombie_pod_cleanup_enabled: bool,
+    /// Seconds between zombie sweeps.
+    pub kpo_zombie_pod_cleanup_interval: f64,
+    /// Most zombie pods force-deleted per sweep, oldest first.
+    pub kpo_zombie_pod_cleanup_max_deletes_per_loop: u32,
+    /// Seconds a pod may stay Pending before it is deleted and its try failed (image pull
+    /// back-off, unschedulable, missing volume). `0` disables it, as in Airflow today (the
+    /// option was removed in provider 9.0.0; its old default was 300).
+    pub worker_pods_pending_timeout: f64,
+    /// Seconds between pending-timeout checks.
+    pub worker_pods_pending_timeout_check_interval: f64,
+    /// Most pods timed out per check.
+    pub worker_pods_pending_timeout_batch_size: u32,
+    /// *(podwarden)* Seconds without any watch progress (event, bookmark, relist) while pods are
+    /// tracked after which [`crate::Executor::health`] reports the watch stalled; `0` disables.
+    /// A host should request bookmarks so a quiet but healthy watch still makes progress.
+    pub health_watch_stall_threshold: f64,
 }
 
 impl Default for Config {
@@ -101,6 +133,16 @@ impl Default for Config {
             api_qps: 20,
             api_burst: 40,
             pod_cleanup_max_retries: 5,
+            adoption_scope: AdoptionScope::DeadOnly,
+            scheduler_liveness_rule: LivenessRule::ObservedChange,
+            pod_launch_failure_dedupe: RequeueDedupe::EveryPod,
+            kpo_zombie_pod_cleanup_enabled: false,
+            kpo_zombie_pod_cleanup_interval: 300.0,
+            kpo_zombie_pod_cleanup_max_deletes_per_loop: 20,
+            worker_pods_pending_timeout: 0.0,
+            worker_pods_pending_timeout_check_interval: 120.0,
+            worker_pods_pending_timeout_batch_size: 100,
+            health_watch_stall_threshold: 600.0,
         }
     }
 }
@@ -178,6 +220,22 @@ impl Config {
                 self.scheduler_health_check_threshold,
             ),
             ("scheduler_idle_sleep_time", self.scheduler_idle_sleep_time),
+            (
+                "kpo_zombie_pod_cleanup_interval",
+                self.kpo_zombie_pod_cleanup_interval,
+            ),
+            (
+                "worker_pods_pending_timeout",
+                self.worker_pods_pending_timeout,
+            ),
+            (
+                "worker_pods_pending_timeout_check_interval",
+                self.worker_pods_pending_timeout_check_interval,
+            ),
+            (
+                "health_watch_stall_threshold",
+                self.health_watch_stall_threshold,
+            ),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return Err(ConfigError::BadDuration { option, value });
@@ -188,6 +246,32 @@ impl Config {
         }
         if self.api_burst == 0 {
             return Err(ConfigError::MustBePositive("api_burst"));
+        }
+        for (option, positive) in [
+            (
+                "orphaned_tasks_check_interval",
+                self.orphaned_tasks_check_interval > 0.0,
+            ),
+            (
+                "kpo_zombie_pod_cleanup_interval",
+                self.kpo_zombie_pod_cleanup_interval > 0.0,
+            ),
+            (
+                "worker_pods_pending_timeout_check_interval",
+                self.worker_pods_pending_timeout_check_interval > 0.0,
+            ),
+            (
+                "kpo_zombie_pod_cleanup_max_deletes_per_loop",
+                self.kpo_zombie_pod_cleanup_max_deletes_per_loop > 0,
+            ),
+            (
+                "worker_pods_pending_timeout_batch_size",
+                self.worker_pods_pending_timeout_batch_size > 0,
+            ),
+        ] {
+            if !positive {
+                return Err(ConfigError::MustBePositive(option));
+            }
         }
         Ok(())
     }
@@ -221,6 +305,26 @@ impl Config {
 
     pub(crate) fn health_threshold_ms(&self) -> u64 {
         secs_to_ms(self.scheduler_health_check_threshold)
+    }
+
+    pub(crate) fn adoption_interval_ms(&self) -> u64 {
+        secs_to_ms(self.orphaned_tasks_check_interval).max(1)
+    }
+
+    pub(crate) fn zombie_interval_ms(&self) -> u64 {
+        secs_to_ms(self.kpo_zombie_pod_cleanup_interval).max(1)
+    }
+
+    pub(crate) fn pending_timeout_ms(&self) -> Option<u64> {
+        Some(secs_to_ms(self.worker_pods_pending_timeout)).filter(|ms| *ms > 0)
+    }
+
+    pub(crate) fn pending_check_ms(&self) -> u64 {
+        secs_to_ms(self.worker_pods_pending_timeout_check_interval).max(1)
+    }
+
+    pub(crate) fn watch_stall_ms(&self) -> Option<u64> {
+        Some(secs_to_ms(self.health_watch_stall_threshold)).filter(|ms| *ms > 0)
     }
 
     /// Whether a transient create error may be retried after `retries` retries already.

@@ -17,6 +17,13 @@ pub struct UnhealthyReasons {
     /// The host has not driven the executor (`handle_input` / `handle_timeout`) for longer
     /// than `scheduler_health_check_threshold`: the loop is stuck.
     pub not_driven: bool,
+    /// Pods are tracked but the watch has made no progress (no event, bookmark or relist) for
+    /// longer than `health_watch_stall_threshold`: the watch is stuck (Airflow #12644, #36998).
+    pub watch_stalled: bool,
+    /// Tries wait for a pod but no create has been sent for longer than
+    /// `scheduler_health_check_threshold`: the launch backlog only grows (rate limited, or the
+    /// API server refuses).
+    pub launch_stalled: bool,
 }
 
 /// A health verdict at one instant.

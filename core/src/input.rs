@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::adoption::OrphanTask;
 use crate::command::{ApiOutcome, CommandId};
+use crate::db::DbOutcome;
 use crate::key::{KeyError, TaskKey};
+use crate::liveness::{HeartbeatRecord, HeartbeatsUnavailable};
 use crate::pod::{PodRef, WatchEvent};
 
 /// The per-task part of a worker pod that the scheduler decides (Airflow's workload and
@@ -56,6 +59,33 @@ pub enum Input {
         /// Its outcome.
         outcome: ApiOutcome,
     },
+    /// The answer to a DB query command.
+    DbResult {
+        /// The command answered.
+        id: CommandId,
+        /// Its outcome.
+        outcome: DbOutcome,
+    },
+    /// A read of every scheduler job's heartbeat (send one per scheduler heartbeat, e.g. every
+    /// `scheduler_heartbeat_sec`), or the read's failure.
+    Heartbeats {
+        /// The records, or why they could not be read.
+        snapshot: Result<Vec<HeartbeatRecord>, HeartbeatsUnavailable>,
+    },
+    /// The scheduler hands over task instances queued by schedulers it found dead (Airflow's
+    /// `try_adopt_task_instances`). Answered by a [`crate::CommandKind::OrphansResolved`] once
+    /// every list and relabel is answered.
+    AdoptOrphans {
+        /// The task instances.
+        tis: Vec<OrphanTask>,
+    },
+    /// The scheduler revokes a queued try (Airflow's `revoke_task`, used by the stuck-in-queued
+    /// check): its pod is labelled revoked and deleted, and its bookkeeping freed; nothing is
+    /// reported.
+    Revoke {
+        /// The try.
+        key: TaskKey,
+    },
 }
 
 /// Why an input was rejected. The executor's state is unchanged by a rejected input, except
@@ -76,7 +106,8 @@ pub enum InputError {
     /// An answer for a command this executor did not send, or already got an answer for.
     #[error("no command {0} is waiting for an answer")]
     UnknownCommand(CommandId),
-    /// An answer of the wrong shape (a pod list for a delete, or no list for a list).
+    /// An answer of the wrong shape (a pod list for a delete, no list for a list, a DB answer
+    /// for an API command or the reverse).
     #[error("command {id} expected {expected}, got another kind of answer")]
     UnexpectedOutcome {
         /// The command answered.

@@ -58,6 +58,7 @@ pub struct ApiStatus {
 
 /// One decoded line of a watch stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one value per line, consumed at once: boxing would only add an allocation
 pub enum WatchLine {
     /// A pod event or bookmark.
     Event(WatchEvent),
@@ -127,6 +128,7 @@ struct RawCondition {
 struct RawContainerStatus {
     name: String,
     state: Option<RawContainerState>,
+    last_state: Option<RawContainerState>,
     restart_count: u32,
 }
 
@@ -169,8 +171,11 @@ fn timestamp(field: &'static str, raw: Option<String>) -> Result<Option<Timestam
     }
 }
 
-fn container(raw: RawContainerStatus, field: &'static str) -> Result<ContainerStatus, ParseError> {
-    let state = match raw.state {
+fn container_state(
+    raw: Option<RawContainerState>,
+    field: &'static str,
+) -> Result<ContainerState, ParseError> {
+    Ok(match raw {
         Some(RawContainerState {
             terminated: Some(t),
             ..
@@ -192,11 +197,21 @@ fn container(raw: RawContainerStatus, field: &'static str) -> Result<ContainerSt
             message: w.message,
         },
         _ => ContainerState::Unknown,
+    })
+}
+
+fn container(raw: RawContainerStatus, field: &'static str) -> Result<ContainerStatus, ParseError> {
+    let last_state = match raw.last_state {
+        Some(s) if s.waiting.is_some() || s.running.is_some() || s.terminated.is_some() => {
+            Some(container_state(Some(s), field)?)
+        }
+        _ => None,
     };
     Ok(ContainerStatus {
         name: raw.name,
-        state,
+        state: container_state(raw.state, field)?,
         restart_count: raw.restart_count,
+        last_state,
     })
 }
 

@@ -72,13 +72,15 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
 }
 
 /// Builds the pod for one launch: template labels and annotations first, then Airflow's
-/// identity labels and annotations on top (§2.6).
+/// identity labels and annotations on top (§2.6), and the requeues used so far
+/// ([`crate::requeue::LAUNCH_ATTEMPT_ANNOTATION`]) so that an adopter continues the budget.
 pub(crate) fn manifest(
     config: &Config,
     scheduler_id: &str,
     key: &TaskKey,
     template: &PodTemplate,
     launch: u64,
+    requeues: u32,
 ) -> PodManifest {
     let mut labels = template.labels.clone();
     labels.extend(key.to_labels());
@@ -90,6 +92,10 @@ pub(crate) fn manifest(
     labels.insert(label::AIRFLOW_WORKER.into(), scheduler_id.to_string());
     let mut annotations = template.annotations.clone();
     annotations.extend(key.to_annotations());
+    annotations.insert(
+        crate::requeue::LAUNCH_ATTEMPT_ANNOTATION.to_string(),
+        requeues.to_string(),
+    );
     let mut env = BTreeMap::new();
     env.insert(
         "AIRFLOW_IS_K8S_EXECUTOR_POD".to_string(),
@@ -177,7 +183,6 @@ impl LaunchQueue {
         self.queue.push_back(key);
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }

@@ -80,10 +80,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod adoption;
 mod budget;
 pub mod command;
 mod completion;
 pub mod config;
+pub mod db;
 mod executor;
 pub mod health;
 pub mod input;
@@ -91,10 +93,13 @@ pub mod k8s_json;
 pub mod key;
 pub mod label;
 pub mod launch;
+pub mod liveness;
 pub mod pod;
+pub mod requeue;
 pub mod selector;
 pub mod time;
 pub mod watch;
+pub mod zombie;
 
 pub use command::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, PodManifest, Precondition,

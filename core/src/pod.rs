@@ -119,24 +119,55 @@ pub struct ContainerStatus {
     /// How often the kubelet restarted it.
     #[serde(default)]
     pub restart_count: u32,
+    /// `lastState`: the previous state, which the kubelet keeps after a restart, and where it
+    /// notes "The container used to be Running" when it lost track of a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_state: Option<ContainerState>,
+}
+
+/// A start time that proves a start: containerd reports 1970-01-01 for a process that never ran.
+fn real_start(t: Option<Timestamp>) -> bool {
+    t.is_some_and(|t| t.0 > 0)
+}
+
+fn state_shows_a_start(state: &ContainerState) -> bool {
+    match state {
+        ContainerState::Running { started_at } => started_at.is_none_or(|t| t.0 > 0),
+        ContainerState::Terminated {
+            started_at,
+            reason,
+            message,
+            ..
+        } => {
+            let never = matches!(reason.as_deref(), Some("ContainerCannotRun" | "StartError"));
+            let used_to_run = message
+                .as_deref()
+                .is_some_and(|m| m.contains("used to be Running"));
+            used_to_run || (real_start(*started_at) && !never)
+        }
+        ContainerState::Waiting { .. } | ContainerState::Unknown => false,
+    }
 }
 
 impl ContainerStatus {
+    /// A container status that was never restarted and has no previous state.
+    #[must_use]
+    pub fn new(name: impl Into<String>, state: ContainerState) -> Self {
+        Self {
+            name: name.into(),
+            state,
+            restart_count: 0,
+            last_state: None,
+        }
+    }
+
     /// Whether this container's process has started at some point: it is running, it has
     /// restarted, or it terminated after a recorded start. Pre-execution decisions depend on it.
     #[must_use]
     pub fn ever_started(&self) -> bool {
         self.restart_count > 0
-            || match &self.state {
-                ContainerState::Running { .. } => true,
-                ContainerState::Terminated {
-                    started_at, reason, ..
-                } => {
-                    started_at.is_some()
-                        && !matches!(reason.as_deref(), Some("ContainerCannotRun" | "StartError"))
-                }
-                ContainerState::Waiting { .. } | ContainerState::Unknown => false,
-            }
+            || state_shows_a_start(&self.state)
+            || self.last_state.as_ref().is_some_and(state_shows_a_start)
     }
 }
 
@@ -350,7 +381,38 @@ mod tests {
             name: "base".into(),
             state,
             restart_count: restarts,
+            last_state: None,
         }
+    }
+
+    #[test]
+    fn last_state_and_epoch_start_times() {
+        // The kubelet lost a running container: current state waiting, lastState notes it ran.
+        let mut lost = main(
+            ContainerState::Waiting {
+                reason: Some("ContainerCreating".into()),
+                message: None,
+            },
+            0,
+        );
+        lost.last_state = Some(ContainerState::Terminated {
+            reason: Some("ContainerStatusUnknown".into()),
+            message: Some("The container could not be located when the pod was deleted.  The container used to be Running".into()),
+            exit_code: 137,
+            started_at: None,
+        });
+        assert!(lost.ever_started());
+        // containerd's "never ran" start time.
+        let epoch = main(
+            ContainerState::Terminated {
+                reason: Some("Error".into()),
+                message: None,
+                exit_code: 128,
+                started_at: Some(Timestamp(0)),
+            },
+            0,
+        );
+        assert!(!epoch.ever_started());
     }
 
     #[test]

@@ -69,10 +69,26 @@ pub(crate) enum TimerKind {
     Cleanup,
     /// API commands held back by the token bucket are released.
     ApiBudget,
+    /// Completed pods of dead schedulers are adopted (`orphaned_tasks_check_interval`).
+    CompletedAdoption,
+    /// Operator pods are swept for zombies.
+    ZombieSweep,
+    /// Pods Pending for too long are timed out.
+    PendingCheck,
 }
 
+const TIMER_COUNT: usize = 7;
+
 impl TimerKind {
-    pub(crate) const ALL: [Self; 4] = [Self::Relist, Self::Launch, Self::Cleanup, Self::ApiBudget];
+    pub(crate) const ALL: [Self; TIMER_COUNT] = [
+        Self::Relist,
+        Self::Launch,
+        Self::Cleanup,
+        Self::ApiBudget,
+        Self::CompletedAdoption,
+        Self::ZombieSweep,
+        Self::PendingCheck,
+    ];
 
     fn index(self) -> usize {
         self as usize
@@ -82,7 +98,7 @@ impl TimerKind {
 /// A deadline per [`TimerKind`]; only the earliest one is visible to the host.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct TimerTable {
-    deadlines: [Option<Timestamp>; 4],
+    deadlines: [Option<Timestamp>; TIMER_COUNT],
 }
 
 impl TimerTable {
@@ -104,7 +120,7 @@ impl TimerTable {
 
     /// Removes and returns every timer due at `now`, in firing order.
     pub(crate) fn take_expired(&mut self, now: Timestamp) -> impl Iterator<Item = TimerKind> {
-        let mut fired = [None; 4];
+        let mut fired = [None; TIMER_COUNT];
         for kind in TimerKind::ALL {
             if self.get(kind).is_some_and(|t| t <= now) {
                 self.stop(kind);

@@ -183,6 +183,7 @@ impl FailureDetails {
 /// What an event means for the task try.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
+#[allow(clippy::large_enum_variant)] // one value per event, consumed at once: boxing would only add an allocation
 pub enum Outcome {
     /// Nothing to do.
     Ignore,

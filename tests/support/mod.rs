@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use podwarden::db::{DbOutcome, TaskState};
 use podwarden::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, ContainerState,
     ContainerStatus, EventType, Executor, Input, InputError, PodCondition, PodPhase, PodTemplate,
@@ -55,6 +56,8 @@ impl Harness {
                 resource_version: "1".into(),
             },
         );
+        // Start-up timers (the first completed-pod adoption waits for heartbeats).
+        h.advance(0);
         h.transcript.clear();
         h.commands.clear();
         h
@@ -161,6 +164,40 @@ impl Harness {
         )
     }
 
+    /// Answers a DB query with task states.
+    pub fn answer_states(
+        &mut self,
+        id: CommandId,
+        states: Vec<(TaskKey, Option<TaskState>)>,
+    ) -> Vec<Command> {
+        let label = format!(
+            "db {id} states {:?}",
+            states
+                .iter()
+                .map(|(k, s)| format!("{k}={s:?}"))
+                .collect::<Vec<_>>()
+        );
+        self.input(
+            label,
+            Input::DbResult {
+                id,
+                outcome: DbOutcome::TaskStates { states },
+            },
+        )
+    }
+
+    /// Answers the `QueryTaskStates` in `cmds` (the first one) with `state` for its key.
+    pub fn answer_state_of(&mut self, cmds: &[Command], state: Option<TaskState>) -> Vec<Command> {
+        let (id, keys) = cmds
+            .iter()
+            .find_map(|c| match &c.kind {
+                CommandKind::QueryTaskStates { keys } => Some((c.id, keys.clone())),
+                _ => None,
+            })
+            .expect("a QueryTaskStates");
+        self.answer_states(id, keys.into_iter().map(|k| (k, state)).collect())
+    }
+
     /// Moves time forward and fires due timers, repeatedly, until `ms` have passed.
     pub fn advance(&mut self, ms: u64) -> Vec<Command> {
         let end = self.now.plus_ms(ms);
@@ -180,11 +217,11 @@ impl Harness {
         out
     }
 
-    /// Answers every command in `cmds` that expects a reply with `Ok` (lists: empty).
+    /// Answers every API command in `cmds` with `Ok` (lists: empty); DB queries are left to the test.
     pub fn ack_all(&mut self, cmds: &[Command]) -> Vec<Command> {
         let mut out = Vec::new();
         for c in cmds {
-            if c.kind.expects_reply() {
+            if c.kind.is_api_call() {
                 let outcome = match c.kind {
                     CommandKind::ListPods { .. } => ApiOutcome::Listed {
                         pods: vec![],
@@ -276,6 +313,7 @@ pub fn main_terminated(mut pod: PodView, reason: &str, exit_code: i32, started: 
             started_at: started.then_some(Timestamp(1_000_500)),
         },
         restart_count: 0,
+        last_state: None,
     }];
     pod
 }
@@ -288,6 +326,7 @@ pub fn main_waiting(mut pod: PodView, reason: &str, message: Option<&str>) -> Po
             message: message.map(Into::into),
         },
         restart_count: 0,
+        last_state: None,
     }];
     pod
 }
@@ -300,6 +339,7 @@ pub fn init_waiting(mut pod: PodView, reason: &str) -> PodView {
             message: None,
         },
         restart_count: 0,
+        last_state: None,
     });
     pod
 }
@@ -336,6 +376,10 @@ pub fn kinds(cmds: &[Command]) -> Vec<&'static str> {
             CommandKind::ListPods { .. } => "ListPods",
             CommandKind::WatchPods { .. } => "WatchPods",
             CommandKind::Report { .. } => "Report",
+            CommandKind::QueryTaskStates { .. } => "QueryTaskStates",
+            CommandKind::QueryUnfinishedTasks => "QueryUnfinishedTasks",
+            CommandKind::Requeue { .. } => "Requeue",
+            CommandKind::OrphansResolved { .. } => "OrphansResolved",
         })
         .collect()
 }

@@ -1,0 +1,167 @@
+//! Adoption: taking over pods whose scheduler is dead (`airflow-executor.md` §4).
+//!
+//! Two paths, as in Airflow. Orphan adoption: the scheduler hands over task instances of dead
+//! schedulers; their live pods are relabelled to this executor and tracked. Completed-pod
+//! adoption: every `orphaned_tasks_check_interval`, Succeeded pods left by schedulers that are
+//! **not alive** are relabelled and cleaned up. Airflow 10.15–10.17 took every other scheduler's
+//! completed pods each interval, so live schedulers fought over each other's pods (#66396); that
+//! behaviour is kept as [`AdoptionScope::AllOthers`] so the simulator can show it.
+//!
+//! Every relabel carries a precondition (the owner label still names the old owner, and the
+//! resource version read), so of two adopters racing for one pod exactly one wins; the loser's
+//! 409 Conflict is an ordinary outcome.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::TaskKey;
+use crate::label;
+use crate::liveness::AliveSet;
+use crate::selector::LabelSelector;
+
+/// Field selector of orphan adoption: live or failed pods, not succeeded ones.
+pub const ORPHAN_FIELD_SELECTOR: &str = "status.phase!=Succeeded";
+/// Field selector of completed-pod adoption.
+pub const COMPLETED_FIELD_SELECTOR: &str = "status.phase=Succeeded";
+
+/// Whose completed pods this executor may adopt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdoptionScope {
+    /// Only schedulers that are not alive (Airflow ≥ 10.17.1, #66400). With heartbeats
+    /// unavailable, Airflow's fallback: every scheduler but this one.
+    #[default]
+    DeadOnly,
+    /// *(legacy)* Every other scheduler, alive or not (Airflow 10.15.0–10.17.0): the thrash of
+    /// #66396. For reproducing the bug only.
+    AllOthers,
+}
+
+/// `kubernetes_executor=True,airflow-worker=<owner>,airflow_executor_done!=True`: the pods of one
+/// dead owner that orphan adoption lists (§4.2).
+#[must_use]
+pub fn orphan_selector(owner: &str) -> LabelSelector {
+    LabelSelector::new()
+        .eq(label::KUBERNETES_EXECUTOR, label::TRUE)
+        .eq(label::AIRFLOW_WORKER, label::safe_value(owner))
+        .ne(label::EXECUTOR_DONE, label::TRUE)
+}
+
+/// The label selector of completed-pod adoption (§4.3), or `None` while nothing is known about
+/// peers yet (adoption waits for the first heartbeat snapshot rather than guess).
+///
+/// ```
+/// use std::collections::BTreeSet;
+/// use podwarden_core::adoption::{completed_pods_selector, AdoptionScope};
+/// use podwarden_core::liveness::AliveSet;
+/// let alive: BTreeSet<String> = ["7".to_string(), "9".to_string()].into();
+/// let sel = completed_pods_selector("5", &AliveSet::Known(alive), AdoptionScope::DeadOnly).unwrap();
+/// assert_eq!(sel.to_string(), "kubernetes_executor=True,airflow-worker notin (5,7,9),airflow_executor_done!=True");
+/// ```
+#[must_use]
+pub fn completed_pods_selector(
+    me: &str,
+    alive: &AliveSet,
+    scope: AdoptionScope,
+) -> Option<LabelSelector> {
+    let me = label::safe_value(me);
+    // A string sort, as Airflow's `sorted()`: "10" before "5".
+    let excluded: BTreeSet<String> = match (scope, alive) {
+        (AdoptionScope::AllOthers, _) | (AdoptionScope::DeadOnly, AliveSet::Unavailable) => {
+            BTreeSet::from([me])
+        }
+        (AdoptionScope::DeadOnly, AliveSet::Unknown) => return None,
+        (AdoptionScope::DeadOnly, AliveSet::Known(others)) => {
+            let mut s: BTreeSet<String> = others.iter().map(|o| label::safe_value(o)).collect();
+            s.insert(me);
+            s
+        }
+    };
+    let sel = LabelSelector::new().eq(label::KUBERNETES_EXECUTOR, label::TRUE);
+    let sel = if excluded.len() == 1 {
+        sel.ne(
+            label::AIRFLOW_WORKER,
+            excluded.into_iter().next().unwrap_or_default(),
+        )
+    } else {
+        sel.not_in(label::AIRFLOW_WORKER, excluded)
+    };
+    Some(sel.ne(label::EXECUTOR_DONE, label::TRUE))
+}
+
+/// A task instance handed over by the scheduler (Airflow's `try_adopt_task_instances` input).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanTask {
+    /// The try.
+    pub key: TaskKey,
+    /// The scheduler that queued it (`queued_by_job_id`); `None` means it is reset at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_by: Option<String>,
+    /// The try's pod template, if the scheduler can rebuild it. With it, an adopted try whose
+    /// pod then fails before the task starts can be requeued; without it, such a failure fails
+    /// the try, as in Airflow (the adopter has no job spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::input::PodTemplate>,
+}
+
+/// One `AdoptOrphans` call in progress: lists and patches outstanding, candidates left.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct OrphanRound {
+    /// Candidates not adopted (yet), by key.
+    pub(crate) candidates: BTreeMap<TaskKey, OrphanTask>,
+    /// Tries without a queuing scheduler: reset whatever happens.
+    pub(crate) reset_now: Vec<TaskKey>,
+    /// Tries adopted so far.
+    pub(crate) adopted: Vec<TaskKey>,
+    /// Lists and patches not answered yet.
+    pub(crate) outstanding: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(ids: &[&str]) -> AliveSet {
+        AliveSet::Known(ids.iter().map(|s| (*s).to_string()).collect())
+    }
+
+    /// Airflow's `test_adopt_completed_pods_excludes_alive_siblings`,
+    /// `test_adopt_completed_pods_single_scheduler_unchanged` and `test_adopt_completed_pods`.
+    #[test]
+    fn selectors_are_byte_exact() {
+        let s = |me, alive: &AliveSet, scope| {
+            completed_pods_selector(me, alive, scope).map(|s| s.to_string())
+        };
+        assert_eq!(
+            s("5", &known(&["7", "9"]), AdoptionScope::DeadOnly).as_deref(),
+            Some(
+                "kubernetes_executor=True,airflow-worker notin (5,7,9),airflow_executor_done!=True"
+            )
+        );
+        assert_eq!(
+            s("5", &known(&["10", "7", "9"]), AdoptionScope::DeadOnly).as_deref(),
+            Some("kubernetes_executor=True,airflow-worker notin (10,5,7,9),airflow_executor_done!=True"),
+            "string sort, as Airflow"
+        );
+        assert_eq!(
+            s("modified", &known(&[]), AdoptionScope::DeadOnly).as_deref(),
+            Some("kubernetes_executor=True,airflow-worker!=modified,airflow_executor_done!=True")
+        );
+        assert_eq!(
+            s("modified", &AliveSet::Unavailable, AdoptionScope::DeadOnly).as_deref(),
+            Some("kubernetes_executor=True,airflow-worker!=modified,airflow_executor_done!=True"),
+            "exclude-self fallback"
+        );
+        assert_eq!(s("5", &AliveSet::Unknown, AdoptionScope::DeadOnly), None);
+        assert_eq!(
+            s("5", &known(&["7"]), AdoptionScope::AllOthers).as_deref(),
+            Some("kubernetes_executor=True,airflow-worker!=5,airflow_executor_done!=True"),
+            "legacy scope ignores liveness"
+        );
+        assert_eq!(
+            orphan_selector("1").to_string(),
+            "kubernetes_executor=True,airflow-worker=1,airflow_executor_done!=True"
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! Peer liveness and adoption: orphan hand-overs and completed pods of dead schedulers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Awaiting, Cleanup, Executor, PodRecord, Task, TaskPhase};
+use crate::adoption::{
+    self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, ORPHAN_FIELD_SELECTOR,
+};
+use crate::command::{ApiOutcome, CommandKind, Precondition};
+use crate::completion;
+use crate::key::TaskKey;
+use crate::label;
+use crate::liveness::{AliveSet, HeartbeatRecord, HeartbeatsUnavailable};
+use crate::pod::{PodPhase, PodRef, PodView};
+use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
+use crate::time::TimerKind;
+use crate::watch::Outcome;
+
+impl Executor {
+    pub(super) fn on_heartbeats(
+        &mut self,
+        snapshot: Result<Vec<HeartbeatRecord>, HeartbeatsUnavailable>,
+    ) {
+        let now = self.now;
+        match &snapshot {
+            Ok(records) => self.peers.observe(now, Ok(records)),
+            Err(_) => self.peers.observe(now, Err(())),
+        }
+        if self.completed_adoption_waiting {
+            self.start_completed_adoption();
+        }
+    }
+
+    fn alive_set(&self) -> AliveSet {
+        self.peers.alive_others(
+            &self.scheduler_id,
+            self.config.scheduler_liveness_rule,
+            self.config.health_threshold_ms(),
+        )
+    }
+
+    /// The conditional relabel that makes this executor a pod's owner.
+    fn adopt_patch(&self, pod: &PodView) -> CommandKind {
+        CommandKind::PatchLabels {
+            pod: pod.pod_ref(),
+            labels: BTreeMap::from([(
+                label::AIRFLOW_WORKER.to_string(),
+                self.scheduler_id.clone(),
+            )]),
+            precondition: Some(Precondition {
+                resource_version: Some(pod.resource_version.clone()).filter(|rv| !rv.is_empty()),
+                label: pod
+                    .labels
+                    .get(label::AIRFLOW_WORKER)
+                    .map(|owner| (label::AIRFLOW_WORKER.to_string(), owner.clone())),
+            }),
+        }
+    }
+
+    // ---- orphan hand-over (§4.2) ------------------------------------------------------------
+
+    pub(super) fn on_adopt_orphans(&mut self, tis: Vec<OrphanTask>) {
+        let round_id = self.next_command_id().0;
+        let mut round = OrphanRound::default();
+        let mut owners = BTreeSet::new();
+        for ti in tis {
+            match &ti.queued_by {
+                None => round.reset_now.push(ti.key),
+                Some(owner) => {
+                    owners.insert(owner.clone());
+                    round.candidates.insert(ti.key.clone(), ti);
+                }
+            }
+        }
+        round.outstanding = owners.len();
+        self.orphan_rounds.insert(round_id, round);
+        for owner in owners {
+            let kind = CommandKind::ListPods {
+                namespace: self.config.namespace.clone(),
+                label_selector: adoption::orphan_selector(&owner),
+                field_selector: Some(ORPHAN_FIELD_SELECTOR.to_string()),
+            };
+            self.emit_api(kind, Awaiting::OrphanList { round: round_id });
+        }
+        // Airflow adopts completed pods on every hand-over too.
+        self.start_completed_adoption();
+        self.maybe_resolve_round(round_id);
+    }
+
+    pub(super) fn on_orphan_list(&mut self, round_id: u64, outcome: ApiOutcome) {
+        let Some(round) = self.orphan_rounds.get_mut(&round_id) else {
+            return;
+        };
+        round.outstanding = round.outstanding.saturating_sub(1);
+        if let ApiOutcome::Listed { pods, .. } = outcome {
+            let mut patches = Vec::new();
+            for pod in pods {
+                let Ok(key) = pod.task_key() else { continue };
+                if round.candidates.contains_key(&key)
+                    && pod.labels.get(label::AIRFLOW_WORKER) != Some(&self.scheduler_id)
+                {
+                    patches.push((key, pod));
+                }
+            }
+            round.outstanding += patches.len();
+            for (key, pod) in patches {
+                let requeues = pod
+                    .annotations
+                    .get(LAUNCH_ATTEMPT_ANNOTATION)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let awaiting = Awaiting::OrphanPatch {
+                    round: round_id,
+                    key,
+                    pod: pod.pod_ref(),
+                    uid: pod.uid.clone(),
+                    phase: pod.phase,
+                    requeues,
+                };
+                let kind = self.adopt_patch(&pod);
+                self.emit_api(kind, awaiting);
+            }
+        }
+        self.maybe_resolve_round(round_id);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_orphan_patch(
+        &mut self,
+        round_id: u64,
+        key: TaskKey,
+        pod: PodRef,
+        uid: String,
+        phase: Option<PodPhase>,
+        requeues: u32,
+        outcome: ApiOutcome,
+    ) {
+        let Some(round) = self.orphan_rounds.get_mut(&round_id) else {
+            return;
+        };
+        round.outstanding = round.outstanding.saturating_sub(1);
+        if matches!(outcome, ApiOutcome::Ok) {
+            if let Some(ti) = round.candidates.remove(&key) {
+                round.adopted.push(key.clone());
+                if !self.tasks.contains_key(&key) {
+                    let phase_now = TaskPhase::Launched { pod: pod.clone() };
+                    self.tasks
+                        .insert(key.clone(), Task::new(ti.template, requeues, phase_now));
+                    let mut record = PodRecord::new(key, uid, true, false);
+                    record.last_phase = phase;
+                    self.pods.insert(pod, record);
+                }
+            }
+        }
+        self.maybe_resolve_round(round_id);
+    }
+
+    fn maybe_resolve_round(&mut self, round_id: u64) {
+        if self
+            .orphan_rounds
+            .get(&round_id)
+            .is_none_or(|r| r.outstanding > 0)
+        {
+            return;
+        }
+        let Some(round) = self.orphan_rounds.remove(&round_id) else {
+            return;
+        };
+        let mut reset = round.reset_now;
+        // A try this executor already runs is not reset (a re-run hand-over, Airflow #39406).
+        reset.extend(
+            round
+                .candidates
+                .into_keys()
+                .filter(|k| !self.tasks.contains_key(k)),
+        );
+        self.emit(CommandKind::OrphansResolved {
+            adopted: round.adopted,
+            reset,
+        });
+    }
+
+    // ---- completed pods of dead schedulers (§4.3) -------------------------------------------
+
+    pub(super) fn start_completed_adoption(&mut self) {
+        self.timers.set(
+            TimerKind::CompletedAdoption,
+            self.now.plus_ms(self.config.adoption_interval_ms()),
+        );
+        if self.completed_adoption_in_flight {
+            return;
+        }
+        let Some(selector) = adoption::completed_pods_selector(
+            &self.scheduler_id,
+            &self.alive_set(),
+            self.config.adoption_scope,
+        ) else {
+            // Nothing is known about peers yet: adopt once the first heartbeats arrive.
+            self.completed_adoption_waiting = true;
+            return;
+        };
+        self.completed_adoption_waiting = false;
+        self.completed_adoption_in_flight = true;
+        let kind = CommandKind::ListPods {
+            namespace: self.config.namespace.clone(),
+            label_selector: selector,
+            field_selector: Some(COMPLETED_FIELD_SELECTOR.to_string()),
+        };
+        self.emit_api(kind, Awaiting::CompletedList);
+    }
+
+    pub(super) fn on_completed_list(&mut self, outcome: ApiOutcome) {
+        self.completed_adoption_in_flight = false;
+        let ApiOutcome::Listed { pods, .. } = outcome else {
+            return;
+        };
+        let alive = self.alive_set();
+        for pod in pods {
+            let Ok(key) = pod.task_key() else { continue };
+            let owner = pod.labels.get(label::AIRFLOW_WORKER);
+            if owner == Some(&self.scheduler_id) || self.pods.contains_key(&pod.pod_ref()) {
+                continue;
+            }
+            // The list may be older than the last snapshot: never take a live peer's pod.
+            if self.config.adoption_scope == adoption::AdoptionScope::DeadOnly {
+                if let (AliveSet::Known(alive), Some(owner)) = (&alive, owner) {
+                    if alive.contains(owner) {
+                        continue;
+                    }
+                }
+            }
+            let kind = self.adopt_patch(&pod);
+            self.emit_api(
+                kind,
+                Awaiting::CompletedPatch {
+                    pod: pod.pod_ref(),
+                    key,
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_completed_patch(&mut self, pod: PodRef, key: TaskKey, outcome: ApiOutcome) {
+        // 409: another adopter won, or the pod changed; 404: gone. Both are normal.
+        if !matches!(outcome, ApiOutcome::Ok) || self.pods.get(&pod).is_some_and(|r| r.finishing) {
+            return;
+        }
+        if let Some(disposal) = completion::disposal(&self.config, &Outcome::Succeeded, false) {
+            self.pods
+                .insert(pod.clone(), PodRecord::new(key, String::new(), true, true));
+            self.start_cleanup(Cleanup {
+                pod,
+                disposal,
+                attempt: 0,
+            });
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! A try's pod failed: requeue it transparently if it never started, or report the failure.
+
+use super::{Awaiting, Executor, PendingDecision, TaskPhase};
+use crate::command::{CommandKind, ReportedState};
+use crate::completion::{self, Evidence};
+use crate::db::DbOutcome;
+use crate::key::TaskKey;
+use crate::pod::PodRef;
+use crate::requeue::{self, Gate, RequeueCause, RequeueDedupe};
+use crate::watch::FailureDetails;
+
+impl Executor {
+    /// The try `key` lost its pod `pod` to a failure.
+    pub(super) fn on_try_failed(
+        &mut self,
+        key: TaskKey,
+        pod: PodRef,
+        uid: String,
+        details: FailureDetails,
+        evidence: Evidence,
+    ) {
+        let dedupe = self.config.pod_launch_failure_dedupe;
+        let Some(task) = self.tasks.get_mut(&key) else {
+            return;
+        };
+        // One pod failure is one decision, however many Failed events Kubernetes sends.
+        let duplicate = match dedupe {
+            RequeueDedupe::EveryPod => !uid.is_empty() && !task.failed_pods.insert(uid),
+            RequeueDedupe::LastPod => task.last_requeued_pod.as_deref() == Some(pod.name.as_str()),
+        };
+        if duplicate {
+            return;
+        }
+        match requeue::gate(
+            &self.config,
+            task.template.is_some(),
+            task.requeues,
+            &details,
+        ) {
+            Gate::Fail => self.fail_try(key, &details, evidence),
+            Gate::AskDb => {
+                task.phase = TaskPhase::Deciding { pod: pod.clone() };
+                let cause = match evidence {
+                    Evidence::PendingTimeout => RequeueCause::PendingTimeout(
+                        details
+                            .pending_reason
+                            .clone()
+                            .unwrap_or_else(|| "Pending".to_string()),
+                    ),
+                    Evidence::Event(_) | Evidence::Vanished => requeue::cause_of(&details),
+                };
+                let decision = PendingDecision {
+                    key: key.clone(),
+                    pod,
+                    details,
+                    evidence,
+                    cause,
+                };
+                self.emit_query(
+                    CommandKind::QueryTaskStates { keys: vec![key] },
+                    Awaiting::TaskState(Box::new(decision)),
+                );
+            }
+        }
+    }
+
+    /// The DB answered whether a failed try is still QUEUED.
+    pub(super) fn on_task_state(&mut self, d: PendingDecision, outcome: DbOutcome) {
+        let Some(task) = self.tasks.get_mut(&d.key) else {
+            return;
+        };
+        if task.phase != (TaskPhase::Deciding { pod: d.pod.clone() }) {
+            return;
+        }
+        // No answer for the try, or no DB: fail normally, never requeue blindly.
+        let state = match outcome {
+            DbOutcome::TaskStates { states } => states
+                .into_iter()
+                .find(|(k, _)| *k == d.key)
+                .and_then(|(_, s)| s),
+            DbOutcome::UnfinishedTasks { .. } | DbOutcome::Unavailable { .. } => None,
+        };
+        let excluded = &self.config.pod_launch_failure_excluded_container_reasons;
+        if requeue::is_pre_execution_failure(state, &d.details, excluded) {
+            task.requeues += 1;
+            task.last_requeued_pod = Some(d.pod.name.clone());
+            task.phase = TaskPhase::Queued;
+            task.launch = None;
+            task.publish_retries = 0;
+            let attempt = task.requeues;
+            self.launch.push(d.key.clone());
+            self.emit(CommandKind::Requeue {
+                key: d.key,
+                attempt,
+                cause: d.cause,
+            });
+        } else {
+            self.fail_try(d.key, &d.details, d.evidence);
+        }
+    }
+
+    /// Reports the try failed and forgets it.
+    pub(super) fn fail_try(&mut self, key: TaskKey, details: &FailureDetails, evidence: Evidence) {
+        self.tasks.remove(&key);
+        let reason = completion::failure_reason(details, evidence);
+        self.emit(CommandKind::Report {
+            key,
+            state: ReportedState::Failed,
+            reason: Some(reason),
+        });
+    }
+}

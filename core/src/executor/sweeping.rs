@@ -1,0 +1,193 @@
+//! Clean-up sweeps: zombie operator pods, pods stuck Pending, and revoked tries.
+
+use std::collections::BTreeMap;
+
+use super::{Awaiting, Cleanup, Executor, TaskPhase};
+use crate::command::{ApiOutcome, CommandKind};
+use crate::completion::{Disposal, Evidence};
+use crate::db::DbOutcome;
+use crate::key::TaskKey;
+use crate::label;
+use crate::pod::{PodRef, PodView};
+use crate::selector::LabelSelector;
+use crate::time::{TimerKind, Timestamp};
+use crate::watch::FailureDetails;
+use crate::zombie;
+
+impl Executor {
+    // ---- zombie operator pods (§7) ----------------------------------------------------------
+
+    pub(super) fn start_zombie_sweep(&mut self) {
+        self.timers.set(
+            TimerKind::ZombieSweep,
+            self.now.plus_ms(self.config.zombie_interval_ms()),
+        );
+        if self.zombie_sweep_in_flight {
+            return;
+        }
+        self.zombie_sweep_in_flight = true;
+        let kind = CommandKind::ListPods {
+            namespace: self.config.namespace.clone(),
+            label_selector: LabelSelector::new().eq(label::KUBERNETES_POD_OPERATOR, label::TRUE),
+            field_selector: None,
+        };
+        self.emit_api(kind, Awaiting::ZombieList);
+    }
+
+    pub(super) fn on_zombie_list(&mut self, outcome: ApiOutcome) {
+        let ApiOutcome::Listed { pods, .. } = outcome else {
+            self.zombie_sweep_in_flight = false;
+            return;
+        };
+        let candidates: Vec<PodView> = pods
+            .into_iter()
+            .filter(|p| !self.zombie_deletes.contains(&p.pod_ref()))
+            .collect();
+        if candidates.is_empty() {
+            self.zombie_sweep_in_flight = false;
+            return;
+        }
+        self.emit_query(
+            CommandKind::QueryUnfinishedTasks,
+            Awaiting::ZombieQuery { candidates },
+        );
+    }
+
+    pub(super) fn on_unfinished_tasks(&mut self, candidates: &[PodView], outcome: DbOutcome) {
+        self.zombie_sweep_in_flight = false;
+        // No DB answer, no deletion.
+        let DbOutcome::UnfinishedTasks { tasks } = outcome else {
+            return;
+        };
+        let cap = usize::try_from(self.config.kpo_zombie_pod_cleanup_max_deletes_per_loop)
+            .unwrap_or(usize::MAX);
+        for (pod, _why) in zombie::find_zombies(candidates, &tasks, cap) {
+            self.zombie_deletes.insert(pod.clone());
+            let kind = CommandKind::DeletePod {
+                pod: pod.clone(),
+                grace_period_seconds: Some(0),
+            };
+            self.emit_api(kind, Awaiting::ZombieDelete { pod });
+        }
+    }
+
+    // ---- pods stuck Pending (§5) --------------------------------------------------------------
+
+    pub(super) fn check_pending(&mut self, now: Timestamp) {
+        self.timers.set(
+            TimerKind::PendingCheck,
+            now.plus_ms(self.config.pending_check_ms()),
+        );
+        let Some(timeout) = self.config.pending_timeout_ms() else {
+            return;
+        };
+        let batch = usize::try_from(self.config.worker_pods_pending_timeout_batch_size)
+            .unwrap_or(usize::MAX);
+        let expired: Vec<(PodRef, TaskKey, String, Option<String>)> = self
+            .pods
+            .iter()
+            .filter(|(pod, r)| {
+                !r.finishing
+                    && r.pending_since
+                        .is_some_and(|since| now.since(since) >= timeout)
+                    && self.is_current_pod(&r.key, pod)
+            })
+            .take(batch)
+            .map(|(pod, r)| {
+                (
+                    pod.clone(),
+                    r.key.clone(),
+                    r.uid.clone(),
+                    r.waiting_reason.clone(),
+                )
+            })
+            .collect();
+        for (pod, key, uid, waiting_reason) in expired {
+            if let Some(record) = self.pods.get_mut(&pod) {
+                record.finishing = true;
+            }
+            self.start_cleanup(Cleanup {
+                pod: pod.clone(),
+                disposal: Disposal::Delete,
+                attempt: 0,
+            });
+            let details = FailureDetails {
+                pending_reason: Some(waiting_reason.unwrap_or_else(|| "Pending".to_string())),
+                main_container_never_started: Some(true),
+                ..FailureDetails::default()
+            };
+            self.on_try_failed(key, pod, uid, details, Evidence::PendingTimeout);
+        }
+    }
+
+    // ---- revoke (§5.2) ----------------------------------------------------------------------
+
+    pub(super) fn on_revoke(&mut self, key: TaskKey) {
+        match self.tasks.remove(&key) {
+            Some(task) => match task.phase {
+                TaskPhase::Launched { pod } | TaskPhase::Deciding { pod } => {
+                    self.revoke_pod(pod, key)
+                }
+                TaskPhase::Queued => {}
+            },
+            None => {
+                // Not tracked here (a restart, or a pod left from an earlier hand-over): find its
+                // pod by identity, as Airflow does (try number not compared).
+                let mut selector = LabelSelector::new()
+                    .eq(label::AIRFLOW_WORKER, self.scheduler_id.clone())
+                    .eq(label::DAG_ID, label::safe_value(&key.dag_id))
+                    .eq(label::TASK_ID, label::safe_value(&key.task_id))
+                    .eq(label::RUN_ID, label::safe_value(&key.run_id));
+                if key.map_index >= 0 {
+                    selector = selector.eq(label::MAP_INDEX, key.map_index.to_string());
+                }
+                let kind = CommandKind::ListPods {
+                    namespace: self.config.namespace.clone(),
+                    label_selector: selector,
+                    field_selector: None,
+                };
+                self.emit_api(kind, Awaiting::RevokeList { key });
+            }
+        }
+    }
+
+    pub(super) fn on_revoke_list(&mut self, key: TaskKey, outcome: ApiOutcome) {
+        let ApiOutcome::Listed { pods, .. } = outcome else {
+            return;
+        };
+        let same_task = |k: &TaskKey| {
+            k.dag_id == key.dag_id
+                && k.task_id == key.task_id
+                && k.run_id == key.run_id
+                && k.map_index == key.map_index
+        };
+        for pod in pods {
+            if pod.task_key().is_ok_and(|k| same_task(&k)) && !self.tasks.contains_key(&key) {
+                self.revoke_pod(pod.pod_ref(), key.clone());
+            }
+        }
+    }
+
+    /// Labels the pod revoked (so every watch ignores it), then deletes it.
+    fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
+        let record = self
+            .pods
+            .entry(pod.clone())
+            .or_insert_with(|| super::PodRecord::new(key, String::new(), true, true));
+        record.finishing = true;
+        let labels = BTreeMap::from([(label::POD_REVOKED.to_string(), label::TRUE.to_string())]);
+        self.emit_api(
+            CommandKind::PatchLabels {
+                pod: pod.clone(),
+                labels,
+                precondition: None,
+            },
+            Awaiting::Revoke,
+        );
+        self.start_cleanup(Cleanup {
+            pod,
+            disposal: Disposal::Delete,
+            attempt: 0,
+        });
+    }
+}

@@ -1,0 +1,399 @@
+//! Launch, watch, completion and relist: the life of a try's pods.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Awaiting, Cleanup, Executor, PodRecord, Task, TaskPhase};
+use crate::command::{ApiFailure, ApiOutcome, CommandKind, ReportedState};
+use crate::completion::{self, Disposal, Evidence};
+use crate::input::{InputError, PodTemplate};
+use crate::key::TaskKey;
+use crate::label;
+use crate::launch::{self, PublishDecision};
+use crate::pod::{ContainerState, EventType, PodPhase, PodRef, PodView, WatchEvent};
+use crate::requeue::RequeueDedupe;
+use crate::time::{TimerKind, Timestamp};
+use crate::watch::{self, Outcome};
+
+impl Executor {
+    // ---- launch ---------------------------------------------------------------------------
+
+    pub(super) fn on_submit(
+        &mut self,
+        key: TaskKey,
+        template: PodTemplate,
+    ) -> Result<(), InputError> {
+        if self.tasks.contains_key(&key) {
+            return Err(InputError::DuplicateTask(key));
+        }
+        if let Some((k, v)) = template
+            .labels
+            .iter()
+            .find(|(_, v)| !label::is_valid_value(v))
+        {
+            return Err(InputError::InvalidTemplateLabel {
+                key: k.clone(),
+                value: v.clone(),
+            });
+        }
+        self.tasks
+            .insert(key.clone(), Task::new(Some(template), 0, TaskPhase::Queued));
+        self.launch.push(key);
+        Ok(())
+    }
+
+    pub(super) fn launch_ready(&mut self, now: Timestamp) {
+        while let Some(key) = self.launch.next_ready(now, &self.config) {
+            let Some(task) = self.tasks.get_mut(&key) else {
+                continue;
+            };
+            let Some(template) = task
+                .template
+                .as_ref()
+                .filter(|_| task.phase == TaskPhase::Queued)
+            else {
+                continue;
+            };
+            let launch = match task.launch {
+                Some(n) => n,
+                None => {
+                    let n = self.next_launch;
+                    self.next_launch += 1;
+                    task.launch = Some(n);
+                    n
+                }
+            };
+            let manifest = launch::manifest(
+                &self.config,
+                &self.scheduler_id,
+                &key,
+                template,
+                launch,
+                task.requeues,
+            );
+            let pod = manifest.pod.clone();
+            task.phase = TaskPhase::Launched { pod: pod.clone() };
+            self.pods.insert(
+                pod.clone(),
+                PodRecord::new(key.clone(), String::new(), false, false),
+            );
+            self.emit_api(
+                CommandKind::CreatePod { manifest },
+                Awaiting::Create { key, pod },
+            );
+        }
+    }
+
+    pub(super) fn on_create_result(&mut self, key: TaskKey, pod: PodRef, outcome: ApiOutcome) {
+        let Some(task) = self.tasks.get_mut(&key) else {
+            return;
+        };
+        if task.phase != (TaskPhase::Launched { pod: pod.clone() }) {
+            return;
+        }
+        let failure = match outcome {
+            ApiOutcome::Failed { failure } => failure,
+            ApiOutcome::Ok | ApiOutcome::Listed { .. } => {
+                task.publish_retries = 0;
+                return;
+            }
+        };
+        // The watch already showed the pod (its record is marked seen, or was dropped because
+        // the pod is already gone): whatever the reply says, it was created.
+        if self.pods.get(&pod).is_none_or(|r| r.seen) {
+            task.publish_retries = 0;
+            return;
+        }
+        match launch::on_publish_error(&self.config, &failure, task.publish_retries) {
+            PublishDecision::AlreadyCreated => task.publish_retries = 0,
+            PublishDecision::Retry { backoff_ms } => {
+                task.publish_retries += 1;
+                task.phase = TaskPhase::Queued;
+                self.pods.remove(&pod);
+                self.launch.push(key);
+                if let Some(ms) = backoff_ms {
+                    self.launch.back_off_until(self.now.plus_ms(ms));
+                }
+            }
+            PublishDecision::Fail => {
+                self.tasks.remove(&key);
+                self.pods.remove(&pod);
+                // A create that timed out may still have made the pod: remove it, or it would
+                // run a try the scheduler has already counted as failed.
+                if matches!(failure, ApiFailure::Timeout | ApiFailure::Connection { .. }) {
+                    self.pods.insert(
+                        pod.clone(),
+                        PodRecord::new(key.clone(), String::new(), false, true),
+                    );
+                    self.start_cleanup(Cleanup {
+                        pod,
+                        disposal: Disposal::Delete,
+                        attempt: 0,
+                    });
+                }
+                self.emit(CommandKind::Report {
+                    key,
+                    state: ReportedState::Failed,
+                    reason: Some(format!("pod creation failed: {failure}")),
+                });
+            }
+        }
+    }
+
+    // ---- watch and completion -------------------------------------------------------------
+
+    pub(super) fn on_watch(&mut self, event: WatchEvent) -> Result<(), InputError> {
+        self.last_watch_progress = self.now;
+        event
+            .resource_version()
+            .clone_into(&mut self.watch.resource_version);
+        match event.pod() {
+            Some((kind, pod)) => self.on_pod_event(kind, pod, false),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies one pod event; `vanished` marks a deletion inferred from a relist.
+    pub(super) fn on_pod_event(
+        &mut self,
+        kind: EventType,
+        pod: &PodView,
+        vanished: bool,
+    ) -> Result<(), InputError> {
+        let pod_ref = pod.pod_ref();
+        let now = self.now;
+        let key = match self.pods.get_mut(&pod_ref) {
+            Some(record) => {
+                if !pod.uid.is_empty() && !record.uid.is_empty() && pod.uid != record.uid {
+                    // Same name, new pod: what we knew about the old one no longer applies.
+                    record.finishing = false;
+                }
+                if !pod.uid.is_empty() {
+                    pod.uid.clone_into(&mut record.uid);
+                }
+                record.last_phase = pod.phase;
+                record.seen = true;
+                if pod.phase == Some(PodPhase::Pending) {
+                    record.pending_since.get_or_insert(now);
+                    if let Some(ContainerState::Waiting {
+                        reason: Some(r), ..
+                    }) = pod.containers.first().map(|c| &c.state)
+                    {
+                        record.waiting_reason = Some(r.clone());
+                    }
+                } else {
+                    record.pending_since = None;
+                }
+                record.key.clone()
+            }
+            None => pod.task_key().map_err(|error| InputError::PodIdentity {
+                pod: pod_ref.clone(),
+                error,
+            })?,
+        };
+        let gone = kind == EventType::Deleted;
+        let classification = watch::classify(
+            kind,
+            pod,
+            &self.config.worker_pod_pending_fatal_container_state_reasons,
+        );
+        match classification.outcome {
+            Outcome::Ignore => {
+                if gone {
+                    self.pods.remove(&pod_ref);
+                }
+            }
+            Outcome::Adopted => {
+                self.pods.remove(&pod_ref);
+                if self.is_current_pod(&key, &pod_ref) {
+                    self.tasks.remove(&key);
+                }
+            }
+            outcome @ (Outcome::Failed { .. } | Outcome::Succeeded) => {
+                let evidence = if vanished {
+                    Evidence::Vanished
+                } else {
+                    Evidence::Event(classification.rule)
+                };
+                self.finish(key, pod_ref, pod.uid.clone(), outcome, evidence, gone);
+            }
+        }
+        Ok(())
+    }
+
+    /// §3: dispose of the pod, then decide for the try (requeue or report), once per pod.
+    pub(super) fn finish(
+        &mut self,
+        key: TaskKey,
+        pod: PodRef,
+        uid: String,
+        outcome: Outcome,
+        evidence: Evidence,
+        gone: bool,
+    ) {
+        if self.pods.get(&pod).is_some_and(|r| r.finishing) {
+            if gone {
+                self.pods.remove(&pod);
+            }
+            return;
+        }
+        match completion::disposal(&self.config, &outcome, gone) {
+            Some(disposal) => {
+                self.pods.insert(
+                    pod.clone(),
+                    PodRecord::new(key.clone(), uid.clone(), true, true),
+                );
+                self.start_cleanup(Cleanup {
+                    pod: pod.clone(),
+                    disposal,
+                    attempt: 0,
+                });
+            }
+            None => {
+                self.pods.remove(&pod);
+            }
+        }
+        match outcome {
+            Outcome::Failed { details } if self.failure_concerns_try(&key, &pod) => {
+                self.on_try_failed(key, pod, uid, details, evidence);
+            }
+            Outcome::Succeeded if self.is_current_pod(&key, &pod) => {
+                self.tasks.remove(&key);
+                self.emit(CommandKind::Report {
+                    key,
+                    state: ReportedState::Succeeded,
+                    reason: None,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a failure of `pod` is a failure of the try `key`: its current pod, or, with
+    /// Airflow's `last_pod` dedupe, any of its pods while it is not already being decided.
+    fn failure_concerns_try(&self, key: &TaskKey, pod: &PodRef) -> bool {
+        match self.config.pod_launch_failure_dedupe {
+            RequeueDedupe::EveryPod => self.is_current_pod(key, pod),
+            RequeueDedupe::LastPod => self
+                .tasks
+                .get(key)
+                .is_some_and(|t| !matches!(t.phase, TaskPhase::Deciding { .. })),
+        }
+    }
+
+    pub(super) fn start_cleanup(&mut self, cleanup: Cleanup) {
+        let kind = match cleanup.disposal {
+            Disposal::Delete => CommandKind::DeletePod {
+                pod: cleanup.pod.clone(),
+                grace_period_seconds: None,
+            },
+            Disposal::MarkDone => CommandKind::PatchLabels {
+                pod: cleanup.pod.clone(),
+                labels: BTreeMap::from([(
+                    label::EXECUTOR_DONE.to_string(),
+                    label::TRUE.to_string(),
+                )]),
+                precondition: None,
+            },
+        };
+        self.emit_api(kind, Awaiting::Cleanup(cleanup));
+    }
+
+    pub(super) fn on_cleanup_result(&mut self, cleanup: Cleanup, outcome: ApiOutcome) {
+        let ApiOutcome::Failed { failure } = outcome else {
+            // Done; the record goes when the watch shows the pod leave.
+            return;
+        };
+        if failure.code() == Some(404) {
+            self.pods.remove(&cleanup.pod);
+            return;
+        }
+        if !self.pods.get(&cleanup.pod).is_some_and(|r| r.finishing) {
+            return;
+        }
+        if cleanup.attempt < self.config.pod_cleanup_max_retries {
+            let attempt = cleanup.attempt + 1;
+            let at = self.now.plus_ms(completion::cleanup_backoff_ms(attempt));
+            let seq = self.next_command_id().0;
+            self.cleanup_retries
+                .insert((at, seq), Cleanup { attempt, ..cleanup });
+        } else {
+            // Give up; a later event of this pod starts a new, bounded round.
+            self.pods.remove(&cleanup.pod);
+        }
+    }
+
+    pub(super) fn fire_cleanups(&mut self, now: Timestamp) {
+        while let Some(entry) = self.cleanup_retries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let cleanup = entry.remove();
+            if self.pods.get(&cleanup.pod).is_some_and(|r| r.finishing) {
+                self.start_cleanup(cleanup);
+            }
+        }
+    }
+
+    // ---- relist ---------------------------------------------------------------------------
+
+    pub(super) fn start_relist(&mut self) {
+        if self.watch.relisting {
+            return;
+        }
+        self.watch.relisting = true;
+        self.timers.stop(TimerKind::Relist);
+        let kind = CommandKind::ListPods {
+            namespace: self.config.namespace.clone(),
+            label_selector: self.watch_selector(),
+            field_selector: None,
+        };
+        self.emit_api(kind, Awaiting::Relist);
+    }
+
+    pub(super) fn on_relist_result(&mut self, outcome: ApiOutcome) {
+        self.watch.relisting = false;
+        let (listed, resource_version) = match outcome {
+            ApiOutcome::Listed {
+                pods,
+                resource_version,
+            } => (pods, resource_version),
+            ApiOutcome::Ok | ApiOutcome::Failed { .. } => {
+                self.watch.relist_failures = self.watch.relist_failures.saturating_add(1);
+                let at = self
+                    .now
+                    .plus_ms(completion::cleanup_backoff_ms(self.watch.relist_failures));
+                self.timers.set(TimerKind::Relist, at);
+                return;
+            }
+        };
+        self.last_watch_progress = self.now;
+        self.watch.relist_failures = 0;
+        let present: BTreeSet<PodRef> = listed.iter().map(PodView::pod_ref).collect();
+        for pod in &listed {
+            // A listed pod that names no task cannot be one of ours; skipping it is all a
+            // relist can do (the watch reports it with an error when it changes).
+            let _ = self.on_pod_event(EventType::Added, pod, false);
+        }
+        // Tracked pods the list no longer has are gone: apply what their deletion means.
+        let vanished: Vec<(PodRef, PodRecord)> = self
+            .pods
+            .iter()
+            .filter(|(pod, record)| record.seen && !present.contains(*pod))
+            .map(|(pod, record)| (pod.clone(), record.clone()))
+            .collect();
+        for (pod_ref, record) in vanished {
+            let mut view = PodView::new(pod_ref.namespace, pod_ref.name);
+            view.uid = record.uid;
+            view.annotations = record.key.to_annotations();
+            view.phase = record.last_phase;
+            view.deletion_timestamp = Some(self.now);
+            let _ = self.on_pod_event(EventType::Deleted, &view, true);
+        }
+        resource_version.clone_into(&mut self.watch.resource_version);
+        self.emit(CommandKind::WatchPods {
+            namespace: self.config.namespace.clone(),
+            label_selector: self.watch_selector(),
+            resource_version,
+        });
+    }
+}

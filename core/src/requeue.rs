@@ -1,0 +1,286 @@
+//! Pre-execution requeue: a pod that failed before the task process started does not cost the
+//! user a retry (`airflow-executor.md` §6, PR #69058).
+//!
+//! The authoritative signal is the task instance still being QUEUED in the DB (the task process
+//! writes RUNNING when it starts); the container reason is only an opt-out. Three departures from
+//! Airflow, each closing a hole it leaves:
+//!
+//! - **dedupe by pod uid, for every pod of the try**: Airflow remembers only the last requeued
+//!   pod, so a watch replay of an *older* failed pod requeues again (with a budget above 1, one
+//!   pod failure can create several pods);
+//! - **the budget travels on the pod** ([`LAUNCH_ATTEMPT_ANNOTATION`]): an executor that adopts
+//!   the try after a failover continues it instead of starting over;
+//! - **the cause is recorded** ([`RequeueCause`]): eviction, preemption, node loss, a main
+//!   container that never started, an image pull failure, an admission rejection.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::db::TaskState;
+use crate::watch::FailureDetails;
+
+/// Annotation written on every created pod: how many transparent requeues the try had used when
+/// this pod was launched.
+pub const LAUNCH_ATTEMPT_ANNOTATION: &str = "podwarden/launch-attempt";
+
+/// Why a pod failed before its task started, as far as the pod tells.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "cause", content = "reason")]
+pub enum RequeueCause {
+    /// Kubernetes marked the pod with a `DisruptionTarget` condition: `EvictionByEvictionAPI`
+    /// (drain), `PreemptionByScheduler`, `DeletionByTaintManager` (node loss),
+    /// `TerminationByKubelet` (node pressure, shutdown), `DeletionByPodGC`.
+    Disruption(String),
+    /// The image could not be pulled (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`, …).
+    ImagePull(String),
+    /// The kubelet rejected the pod at admission (`OutOfcpu`, `OutOfmemory`, `NodeAffinity`, …).
+    AdmissionRejected(String),
+    /// The pod was Pending longer than `worker_pods_pending_timeout`.
+    PendingTimeout(String),
+    /// The main container never started, with no more specific cause.
+    ContainerNeverStarted,
+    /// Nothing more specific is known (the DB still says QUEUED).
+    Unknown,
+}
+
+impl std::fmt::Display for RequeueCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Disruption(r) => write!(f, "disruption {r}"),
+            Self::ImagePull(r) => write!(f, "image pull {r}"),
+            Self::AdmissionRejected(r) => write!(f, "admission rejected {r}"),
+            Self::PendingTimeout(r) => write!(f, "pending timeout {r}"),
+            Self::ContainerNeverStarted => f.write_str("container never started"),
+            Self::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+const IMAGE_REASONS: [&str; 5] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ImageInspectError",
+    "ErrImageNeverPull",
+];
+
+fn is_admission_reason(r: &str) -> bool {
+    r.starts_with("OutOf")
+        || matches!(
+            r,
+            "NodeAffinity"
+                | "NodeSelectorMismatching"
+                | "UnexpectedAdmissionError"
+                | "InvalidNodeInfo"
+                | "PodOSNotSupported"
+                | "NodePorts"
+        )
+}
+
+/// The most specific cause the pod shows.
+#[must_use]
+pub fn cause_of(details: &FailureDetails) -> RequeueCause {
+    if let Some(r) = &details.disruption_reason {
+        return RequeueCause::Disruption(r.clone());
+    }
+    let waiting = details
+        .pending_reason
+        .as_deref()
+        .or_else(|| details.container_reason());
+    if let Some(r) = waiting.filter(|r| IMAGE_REASONS.contains(r)) {
+        return RequeueCause::ImagePull(r.to_string());
+    }
+    if let Some(r) = details
+        .pod_reason
+        .as_deref()
+        .filter(|r| is_admission_reason(r))
+    {
+        return RequeueCause::AdmissionRejected(r.to_string());
+    }
+    if details.main_container_never_started == Some(true) {
+        return RequeueCause::ContainerNeverStarted;
+    }
+    RequeueCause::Unknown
+}
+
+/// Airflow's `_is_pre_execution_failure` for a failed pod: the task instance is still QUEUED and
+/// the container reason is not excluded.
+#[must_use]
+pub fn is_pre_execution_failure(
+    ti_state: Option<TaskState>,
+    details: &FailureDetails,
+    excluded: &[String],
+) -> bool {
+    if ti_state != Some(TaskState::Queued) {
+        return false;
+    }
+    !details
+        .container_reason()
+        .is_some_and(|r| !r.is_empty() && excluded.iter().any(|e| e == r))
+}
+
+/// How failures of one try's pods are deduplicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequeueDedupe {
+    /// *(podwarden, default)* A try reacts only to its current pod, and each failed pod uid
+    /// counts once, ever.
+    #[default]
+    EveryPod,
+    /// *(Airflow)* Failures are matched to the try by key, whichever of its pods failed; only the
+    /// last requeued pod's name is remembered. A replayed failure of an older pod requeues again
+    /// while the budget allows (with a budget above 1, one pod failure can start several pods).
+    LastPod,
+}
+
+/// What to do with a try whose current pod failed, before asking the DB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Fail the try normally (no DB question).
+    Fail,
+    /// Ask the DB whether the try is still QUEUED.
+    AskDb,
+}
+
+/// Checks everything that can be checked without the DB, in Airflow's order (a retained job
+/// spec, the feature switch, the excluded reason, the budget). The uid dedupe happens before.
+pub(crate) fn gate(
+    config: &Config,
+    has_template: bool,
+    requeues_used: u32,
+    details: &FailureDetails,
+) -> Gate {
+    let retries = config.pod_launch_failure_retries;
+    if !has_template || retries == 0 {
+        return Gate::Fail;
+    }
+    let excluded = &config.pod_launch_failure_excluded_container_reasons;
+    if details
+        .container_reason()
+        .is_some_and(|r| excluded.iter().any(|e| e == r))
+    {
+        return Gate::Fail;
+    }
+    if retries != -1 && i64::from(requeues_used) >= retries {
+        return Gate::Fail;
+    }
+    Gate::AskDb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::{ContainerFailure, ContainerType};
+
+    fn with_reason(reason: &str) -> FailureDetails {
+        FailureDetails {
+            container: Some(ContainerFailure {
+                container_state: "terminated".into(),
+                container_reason: Some(reason.into()),
+                container_message: None,
+                exit_code: Some(1),
+                container_type: ContainerType::Main,
+                container_name: "base".into(),
+            }),
+            ..FailureDetails::default()
+        }
+    }
+
+    /// Airflow's `test_is_pre_execution_failure` (§10 case 46), the rows that apply to a failed
+    /// pod (the SUCCESS row cannot reach this function: only failed outcomes do).
+    #[test]
+    fn test_is_pre_execution_failure() {
+        let excluded = vec!["Error".to_string()];
+        let none = FailureDetails::default();
+        assert!(is_pre_execution_failure(
+            Some(TaskState::Queued),
+            &none,
+            &excluded
+        ));
+        assert!(is_pre_execution_failure(
+            Some(TaskState::Queued),
+            &with_reason("ContainerStatusUnknown"),
+            &excluded
+        ));
+        assert!(is_pre_execution_failure(
+            Some(TaskState::Queued),
+            &with_reason("ImagePullBackOff"),
+            &excluded
+        ));
+        assert!(!is_pre_execution_failure(
+            Some(TaskState::Queued),
+            &with_reason("Error"),
+            &excluded
+        ));
+        assert!(!is_pre_execution_failure(
+            Some(TaskState::Running),
+            &with_reason("ContainerStatusUnknown"),
+            &excluded
+        ));
+        assert!(!is_pre_execution_failure(None, &none, &excluded));
+        assert!(is_pre_execution_failure(
+            Some(TaskState::Queued),
+            &with_reason("Error"),
+            &[]
+        ));
+    }
+
+    #[test]
+    fn gate_follows_airflow_order() {
+        let d = FailureDetails::default();
+        let cfg = Config::default();
+        assert_eq!(gate(&cfg, true, 0, &d), Gate::AskDb);
+        assert_eq!(gate(&cfg, true, 1, &d), Gate::Fail, "budget 1 used");
+        assert_eq!(gate(&cfg, false, 0, &d), Gate::Fail, "no job spec");
+        assert_eq!(
+            gate(&cfg, true, 0, &with_reason("Error")),
+            Gate::Fail,
+            "excluded"
+        );
+        let off = Config {
+            pod_launch_failure_retries: 0,
+            ..Config::default()
+        };
+        assert_eq!(gate(&off, true, 0, &d), Gate::Fail, "disabled skips the DB");
+        let unlimited = Config {
+            pod_launch_failure_retries: -1,
+            ..Config::default()
+        };
+        assert_eq!(gate(&unlimited, true, 10_000, &d), Gate::AskDb);
+    }
+
+    #[test]
+    fn causes_from_the_pod() {
+        let d = FailureDetails {
+            disruption_reason: Some("EvictionByEvictionAPI".into()),
+            ..with_reason("Error")
+        };
+        assert_eq!(
+            cause_of(&d),
+            RequeueCause::Disruption("EvictionByEvictionAPI".into())
+        );
+        let d = FailureDetails {
+            pending_reason: Some("ErrImagePull".into()),
+            ..FailureDetails::default()
+        };
+        assert_eq!(cause_of(&d), RequeueCause::ImagePull("ErrImagePull".into()));
+        let d = FailureDetails {
+            pod_reason: Some("OutOfcpu".into()),
+            ..FailureDetails::default()
+        };
+        assert_eq!(
+            cause_of(&d),
+            RequeueCause::AdmissionRejected("OutOfcpu".into())
+        );
+        let d = FailureDetails {
+            main_container_never_started: Some(true),
+            ..FailureDetails::default()
+        };
+        assert_eq!(cause_of(&d), RequeueCause::ContainerNeverStarted);
+        assert_eq!(cause_of(&FailureDetails::default()), RequeueCause::Unknown);
+        assert_eq!(
+            RequeueCause::Disruption("X".into()).to_string(),
+            "disruption X"
+        );
+    }
+}
