@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use podwarden::adoption::OrphanTask;
 use podwarden::db::{DbOutcome, TaskState};
+use podwarden::liveness::{HeartbeatRecord, HeartbeatsUnavailable, JobState};
 use podwarden::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, ContainerState,
     ContainerStatus, EventType, Executor, Input, InputError, PodCondition, PodPhase, PodTemplate,
@@ -22,6 +24,8 @@ pub struct Harness {
     pub commands: Vec<Command>,
     /// Human-readable log of inputs (`>`) and commands (`<`).
     pub transcript: String,
+    /// Commands emitted while the harness set the executor up (start-up list and timers).
+    pub startup: Vec<Command>,
 }
 
 fn one_line(cmd: &Command) -> String {
@@ -42,6 +46,7 @@ impl Harness {
             now,
             commands: Vec::new(),
             transcript: String::new(),
+            startup: Vec::new(),
         };
         let start = h.drain();
         let list = start
@@ -58,6 +63,7 @@ impl Harness {
         );
         // Start-up timers (the first completed-pod adoption waits for heartbeats).
         h.advance(0);
+        h.startup = std::mem::take(&mut h.commands);
         h.transcript.clear();
         h.commands.clear();
         h
@@ -196,6 +202,70 @@ impl Harness {
             })
             .expect("a QueryTaskStates");
         self.answer_states(id, keys.into_iter().map(|k| (k, state)).collect())
+    }
+
+    /// Feeds a heartbeat snapshot: `(scheduler id, state, latest heartbeat written)`.
+    pub fn heartbeats(&mut self, records: &[(&str, JobState, u64)]) -> Vec<Command> {
+        let records: Vec<HeartbeatRecord> = records
+            .iter()
+            .map(|(id, state, at)| HeartbeatRecord {
+                scheduler_id: (*id).to_string(),
+                state: *state,
+                latest_heartbeat: Timestamp(*at),
+            })
+            .collect();
+        let label = format!(
+            "heartbeats {:?}",
+            records
+                .iter()
+                .map(|r| format!("{}:{:?}@{}", r.scheduler_id, r.state, r.latest_heartbeat.0))
+                .collect::<Vec<_>>()
+        );
+        self.input(
+            label,
+            Input::Heartbeats {
+                snapshot: Ok(records),
+            },
+        )
+    }
+
+    /// Feeds a failed heartbeat read.
+    pub fn heartbeats_unavailable(&mut self) -> Vec<Command> {
+        self.input(
+            "heartbeats unavailable".into(),
+            Input::Heartbeats {
+                snapshot: Err(HeartbeatsUnavailable {
+                    reason: "db down".into(),
+                }),
+            },
+        )
+    }
+
+    /// Hands over orphaned tries: `(key, queued_by)`, with the default template.
+    pub fn adopt_orphans(&mut self, tis: &[(TaskKey, Option<&str>)]) -> Vec<Command> {
+        let tis: Vec<OrphanTask> = tis
+            .iter()
+            .map(|(key, by)| OrphanTask {
+                key: key.clone(),
+                queued_by: by.map(str::to_string),
+                template: Some(PodTemplate::default()),
+            })
+            .collect();
+        let label = format!(
+            "adopt orphans {:?}",
+            tis.iter()
+                .map(|t| format!("{}@{:?}", t.key, t.queued_by))
+                .collect::<Vec<_>>()
+        );
+        self.input(label, Input::AdoptOrphans { tis })
+    }
+
+    /// Answers a DB query with an arbitrary outcome.
+    pub fn answer_db(&mut self, id: CommandId, outcome: DbOutcome) -> Vec<Command> {
+        self.input(
+            format!("db {id} {outcome:?}"),
+            Input::DbResult { id, outcome },
+        )
     }
 
     /// Moves time forward and fires due timers, repeatedly, until `ms` have passed.
@@ -389,4 +459,25 @@ pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
         .collect()
+}
+
+/// The first command of a kind in `cmds`.
+pub fn first<'a>(cmds: &'a [Command], kind: &str) -> &'a Command {
+    let i = kinds(cmds)
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(cmds)));
+    &cmds[i]
+}
+
+/// The label selector of the first `ListPods` in `cmds`, as a string, with its field selector.
+pub fn list_selector(cmds: &[Command]) -> (String, Option<String>) {
+    match &first(cmds, "ListPods").kind {
+        CommandKind::ListPods {
+            label_selector,
+            field_selector,
+            ..
+        } => (label_selector.to_string(), field_selector.clone()),
+        _ => unreachable!(),
+    }
 }
