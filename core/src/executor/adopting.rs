@@ -13,7 +13,6 @@ use crate::label;
 use crate::liveness::{AliveSet, HeartbeatRecord, HeartbeatsUnavailable};
 use crate::pod::{PodPhase, PodRef, PodView};
 use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
-use crate::time::TimerKind;
 use crate::watch::Outcome;
 
 impl Executor {
@@ -118,10 +117,67 @@ impl Executor {
                     requeues,
                 };
                 let kind = self.adopt_patch(&pod);
-                self.emit_api(kind, awaiting);
+                let pod_ref = pod.pod_ref();
+                let id = self.emit_api(kind, awaiting);
+                self.orphan_patches.insert(pod_ref, id);
             }
         }
         self.maybe_resolve_round(round_id);
+    }
+
+    /// The watch shows `pod` with our owner label while its orphan relabel's reply is still
+    /// on the way (watch and reply travel on different connections): the relabel applied, so
+    /// the try is adopted now, before the event is applied. The reply changes nothing after.
+    pub(super) fn adopt_from_watch(&mut self, pod: &PodView) {
+        if pod.labels.get(label::AIRFLOW_WORKER) != Some(&self.scheduler_id) {
+            return;
+        }
+        let Some(id) = self.orphan_patches.get(&pod.pod_ref()).copied() else {
+            return;
+        };
+        if let Some(Awaiting::OrphanPatch {
+            round,
+            key,
+            pod,
+            uid,
+            phase,
+            requeues,
+        }) = self.awaiting.get(&id).cloned()
+        {
+            self.adopt_candidate(round, key, pod, uid, phase, requeues);
+        }
+    }
+
+    /// Moves a handed-over try from the round's candidates to the tracked tries.
+    fn adopt_candidate(
+        &mut self,
+        round_id: u64,
+        key: TaskKey,
+        pod: PodRef,
+        uid: String,
+        phase: Option<PodPhase>,
+        requeues: u32,
+    ) {
+        let Some(round) = self.orphan_rounds.get_mut(&round_id) else {
+            return;
+        };
+        let Some(ti) = round.candidates.remove(&key) else {
+            return;
+        };
+        round.adopted.push(key.clone());
+        if !self.tasks.contains_key(&key) {
+            self.tasks.insert(
+                key.clone(),
+                Task::new(
+                    ti.template,
+                    requeues,
+                    TaskPhase::Launched { pod: pod.clone() },
+                ),
+            );
+            let mut record = PodRecord::new(key, uid, true, false);
+            record.last_phase = phase;
+            self.pods.insert(pod, record);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -135,22 +191,12 @@ impl Executor {
         requeues: u32,
         outcome: ApiOutcome,
     ) {
-        let Some(round) = self.orphan_rounds.get_mut(&round_id) else {
-            return;
-        };
-        round.outstanding = round.outstanding.saturating_sub(1);
+        self.orphan_patches.remove(&pod);
         if matches!(outcome, ApiOutcome::Ok) {
-            if let Some(ti) = round.candidates.remove(&key) {
-                round.adopted.push(key.clone());
-                if !self.tasks.contains_key(&key) {
-                    let phase_now = TaskPhase::Launched { pod: pod.clone() };
-                    self.tasks
-                        .insert(key.clone(), Task::new(ti.template, requeues, phase_now));
-                    let mut record = PodRecord::new(key, uid, true, false);
-                    record.last_phase = phase;
-                    self.pods.insert(pod, record);
-                }
-            }
+            self.adopt_candidate(round_id, key, pod, uid, phase, requeues);
+        }
+        if let Some(round) = self.orphan_rounds.get_mut(&round_id) {
+            round.outstanding = round.outstanding.saturating_sub(1);
         }
         self.maybe_resolve_round(round_id);
     }
@@ -182,11 +228,9 @@ impl Executor {
 
     // ---- completed pods of dead schedulers (§4.3) -------------------------------------------
 
+    /// Lists completed pods of dead schedulers. The periodic timer is re-armed by its caller,
+    /// so a hand-over's extra run does not postpone the next periodic one (as in Airflow).
     pub(super) fn start_completed_adoption(&mut self) {
-        self.timers.set(
-            TimerKind::CompletedAdoption,
-            self.now.plus_ms(self.config.adoption_interval_ms()),
-        );
         if self.completed_adoption_in_flight {
             return;
         }

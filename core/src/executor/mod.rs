@@ -237,6 +237,9 @@ pub struct Executor {
     completed_adoption_in_flight: bool,
     zombie_sweep_in_flight: bool,
     zombie_deletes: BTreeSet<PodRef>,
+    /// Orphan relabels in flight, by pod: a watch event showing the pod with our label proves
+    /// the relabel applied, even before its reply arrives.
+    orphan_patches: BTreeMap<PodRef, CommandId>,
 }
 
 impl Executor {
@@ -296,6 +299,7 @@ impl Executor {
             completed_adoption_in_flight: false,
             zombie_sweep_in_flight: false,
             zombie_deletes: BTreeSet::new(),
+            orphan_patches: BTreeMap::new(),
         };
         ex.start_relist();
         ex.arm_timers();
@@ -343,7 +347,13 @@ impl Executor {
             match kind {
                 TimerKind::Relist => self.start_relist(),
                 TimerKind::Cleanup => self.fire_cleanups(now),
-                TimerKind::CompletedAdoption => self.start_completed_adoption(),
+                TimerKind::CompletedAdoption => {
+                    self.timers.set(
+                        TimerKind::CompletedAdoption,
+                        now.plus_ms(self.config.adoption_interval_ms()),
+                    );
+                    self.start_completed_adoption();
+                }
                 TimerKind::ZombieSweep => self.start_zombie_sweep(),
                 TimerKind::PendingCheck => self.check_pending(now),
                 // Both are handled by `after_mutation`.

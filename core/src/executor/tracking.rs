@@ -160,6 +160,9 @@ impl Executor {
         vanished: bool,
     ) -> Result<(), InputError> {
         let pod_ref = pod.pod_ref();
+        if !self.pods.contains_key(&pod_ref) && !self.orphan_patches.is_empty() {
+            self.adopt_from_watch(pod);
+        }
         let now = self.now;
         let key = match self.pods.get_mut(&pod_ref) {
             Some(record) => {

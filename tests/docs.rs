@@ -1,0 +1,73 @@
+//! The documentation names what exists: every configuration option is in `docs/config.md`, and
+//! every test that `docs/decisions.md` cites as proof is a real test.
+
+use std::fs;
+use std::path::Path;
+
+fn read(path: &str) -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn config_md_documents_every_option() {
+    let doc = read("docs/config.md");
+    let toml = toml::to_string(&podwarden::Config::default()).expect("config serializes");
+    let keys: Vec<&str> = toml
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+        .collect();
+    assert!(keys.len() >= 20, "{keys:?}");
+    for key in keys {
+        assert!(
+            doc.contains(&format!("`{key}`")),
+            "docs/config.md does not document `{key}`"
+        );
+    }
+}
+
+#[test]
+fn decisions_md_cites_only_real_tests() {
+    let doc = read("docs/decisions.md");
+    let mut sources = String::new();
+    for dir in [
+        "tests",
+        "core/src",
+        "core/src/executor",
+        "sim/src",
+        "sim/tests",
+    ] {
+        for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&fs::read_to_string(path).expect("source"));
+            }
+        }
+    }
+    let mut cited = 0;
+    for word in doc.split('`') {
+        let name = word
+            .rsplit("::")
+            .next()
+            .unwrap_or(word)
+            .trim_end_matches('…');
+        let looks_like_test = name.len() > 8
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+            && name.contains('_')
+            && (name.starts_with("row_")
+                || name.starts_with("step")
+                || name.starts_with("test_")
+                || doc.contains(&format!("`{word}`")));
+        if looks_like_test && !word.contains(' ') && sources.contains(&format!("fn {name}")) {
+            cited += 1;
+        } else if looks_like_test
+            && (name.starts_with("row_") || name.starts_with("step"))
+            && !word.ends_with('…')
+        {
+            panic!("docs/decisions.md cites `{word}`, which is no test");
+        }
+    }
+    assert!(cited >= 30, "only {cited} tests cited");
+}
