@@ -84,7 +84,7 @@ fn sigterm_storm_stream_classifies_as_expected() {
             "MODIFIED 10", // extract_orders Running
             "MODIFIED 6",  // transform_orders DisruptionTarget (drain)
             "MODIFIED 6",  // transform_orders deletionTimestamp
-            "MODIFIED 7",  // transform_orders Failed 143, never started
+            "MODIFIED 7",  // transform_orders Failed, ContainerStatusUnknown 137, never started
             "DELETED 7",   // transform_orders gone, still Failed
             "MODIFIED 7",  // load_orders task failed, exit 1
             "MODIFIED 10", // build_report deleted while Running
