@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Awaiting, Cleanup, Executor, PodRecord, Task, TaskPhase};
+use super::{Awaiting, Cleanup, Executor, OrphanClaim, PodRecord, Task, TaskPhase};
 use crate::adoption::{
     self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, ORPHAN_FIELD_SELECTOR,
 };
@@ -11,7 +11,7 @@ use crate::completion;
 use crate::key::TaskKey;
 use crate::label;
 use crate::liveness::{AliveSet, HeartbeatRecord, HeartbeatsUnavailable};
-use crate::pod::{PodPhase, PodRef, PodView};
+use crate::pod::{PodRef, PodView};
 use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
 use crate::watch::Outcome;
 
@@ -108,14 +108,14 @@ impl Executor {
                     .get(LAUNCH_ATTEMPT_ANNOTATION)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
-                let awaiting = Awaiting::OrphanPatch {
+                let awaiting = Awaiting::OrphanPatch(OrphanClaim {
                     round: round_id,
                     key,
                     pod: pod.pod_ref(),
                     uid: pod.uid.clone(),
                     phase: pod.phase,
                     requeues,
-                };
+                });
                 let kind = self.adopt_patch(&pod);
                 let pod_ref = pod.pod_ref();
                 let id = self.emit_api(kind, awaiting);
@@ -135,65 +135,39 @@ impl Executor {
         let Some(id) = self.orphan_patches.get(&pod.pod_ref()).copied() else {
             return;
         };
-        if let Some(Awaiting::OrphanPatch {
-            round,
-            key,
-            pod,
-            uid,
-            phase,
-            requeues,
-        }) = self.awaiting.get(&id).cloned()
-        {
-            self.adopt_candidate(round, key, pod, uid, phase, requeues);
+        if let Some(Awaiting::OrphanPatch(claim)) = self.awaiting.get(&id).cloned() {
+            self.adopt_candidate(claim);
         }
     }
 
     /// Moves a handed-over try from the round's candidates to the tracked tries.
-    fn adopt_candidate(
-        &mut self,
-        round_id: u64,
-        key: TaskKey,
-        pod: PodRef,
-        uid: String,
-        phase: Option<PodPhase>,
-        requeues: u32,
-    ) {
-        let Some(round) = self.orphan_rounds.get_mut(&round_id) else {
+    fn adopt_candidate(&mut self, claim: OrphanClaim) {
+        let Some(round) = self.orphan_rounds.get_mut(&claim.round) else {
             return;
         };
-        let Some(ti) = round.candidates.remove(&key) else {
+        let Some(ti) = round.candidates.remove(&claim.key) else {
             return;
         };
-        round.adopted.push(key.clone());
-        if !self.tasks.contains_key(&key) {
+        round.adopted.push(claim.key.clone());
+        if !self.tasks.contains_key(&claim.key) {
+            let phase = TaskPhase::Launched {
+                pod: claim.pod.clone(),
+            };
             self.tasks.insert(
-                key.clone(),
-                Task::new(
-                    ti.template,
-                    requeues,
-                    TaskPhase::Launched { pod: pod.clone() },
-                ),
+                claim.key.clone(),
+                Task::new(ti.template, claim.requeues, phase),
             );
-            let mut record = PodRecord::new(key, uid, true, false);
-            record.last_phase = phase;
-            self.pods.insert(pod, record);
+            let mut record = PodRecord::new(claim.key, claim.uid, true, false);
+            record.last_phase = claim.phase;
+            self.pods.insert(claim.pod, record);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_orphan_patch(
-        &mut self,
-        round_id: u64,
-        key: TaskKey,
-        pod: PodRef,
-        uid: String,
-        phase: Option<PodPhase>,
-        requeues: u32,
-        outcome: ApiOutcome,
-    ) {
-        self.orphan_patches.remove(&pod);
+    pub(super) fn on_orphan_patch(&mut self, claim: OrphanClaim, outcome: ApiOutcome) {
+        self.orphan_patches.remove(&claim.pod);
+        let round_id = claim.round;
         if matches!(outcome, ApiOutcome::Ok) {
-            self.adopt_candidate(round_id, key, pod, uid, phase, requeues);
+            self.adopt_candidate(claim);
         }
         if let Some(round) = self.orphan_rounds.get_mut(&round_id) {
             round.outstanding = round.outstanding.saturating_sub(1);

@@ -125,42 +125,33 @@ struct PendingDecision {
     cause: RequeueCause,
 }
 
+/// A handed-over try's pod being relabelled to this executor.
+#[derive(Debug, Clone, PartialEq)]
+struct OrphanClaim {
+    round: u64,
+    key: TaskKey,
+    pod: PodRef,
+    uid: String,
+    phase: Option<PodPhase>,
+    /// Requeues used, from the pod's `podwarden/launch-attempt` annotation.
+    requeues: u32,
+}
+
 /// What an answer is for.
 #[derive(Debug, Clone, PartialEq)]
 enum Awaiting {
-    Create {
-        key: TaskKey,
-        pod: PodRef,
-    },
+    Create { key: TaskKey, pod: PodRef },
     Cleanup(Cleanup),
     Relist,
     TaskState(Box<PendingDecision>),
-    OrphanList {
-        round: u64,
-    },
-    OrphanPatch {
-        round: u64,
-        key: TaskKey,
-        pod: PodRef,
-        uid: String,
-        phase: Option<PodPhase>,
-        requeues: u32,
-    },
+    OrphanList { round: u64 },
+    OrphanPatch(OrphanClaim),
     CompletedList,
-    CompletedPatch {
-        pod: PodRef,
-        key: TaskKey,
-    },
+    CompletedPatch { pod: PodRef, key: TaskKey },
     ZombieList,
-    ZombieQuery {
-        candidates: Vec<PodView>,
-    },
-    ZombieDelete {
-        pod: PodRef,
-    },
-    RevokeList {
-        key: TaskKey,
-    },
+    ZombieQuery { candidates: Vec<PodView> },
+    ZombieDelete { pod: PodRef },
+    RevokeList { key: TaskKey },
     Revoke,
 }
 
@@ -597,16 +588,7 @@ impl Executor {
             Awaiting::Cleanup(cleanup) => self.on_cleanup_result(cleanup, outcome),
             Awaiting::Relist => self.on_relist_result(outcome),
             Awaiting::OrphanList { round } => self.on_orphan_list(round, outcome),
-            Awaiting::OrphanPatch {
-                round,
-                key,
-                pod,
-                uid,
-                phase,
-                requeues,
-            } => {
-                self.on_orphan_patch(round, key, pod, uid, phase, requeues, outcome);
-            }
+            Awaiting::OrphanPatch(claim) => self.on_orphan_patch(claim, outcome),
             Awaiting::CompletedList => self.on_completed_list(outcome),
             Awaiting::CompletedPatch { pod, key } => self.on_completed_patch(pod, key, outcome),
             Awaiting::ZombieList => self.on_zombie_list(outcome),
