@@ -132,6 +132,7 @@ fn requeues(cmds: &[Command]) -> Vec<(TaskKey, u32, RequeueCause)> {
                 key,
                 attempt,
                 cause,
+                ..
             } => Some((key.clone(), *attempt, cause.clone())),
             _ => None,
         })

@@ -140,6 +140,8 @@ pub enum CommandKind {
         attempt: u32,
         /// Why the pod failed.
         cause: RequeueCause,
+        /// The pod whose failure this requeue answers (one requeue per failed pod, ever).
+        failed_pod: PodRef,
     },
     /// The outcome of an [`crate::Input::AdoptOrphans`] hand-over (Airflow's return value of
     /// `try_adopt_task_instances`): the scheduler records `adopted` as queued by this scheduler

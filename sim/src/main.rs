@@ -1,11 +1,15 @@
 //! `podwarden-sim`: command-line front end of the podwarden simulator tools.
 //!
 //! ```text
+//! podwarden-sim run SCENARIO [--seed N] [--policy P] [--trace FILE] [--format text|json]
+//! podwarden-sim compare SCENARIO --policy A --policy B [--seed N]
+//! podwarden-sim list
 //! podwarden-sim classify FILE     # FILE may be `-` for stdin
 //! ```
 //!
-//! Exit codes: 0 when every event was read, 1 when some were not (the good ones are still
-//! printed), 2 when the input cannot be read or the command line is wrong.
+//! Exit codes: 0 when all went well; 1 when an invariant was violated (`run`, `compare`) or some
+//! events could not be read (`classify`, the good ones are still printed); 2 when an input
+//! cannot be read or the command line is wrong.
 
 #![forbid(unsafe_code)]
 
@@ -13,8 +17,9 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use podwarden_sim::classify;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use podwarden_sim::scenario::Scenario;
+use podwarden_sim::{classify, runner};
 
 /// Exit code: everything read and processed.
 const EXIT_OK: u8 = 0;
@@ -31,9 +36,15 @@ struct Cli {
     command: Command,
 }
 
-/// One subcommand each; `run`, `sweep`, `replay` … go here as they are added.
+/// One subcommand each.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a scenario and check every invariant; prints a summary.
+    Run(RunArgs),
+    /// Run one scenario with two policies on the same seed and print them side by side.
+    Compare(CompareArgs),
+    /// List the shipped scenarios.
+    List,
     /// Classify every event of a pod watch stream with Airflow's watch table (rows 1–11).
     ///
     /// FILE is JSON Lines (`{"type":…,"object":…}` per line), a single Pod or watch event
@@ -41,6 +52,45 @@ enum Command {
     /// other (`kubectl get pods -w -o json --output-watch-events`). Prints one JSON object per
     /// event on stdout; unreadable lines are reported on stderr as `line N: …`.
     Classify(ClassifyArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The scenario file (TOML or JSON), e.g. sim/scenarios/sigterm-storm.toml.
+    #[arg(value_name = "SCENARIO")]
+    scenario: String,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Policy preset (default: the scenario's): default, airflow, legacy-adoption,
+    /// legacy-dedupe, no-requeue, timestamp-liveness.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Write the JSON Lines trace here.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The scenario file.
+    #[arg(value_name = "SCENARIO")]
+    scenario: String,
+    /// Two policy presets, in order.
+    #[arg(long, num_args = 1, required = true)]
+    policy: Vec<String>,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +104,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Classify(args) => run_classify(&args),
+        Command::Run(args) => run_scenario(&args),
+        Command::Compare(args) => run_compare(&args),
+        Command::List => run_list(),
     };
     ExitCode::from(code)
 }
@@ -121,5 +174,94 @@ fn write_failed(e: &io::Error) -> u8 {
     } else {
         eprintln!("podwarden-sim classify: cannot write to standard output: {e}");
         EXIT_UNREADABLE
+    }
+}
+
+/// Exit code: an invariant was violated.
+const EXIT_VIOLATION: u8 = 1;
+
+fn load(path: &str) -> Result<Scenario, u8> {
+    Scenario::load(path).map_err(|e| {
+        eprintln!("podwarden-sim: {e}");
+        EXIT_UNREADABLE
+    })
+}
+
+fn run_scenario(args: &RunArgs) -> u8 {
+    let scenario = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let report = match runner::run(
+        scenario,
+        args.seed,
+        args.policy.as_deref(),
+        args.trace.as_deref(),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("podwarden-sim run: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    match args.format {
+        Format::Text => print!("{}", runner::to_text(&report)),
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("podwarden-sim run: {e}");
+                return EXIT_UNREADABLE;
+            }
+        },
+    }
+    if report.outcome.violation.is_some() {
+        EXIT_VIOLATION
+    } else {
+        EXIT_OK
+    }
+}
+
+fn run_compare(args: &CompareArgs) -> u8 {
+    if args.policy.len() != 2 {
+        eprintln!(
+            "podwarden-sim compare: give exactly two --policy options, got {}",
+            args.policy.len()
+        );
+        return EXIT_UNREADABLE;
+    }
+    let scenario = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut reports = Vec::new();
+    for policy in &args.policy {
+        match runner::run(scenario.clone(), args.seed, Some(policy), None) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("podwarden-sim compare: {e}");
+                return EXIT_UNREADABLE;
+            }
+        }
+    }
+    print!("{}", runner::side_by_side(&reports[0], &reports[1]));
+    if reports.iter().any(|r| r.outcome.violation.is_some()) {
+        EXIT_VIOLATION
+    } else {
+        EXIT_OK
+    }
+}
+
+fn run_list() -> u8 {
+    match runner::list(&runner::scenarios_dir()) {
+        Ok(list) => {
+            for (name, description, _) in list {
+                println!("{name:<20} {description}");
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("podwarden-sim list: {e}");
+            EXIT_UNREADABLE
+        }
     }
 }

@@ -93,6 +93,7 @@ impl Executor {
                 key: d.key,
                 attempt,
                 cause: d.cause,
+                failed_pod: d.pod,
             });
         } else {
             self.fail_try(d.key, &d.details, d.evidence);

@@ -1,0 +1,185 @@
+//! What the `run`, `compare` and `list` commands do, as functions (the binary only parses
+//! arguments and prints).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::invariants::INVARIANTS;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::trace::Trace;
+use crate::world::{Outcome, World};
+
+/// One run's identity and result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Policy preset used.
+    pub policy: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Runs `scenario` with `seed` and `policy` (the scenario's own when `None`), writing the trace
+/// to `trace` if given.
+///
+/// # Errors
+/// [`ScenarioError`] for an invalid scenario or policy, or an unwritable trace file.
+pub fn run(
+    mut scenario: Scenario,
+    seed: Option<u64>,
+    policy: Option<&str>,
+    trace: Option<&Path>,
+) -> Result<Report, ScenarioError> {
+    if let Some(p) = policy {
+        p.clone_into(&mut scenario.policy);
+    }
+    let sink = match trace {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| ScenarioError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Trace::writing(Box::new(std::io::BufWriter::new(file)))
+        }
+        None => Trace::hashing(),
+    };
+    let name = scenario.name.clone();
+    let policy = scenario.policy.clone();
+    let world = World::new(scenario, seed, sink)?;
+    let seed = world.seed();
+    Ok(Report {
+        scenario: name,
+        seed,
+        policy,
+        outcome: world.run(),
+    })
+}
+
+/// The report as text: the summary, the invariants' verdict, the trace hash.
+#[must_use]
+pub fn to_text(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<24} {} (seed {}, policy {})",
+        "scenario", r.scenario, r.seed, r.policy
+    );
+    out.push_str(&r.outcome.summary.to_text());
+    match &r.outcome.violation {
+        None => {
+            let _ = writeln!(out, "{:<24} all {} held", "invariants", INVARIANTS.len());
+        }
+        Some(v) => {
+            let _ = writeln!(
+                out,
+                "{:<24} VIOLATED {} at {} ms: {}",
+                "invariants", v.invariant, v.at_ms, v.detail
+            );
+            let _ = writeln!(out, "{:<24} {}", "reproduce", v.reproduce);
+            let _ = writeln!(out, "last trace lines:");
+            for line in v.recent_trace.iter().rev().take(12).rev() {
+                let _ = writeln!(out, "  {}", truncate(line, 240));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{:<24} {} ({} lines)",
+        "trace hash", r.outcome.trace_hash, r.outcome.trace_lines
+    );
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+/// Two reports side by side, line by line.
+#[must_use]
+pub fn side_by_side(a: &Report, b: &Report) -> String {
+    let verdict = |r: &Report| match &r.outcome.violation {
+        None => "all held".to_string(),
+        Some(v) => format!("VIOLATED {}", v.invariant),
+    };
+    let mut rows = vec![("policy".to_string(), a.policy.clone(), b.policy.clone())];
+    let la = a.outcome.summary.lines();
+    let lb = b.outcome.summary.lines();
+    let mut keys: Vec<String> = la.iter().map(|(k, _)| k.clone()).collect();
+    for (k, _) in &lb {
+        if !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
+    for k in keys {
+        let get = |l: &[(String, String)]| {
+            l.iter()
+                .find(|(x, _)| *x == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "-".into())
+        };
+        rows.push((k.clone(), get(&la), get(&lb)));
+    }
+    rows.push(("invariants".into(), verdict(a), verdict(b)));
+    let width = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(10)
+        .min(60);
+    let mut out = format!("scenario {} (seed {})\n", a.scenario, a.seed);
+    for (k, x, y) in rows {
+        let _ = writeln!(out, "{k:<24} {x:<width$}  {y}");
+    }
+    out
+}
+
+/// The shipped scenarios: `(name, description, path)`, sorted by name.
+///
+/// # Errors
+/// [`ScenarioError`] if the folder or a file in it cannot be read.
+pub fn list(dir: &Path) -> Result<Vec<(String, String, PathBuf)>, ScenarioError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|source| ScenarioError::Read {
+                path: dir.display().to_string(),
+                source,
+            })?
+            .path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = Scenario::load(&path.display().to_string())?;
+            out.push((s.name, s.description, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Where the shipped scenarios are: `sim/scenarios` under the working directory, else next to
+/// this crate's sources.
+#[must_use]
+pub fn scenarios_dir() -> PathBuf {
+    let here = PathBuf::from("sim/scenarios");
+    if here.is_dir() {
+        here
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    }
+}

@@ -1,0 +1,520 @@
+//! Scenario files: the world to build, its load, its faults, and the policy under test.
+//!
+//! A scenario is TOML (or JSON) read with unknown keys rejected, so a typo is an error rather than
+//! a silently ignored knob. Every field has a default; `docs/scenarios.md` lists them all.
+
+use serde::{Deserialize, Serialize};
+
+use podwarden_core::Config;
+
+/// Why a scenario cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid scenario.
+    #[error("invalid scenario {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the parser said (line and column included).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid scenario: {0}")]
+    Invalid(String),
+    /// An unknown policy preset.
+    #[error("unknown policy {0:?} (known: {known})", known = POLICIES.join(", "))]
+    UnknownPolicy(String),
+}
+
+/// Network and DB latencies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Latency {
+    /// One way, scheduler ↔ API server.
+    pub api_ms: u64,
+    /// API server → watcher.
+    pub watch_ms: u64,
+    /// One way, scheduler ↔ metadata DB.
+    pub db_ms: u64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Self {
+            api_ms: 5,
+            watch_ms: 20,
+            db_ms: 3,
+        }
+    }
+}
+
+/// The load: task instances arriving over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Load {
+    /// Task instances arriving, evenly spread over `duration_s`.
+    pub tasks: u32,
+    /// Shortest task run time.
+    pub runtime_min_s: f64,
+    /// Longest task run time.
+    pub runtime_max_s: f64,
+    /// Probability that a task's own code fails (exit 1).
+    pub failure_rate: f64,
+    /// User retries per task (a failure with retries left makes a new try).
+    pub retries: u32,
+    /// Fraction of tasks that are KubernetesPodOperator tasks (their pods are created by the
+    /// task, not the executor).
+    pub kpo_fraction: f64,
+    /// Probability that a KPO pod's sidecar never exits.
+    pub sidecar_stuck_rate: f64,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Self {
+            tasks: 100,
+            runtime_min_s: 20.0,
+            runtime_max_s: 120.0,
+            failure_rate: 0.02,
+            retries: 2,
+            kpo_fraction: 0.0,
+            sidecar_stuck_rate: 0.0,
+        }
+    }
+}
+
+/// The nodes and what their kubelets do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// Worker nodes.
+    pub nodes: u32,
+    /// Pods per node.
+    pub node_capacity: u32,
+    /// Image pull time.
+    pub image_pull_ms: u64,
+    /// Probability that a pull fails transiently (ErrImagePull, back-off, then success).
+    pub image_pull_transient_failure_rate: f64,
+    /// Probability that a pull fails for good (the image does not exist).
+    pub image_pull_permanent_failure_rate: f64,
+    /// Time from container start to the task process writing RUNNING.
+    pub task_startup_ms: u64,
+    /// Probability that a task is OOM-killed while it runs.
+    pub oom_kill_rate: f64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            nodes: 4,
+            node_capacity: 50,
+            image_pull_ms: 2_000,
+            image_pull_transient_failure_rate: 0.0,
+            image_pull_permanent_failure_rate: 0.0,
+            task_startup_ms: 3_000,
+            oom_kill_rate: 0.0,
+        }
+    }
+}
+
+/// A fault at a given time. Times are seconds of simulated time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Cordon a node and evict its pods through the Eviction API.
+    DrainNode {
+        /// When.
+        at_s: f64,
+        /// Node index (0-based).
+        node: u32,
+    },
+    /// Delete `pods` worker pods gracefully at once (SIGTERM), chosen from the seed.
+    SigtermStorm {
+        /// When.
+        at_s: f64,
+        /// How many pods.
+        pods: u32,
+    },
+    /// A node stops responding; its pods are stuck until the taint manager and pod GC act.
+    NodeLoss {
+        /// When.
+        at_s: f64,
+        /// Node index.
+        node: u32,
+    },
+    /// The scheduler preempts `pods` pending or running worker pods.
+    Preempt {
+        /// When.
+        at_s: f64,
+        /// How many pods.
+        pods: u32,
+    },
+    /// A scheduler process dies; a new one (new id) starts after `restart_after_s`.
+    CrashScheduler {
+        /// When.
+        at_s: f64,
+        /// Scheduler index.
+        scheduler: u32,
+        /// Delay before the replacement starts.
+        restart_after_s: f64,
+    },
+    /// A scheduler's loop stops while its process lives (memory pressure). Its progress-based
+    /// health endpoint turns unhealthy and the liveness probe restarts it.
+    StallScheduler {
+        /// When.
+        at_s: f64,
+        /// Scheduler index.
+        scheduler: u32,
+    },
+    /// A scheduler loses the API server for a while (requests time out, its watch is lost).
+    Partition {
+        /// When.
+        at_s: f64,
+        /// Scheduler index.
+        scheduler: u32,
+        /// For how long.
+        duration_s: f64,
+    },
+    /// A scheduler's watch ends with 410 Gone.
+    WatchExpiry {
+        /// When.
+        at_s: f64,
+        /// Scheduler index.
+        scheduler: u32,
+    },
+    /// A scheduler's clock jumps by `offset_ms` (negative: behind).
+    ClockSkew {
+        /// When.
+        at_s: f64,
+        /// Scheduler index.
+        scheduler: u32,
+        /// Offset added to its clock.
+        offset_ms: i64,
+    },
+    /// The metadata DB is unreachable for a while.
+    DbOutage {
+        /// When.
+        at_s: f64,
+        /// For how long.
+        duration_s: f64,
+    },
+    /// The API server answers `code` to a fraction of requests for a while.
+    ApiErrors {
+        /// When.
+        at_s: f64,
+        /// For how long.
+        duration_s: f64,
+        /// HTTP status: 429, 500, 503…
+        code: u16,
+        /// Fraction of requests affected.
+        rate: f64,
+    },
+}
+
+impl Fault {
+    /// When the fault starts.
+    #[must_use]
+    pub fn at_s(&self) -> f64 {
+        match self {
+            Self::DrainNode { at_s, .. }
+            | Self::SigtermStorm { at_s, .. }
+            | Self::NodeLoss { at_s, .. }
+            | Self::Preempt { at_s, .. }
+            | Self::CrashScheduler { at_s, .. }
+            | Self::StallScheduler { at_s, .. }
+            | Self::Partition { at_s, .. }
+            | Self::WatchExpiry { at_s, .. }
+            | Self::ClockSkew { at_s, .. }
+            | Self::DbOutage { at_s, .. }
+            | Self::ApiErrors { at_s, .. } => *at_s,
+        }
+    }
+}
+
+/// Faults drawn from the seed, per hour of simulated time, before `heal_s`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RandomFaults {
+    /// Graceful deletions of single pods.
+    pub sigterms_per_hour: f64,
+    /// Watch expiries (410) of a random scheduler.
+    pub watch_expiries_per_hour: f64,
+    /// Preemptions of single pods.
+    pub preemptions_per_hour: f64,
+}
+
+/// What the invariants expect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Expectations {
+    /// Pre-start failures a try may absorb without costing a user retry. `no_retry_for_prestart_failure`
+    /// fires when a retry is consumed by such a failure before this many requeues.
+    pub prestart_budget: u32,
+    /// Seconds after the heal time by which every task must be terminal (`no_lost_task`).
+    pub lost_task_bound_s: f64,
+}
+
+impl Default for Expectations {
+    fn default() -> Self {
+        Self {
+            prestart_budget: 1,
+            lost_task_bound_s: 1_800.0,
+        }
+    }
+}
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name (the file name without extension, for shipped scenarios).
+    pub name: String,
+    /// One line on what it shows.
+    pub description: String,
+    /// Master seed (overridden by `--seed`).
+    pub seed: u64,
+    /// Seconds over which tasks arrive.
+    pub duration_s: f64,
+    /// No new fault starts after this time.
+    pub heal_s: f64,
+    /// Schedulers (each hosts one executor).
+    pub schedulers: u32,
+    /// Scheduler loop period.
+    pub scheduler_loop_ms: u64,
+    /// Scheduler heartbeat period (`scheduler_heartbeat_sec`).
+    pub heartbeat_ms: u64,
+    /// The policy preset (`podwarden-sim list` shows them).
+    pub policy: String,
+    /// Executor configuration (podwarden / Airflow options) on top of the preset.
+    pub config: Config,
+    /// Load.
+    pub load: Load,
+    /// Nodes and kubelets.
+    pub cluster: Cluster,
+    /// Latencies.
+    pub latency: Latency,
+    /// Scheduled faults.
+    pub faults: Vec<Fault>,
+    /// Random faults.
+    pub random_faults: RandomFaults,
+    /// What the invariants expect.
+    pub expect: Expectations,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            name: "unnamed".into(),
+            description: String::new(),
+            seed: 0,
+            duration_s: 600.0,
+            heal_s: 600.0,
+            schedulers: 1,
+            scheduler_loop_ms: 1_000,
+            heartbeat_ms: 5_000,
+            policy: "default".into(),
+            config: Config::default(),
+            load: Load::default(),
+            cluster: Cluster::default(),
+            latency: Latency::default(),
+            faults: Vec::new(),
+            random_faults: RandomFaults::default(),
+            expect: Expectations::default(),
+        }
+    }
+}
+
+/// The policy presets `--policy` accepts.
+pub const POLICIES: [&str; 6] = [
+    "default",
+    "airflow",
+    "legacy-adoption",
+    "legacy-dedupe",
+    "no-requeue",
+    "timestamp-liveness",
+];
+
+/// Applies a policy preset to a configuration: `default` is podwarden's; the others switch one
+/// (or, for `airflow`, every) decision back to Airflow's behaviour.
+///
+/// # Errors
+/// [`ScenarioError::UnknownPolicy`].
+pub fn apply_policy(name: &str, mut config: Config) -> Result<Config, ScenarioError> {
+    use podwarden_core::adoption::AdoptionScope;
+    use podwarden_core::liveness::LivenessRule;
+    use podwarden_core::requeue::RequeueDedupe;
+    match name {
+        "default" => {}
+        "legacy-adoption" => config.adoption_scope = AdoptionScope::AllOthers,
+        "legacy-dedupe" => config.pod_launch_failure_dedupe = RequeueDedupe::LastPod,
+        "no-requeue" => config.pod_launch_failure_retries = 0,
+        "timestamp-liveness" => config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp,
+        "airflow" => {
+            config.adoption_scope = AdoptionScope::AllOthers;
+            config.pod_launch_failure_dedupe = RequeueDedupe::LastPod;
+            config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp;
+        }
+        other => return Err(ScenarioError::UnknownPolicy(other.to_string())),
+    }
+    Ok(config)
+}
+
+impl Scenario {
+    /// Reads a scenario file (TOML, or JSON if the name ends in `.json`).
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming the file and what is wrong.
+    pub fn load(path: &str) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let parsed: Self = if path.ends_with(".json") {
+            serde_json::from_str(&text).map_err(|e| ScenarioError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?
+        } else {
+            toml::from_str(&text).map_err(|e| ScenarioError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?
+        };
+        parsed.validate()?;
+        Ok(parsed)
+    }
+
+    /// Checks ranges and the embedded executor configuration.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Invalid`] or [`ScenarioError::UnknownPolicy`].
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let bad = |m: String| Err(ScenarioError::Invalid(m));
+        if self.schedulers == 0 || self.schedulers > 16 {
+            return bad(format!(
+                "schedulers must be 1..=16, got {}",
+                self.schedulers
+            ));
+        }
+        if self.cluster.nodes == 0 || self.cluster.node_capacity == 0 {
+            return bad("cluster needs at least one node with capacity".into());
+        }
+        if !(self.duration_s.is_finite()
+            && self.duration_s > 0.0
+            && self.duration_s <= 30.0 * 86_400.0)
+        {
+            return bad(format!(
+                "duration_s must be in (0, 30 days], got {}",
+                self.duration_s
+            ));
+        }
+        if !(self.load.runtime_min_s > 0.0 && self.load.runtime_min_s <= self.load.runtime_max_s) {
+            return bad("load needs 0 < runtime_min_s <= runtime_max_s".into());
+        }
+        for (name, p) in [
+            ("load.failure_rate", self.load.failure_rate),
+            ("load.kpo_fraction", self.load.kpo_fraction),
+            ("load.sidecar_stuck_rate", self.load.sidecar_stuck_rate),
+            (
+                "cluster.image_pull_transient_failure_rate",
+                self.cluster.image_pull_transient_failure_rate,
+            ),
+            (
+                "cluster.image_pull_permanent_failure_rate",
+                self.cluster.image_pull_permanent_failure_rate,
+            ),
+            ("cluster.oom_kill_rate", self.cluster.oom_kill_rate),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(format!("{name} must be a probability, got {p}"));
+            }
+        }
+        if self.scheduler_loop_ms == 0 || self.heartbeat_ms == 0 {
+            return bad("scheduler_loop_ms and heartbeat_ms must be positive".into());
+        }
+        for f in &self.faults {
+            if !(f.at_s().is_finite() && f.at_s() >= 0.0) {
+                return bad(format!("fault time must be >= 0: {f:?}"));
+            }
+        }
+        let config = apply_policy(&self.policy, self.config.clone())?;
+        config
+            .validate()
+            .map_err(|e| ScenarioError::Invalid(format!("config: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_scenario_with_faults_and_rejects_typos() {
+        let s: Scenario = toml::from_str(
+            r#"
+            name = "x"
+            schedulers = 3
+            [load]
+            tasks = 10
+            [config]
+            pod_launch_failure_retries = 2
+            [[faults]]
+            kind = "drain_node"
+            at_s = 60
+            node = 1
+            [[faults]]
+            kind = "crash_scheduler"
+            at_s = 30
+            scheduler = 0
+            restart_after_s = 10
+            "#,
+        )
+        .unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.faults.len(), 2);
+        assert_eq!(s.config.pod_launch_failure_retries, 2);
+        assert!(toml::from_str::<Scenario>("schedulerz = 3").is_err());
+        assert!(toml::from_str::<Scenario>("[[faults]]\nkind = \"meteor\"\nat_s = 1").is_err());
+        let bad = Scenario {
+            schedulers: 0,
+            ..Scenario::default()
+        };
+        assert!(matches!(bad.validate(), Err(ScenarioError::Invalid(_))));
+        let bad = Scenario {
+            policy: "yolo".into(),
+            ..Scenario::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(ScenarioError::UnknownPolicy(_))
+        ));
+    }
+
+    #[test]
+    fn presets_switch_the_decisions_back_to_airflows() {
+        use podwarden_core::adoption::AdoptionScope;
+        for p in POLICIES {
+            apply_policy(p, Config::default()).unwrap();
+        }
+        assert_eq!(
+            apply_policy("legacy-adoption", Config::default())
+                .unwrap()
+                .adoption_scope,
+            AdoptionScope::AllOthers
+        );
+        assert_eq!(
+            apply_policy("no-requeue", Config::default())
+                .unwrap()
+                .pod_launch_failure_retries,
+            0
+        );
+    }
+}

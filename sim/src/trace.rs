@@ -1,0 +1,152 @@
+//! The trace: one JSON line per world event, executor input and command, hashed as it is
+//! written, so that two runs can be compared by one number and replayed line by line.
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+/// FNV-1a, 64 bit: a stable, dependency-free hash whose value never changes between versions or
+/// platforms (unlike `std`'s `DefaultHasher`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    /// Mixes `bytes` in.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// The hash so far.
+    #[must_use]
+    pub fn value(self) -> u64 {
+        self.0
+    }
+}
+
+/// Where trace lines go: always into the rolling hash and a short ring of recent lines (for
+/// violation reports), and into a file when asked.
+pub struct Trace {
+    hash: Fnv64,
+    lines: u64,
+    recent: VecDeque<String>,
+    out: Option<Box<dyn Write>>,
+    write_error: Option<String>,
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trace")
+            .field("hash", &self.hash)
+            .field("lines", &self.lines)
+            .finish_non_exhaustive()
+    }
+}
+
+const RECENT: usize = 40;
+
+impl Trace {
+    /// A trace that only hashes (and keeps the recent lines).
+    #[must_use]
+    pub fn hashing() -> Self {
+        Self {
+            hash: Fnv64::default(),
+            lines: 0,
+            recent: VecDeque::with_capacity(RECENT),
+            out: None,
+            write_error: None,
+        }
+    }
+
+    /// A trace that also writes every line to `out`.
+    #[must_use]
+    pub fn writing(out: Box<dyn Write>) -> Self {
+        Self {
+            out: Some(out),
+            ..Self::hashing()
+        }
+    }
+
+    /// Records one line (without its newline).
+    pub fn record(&mut self, line: String) {
+        self.hash.write(line.as_bytes());
+        self.hash.write(b"\n");
+        self.lines += 1;
+        if let Some(out) = self.out.as_mut() {
+            if let Err(e) = writeln!(out, "{line}") {
+                self.write_error.get_or_insert_with(|| e.to_string());
+                self.out = None;
+            }
+        }
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(line);
+    }
+
+    /// The rolling hash of every line so far.
+    #[must_use]
+    pub fn hash(&self) -> u64 {
+        self.hash.value()
+    }
+
+    /// Lines recorded.
+    #[must_use]
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// The last lines, oldest first.
+    #[must_use]
+    pub fn recent(&self) -> Vec<String> {
+        self.recent.iter().cloned().collect()
+    }
+
+    /// Flushes the file, reporting the first write error if any.
+    ///
+    /// # Errors
+    /// The first I/O error met while writing.
+    pub fn finish(&mut self) -> Result<(), String> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush().map_err(|e| e.to_string())?;
+        }
+        match self.write_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_is_the_published_function() {
+        let mut h = Fnv64::default();
+        h.write(b"a");
+        assert_eq!(h.value(), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn same_lines_same_hash_and_recent_window() {
+        let mut a = Trace::hashing();
+        let mut b = Trace::hashing();
+        for i in 0..100 {
+            a.record(format!("line {i}"));
+            b.record(format!("line {i}"));
+        }
+        assert_eq!(a.hash(), b.hash());
+        assert_eq!(a.recent().len(), RECENT);
+        assert_eq!(a.recent().last().map(String::as_str), Some("line 99"));
+        b.record("one more".into());
+        assert_ne!(a.hash(), b.hash());
+    }
+}

@@ -1,0 +1,213 @@
+//! The metadata DB: task instances and scheduler jobs, as Airflow's scheduler and workers see
+//! them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::Rng;
+
+use podwarden_core::db::{DbOutcome, TaskState};
+use podwarden_core::liveness::{HeartbeatRecord, JobState};
+use podwarden_core::{CommandKind, TaskKey, Timestamp};
+
+use super::{secs, Ev, Ms, World};
+
+/// One task instance; `key.try_number` is its current try.
+#[derive(Debug, Clone)]
+pub(crate) struct Ti {
+    pub(crate) key: TaskKey,
+    /// `None` until it arrives.
+    pub(crate) state: Option<TaskState>,
+    pub(crate) queued_by: Option<String>,
+    pub(crate) queued_at: Ms,
+    pub(crate) retries_left: u32,
+    /// A KubernetesPodOperator task: its worker creates a KPO pod.
+    pub(crate) kpo: bool,
+    pub(crate) runtime_ms: Ms,
+    /// Tries whose task process started (wrote RUNNING).
+    pub(crate) started: BTreeSet<u32>,
+    /// Stuck-in-queued reschedules of the current try.
+    pub(crate) stuck_resets: u32,
+    /// Retries consumed (failed tries that made a new one).
+    pub(crate) retries_consumed: u32,
+    /// A scheduler is handing this task instance to its executor (Airflow holds the row lock
+    /// for the whole adoption transaction; other schedulers skip it).
+    pub(crate) adopting_by: Option<String>,
+}
+
+/// A scheduler job row.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) state: JobState,
+    /// Written by the scheduler with its own (possibly skewed) clock.
+    pub(crate) heartbeat: Timestamp,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Db {
+    pub(crate) tis: Vec<Ti>,
+    by_identity: BTreeMap<(String, String, String, i64), usize>,
+    /// SCHEDULED task instances by the time they may be queued.
+    pub(crate) schedulable: BTreeSet<(Ms, usize)>,
+    pub(crate) jobs: BTreeMap<String, Job>,
+    pub(crate) outage: bool,
+}
+
+pub(crate) fn identity(key: &TaskKey) -> (String, String, String, i64) {
+    (
+        key.dag_id.clone(),
+        key.task_id.clone(),
+        key.run_id.clone(),
+        key.map_index,
+    )
+}
+
+impl Db {
+    pub(crate) fn add(&mut self, ti: Ti) -> usize {
+        let idx = self.tis.len();
+        self.by_identity.insert(identity(&ti.key), idx);
+        self.tis.push(ti);
+        idx
+    }
+
+    /// The task instance of `key` (any try).
+    pub(crate) fn find(&self, key: &TaskKey) -> Option<usize> {
+        self.by_identity.get(&identity(key)).copied()
+    }
+
+    pub(crate) fn make_schedulable(&mut self, idx: usize, now: Ms) {
+        if let Some(ti) = self.tis.get_mut(idx) {
+            ti.state = Some(TaskState::Scheduled);
+            ti.queued_by = None;
+            self.schedulable.insert((now, idx));
+        }
+    }
+
+    /// State of the try `key`, or `None` if the task instance is on another try.
+    pub(crate) fn state_of(&self, key: &TaskKey) -> Option<TaskState> {
+        let ti = &self.tis[self.find(key)?];
+        (ti.key.try_number == key.try_number)
+            .then_some(ti.state)
+            .flatten()
+    }
+
+    pub(crate) fn heartbeat_records(&self) -> Vec<HeartbeatRecord> {
+        self.jobs
+            .iter()
+            .map(|(id, j)| HeartbeatRecord {
+                scheduler_id: id.clone(),
+                state: j.state,
+                latest_heartbeat: j.heartbeat,
+            })
+            .collect()
+    }
+
+    pub(crate) fn is_terminal(&self, idx: usize) -> bool {
+        matches!(
+            self.tis[idx].state,
+            Some(
+                TaskState::Success
+                    | TaskState::Failed
+                    | TaskState::Skipped
+                    | TaskState::UpstreamFailed
+                    | TaskState::Removed
+            )
+        )
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.tis
+            .iter()
+            .filter(|t| matches!(t.state, Some(TaskState::Queued | TaskState::Running)))
+            .count()
+    }
+}
+
+impl World {
+    pub(crate) fn generate_load(&mut self) {
+        let load = self.scenario.load.clone();
+        let span = secs(self.scenario.duration_s);
+        for i in 0..load.tasks {
+            let key = TaskKey::new(
+                format!("dag_{:02}", i % 20),
+                format!("task_{i:05}"),
+                "scheduled__2026-11-23T00:00:00+00:00",
+                1,
+            );
+            let runtime_s = self
+                .rng_load
+                .random_range(load.runtime_min_s..=load.runtime_max_s);
+            let kpo = self.rng_load.random_bool(load.kpo_fraction);
+            let idx = self.db.add(Ti {
+                key,
+                state: None,
+                queued_by: None,
+                queued_at: 0,
+                retries_left: load.retries,
+                kpo,
+                runtime_ms: secs(runtime_s),
+                started: BTreeSet::new(),
+                stuck_resets: 0,
+                retries_consumed: 0,
+                adopting_by: None,
+            });
+            let at = span * u64::from(i) / u64::from(load.tasks.max(1));
+            self.at(at, Ev::TaskArrives { ti: idx });
+        }
+    }
+
+    /// A try failed for good in the scheduler's eyes: a new try if retries remain, else FAILED.
+    /// Returns whether a user retry was consumed.
+    pub(crate) fn fail_try(&mut self, idx: usize) -> bool {
+        let now = self.now;
+        let ti = &mut self.db.tis[idx];
+        if ti.retries_left > 0 {
+            ti.retries_left -= 1;
+            ti.retries_consumed += 1;
+            ti.key.try_number += 1;
+            ti.stuck_resets = 0;
+            self.summary.retries_consumed += 1;
+            self.db.make_schedulable(idx, now + 5_000);
+            true
+        } else {
+            ti.state = Some(TaskState::Failed);
+            ti.queued_by = None;
+            false
+        }
+    }
+
+    /// Answers a DB query when it arrives.
+    pub(crate) fn db_answer(&mut self, sched: u32, inc: u32, command: podwarden_core::Command) {
+        let outcome = if self.db.outage {
+            DbOutcome::Unavailable {
+                reason: "metadata DB unreachable".into(),
+            }
+        } else {
+            match &command.kind {
+                CommandKind::QueryTaskStates { keys } => DbOutcome::TaskStates {
+                    states: keys
+                        .iter()
+                        .map(|k| (k.clone(), self.db.state_of(k)))
+                        .collect(),
+                },
+                CommandKind::QueryUnfinishedTasks => DbOutcome::UnfinishedTasks {
+                    tasks: self
+                        .db
+                        .tis
+                        .iter()
+                        .filter(|t| t.state.is_some_and(TaskState::is_unfinished))
+                        .map(|t| t.key.clone())
+                        .collect(),
+                },
+                _ => return,
+            }
+        };
+        self.deliver(
+            sched,
+            inc,
+            podwarden_core::Input::DbResult {
+                id: command.id,
+                outcome,
+            },
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! What each fault does to the world, and the random faults drawn from the seed.
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use crate::scenario::Fault;
+
+use super::{secs, Ev, World};
+
+impl World {
+    pub(crate) fn apply_fault(&mut self, fault: Fault) {
+        self.summary.faults += 1;
+        match fault {
+            Fault::DrainNode { node, .. } => {
+                let node = node as usize % self.nodes.len();
+                self.nodes[node].cordoned = true;
+                let victims: Vec<String> = self
+                    .api
+                    .pods
+                    .values()
+                    .filter(|p| p.node == Some(node))
+                    .map(|p| p.view.name.clone())
+                    .collect();
+                for name in victims {
+                    self.delete_pod(&name, 30, Some("EvictionByEvictionAPI"));
+                }
+            }
+            Fault::SigtermStorm { pods, .. } => {
+                for name in self.pick_pods(pods) {
+                    self.delete_pod(&name, 30, None);
+                }
+            }
+            Fault::Preempt { pods, .. } => {
+                for name in self.pick_pods(pods) {
+                    self.delete_pod(&name, 30, Some("PreemptionByScheduler"));
+                }
+            }
+            Fault::NodeLoss { node, .. } => {
+                let node = node as usize % self.nodes.len();
+                self.lose_node(node);
+            }
+            Fault::CrashScheduler {
+                scheduler,
+                restart_after_s,
+                ..
+            } => {
+                let i = self.sched_index(scheduler);
+                if self.scheds[i as usize].exec.is_some() {
+                    self.stop_scheduler(i);
+                    self.after(secs(restart_after_s).max(1), Ev::Restart { sched: i });
+                }
+            }
+            Fault::StallScheduler { scheduler, .. } => {
+                let i = self.sched_index(scheduler);
+                self.stall_scheduler(i);
+            }
+            Fault::Partition {
+                scheduler,
+                duration_s,
+                ..
+            } => {
+                let i = self.sched_index(scheduler);
+                self.scheds[i as usize].partitioned = true;
+                if let Some(w) = self.api.watches.get_mut(&i) {
+                    w.live = false;
+                }
+                self.after(secs(duration_s).max(1), Ev::PartitionHeals { sched: i });
+            }
+            Fault::WatchExpiry { scheduler, .. } => {
+                let i = self.sched_index(scheduler);
+                if let Some(w) = self.api.watches.get_mut(&i) {
+                    w.live = false;
+                }
+                let inc = self.scheds[i as usize].inc;
+                self.after(
+                    self.scenario.latency.watch_ms,
+                    Ev::WatchGone { sched: i, inc },
+                );
+            }
+            Fault::ClockSkew {
+                scheduler,
+                offset_ms,
+                ..
+            } => {
+                let i = self.sched_index(scheduler);
+                self.scheds[i as usize].skew_ms += offset_ms;
+            }
+            Fault::DbOutage { duration_s, .. } => {
+                self.db.outage = true;
+                self.after(secs(duration_s).max(1), Ev::DbRecovers);
+            }
+            Fault::ApiErrors {
+                duration_s,
+                code,
+                rate,
+                ..
+            } => {
+                self.api.errors = Some((code, rate.clamp(0.0, 1.0)));
+                self.after(secs(duration_s).max(1), Ev::ApiErrorsEnd);
+            }
+        }
+    }
+
+    fn sched_index(&self, scheduler: u32) -> u32 {
+        scheduler % self.scenario.schedulers
+    }
+
+    /// `n` live worker pods chosen from the seed.
+    fn pick_pods(&mut self, n: u32) -> Vec<String> {
+        let mut live = self.live_worker_pods();
+        live.shuffle(&mut self.rng_faults);
+        live.truncate(n as usize);
+        live
+    }
+
+    /// The partition ends; the scheduler's watch missed events and gets 410 Gone.
+    pub(crate) fn heal_partition(&mut self, i: u32) {
+        self.scheds[i as usize].partitioned = false;
+        let inc = self.scheds[i as usize].inc;
+        self.after(
+            self.scenario.latency.watch_ms,
+            Ev::WatchGone { sched: i, inc },
+        );
+    }
+
+    /// Draws the random faults of the scenario over `[0, heal)` from the fault stream.
+    pub(crate) fn plan_random_faults(&mut self) {
+        let r = self.scenario.random_faults.clone();
+        let hours = self.heal as f64 / 3_600_000.0;
+        let schedulers = self.scenario.schedulers;
+        for (rate, make) in [
+            (r.sigterms_per_hour, 0u8),
+            (r.watch_expiries_per_hour, 1),
+            (r.preemptions_per_hour, 2),
+        ] {
+            let expected = rate * hours;
+            let mut n = expected.floor() as u64;
+            if self
+                .rng_faults
+                .random_bool((expected - expected.floor()).clamp(0.0, 1.0))
+            {
+                n += 1;
+            }
+            for _ in 0..n {
+                let at = self.rng_faults.random_range(0..self.heal.max(1));
+                let at_s = at as f64 / 1000.0;
+                let fault = match make {
+                    0 => Fault::SigtermStorm { at_s, pods: 1 },
+                    1 => Fault::WatchExpiry {
+                        at_s,
+                        scheduler: self.rng_faults.random_range(0..schedulers),
+                    },
+                    _ => Fault::Preempt { at_s, pods: 1 },
+                };
+                self.at(at, Ev::Fault { fault });
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The simulated world: an API server, nodes and their kubelets, a metadata DB, and schedulers
+//! that each host one [`podwarden_core::Executor`], driven by one seeded event queue.
+//!
+//! Determinism: one master seed; each component draws from its own ChaCha8 stream derived from
+//! `(seed, component name)`, so adding a component never shifts another's draws; every map is a
+//! `BTreeMap`; events are ordered by `(time, sequence)`. The same seed gives the same trace, byte
+//! for byte.
+//!
+//! Behaviour lives in the child modules: `api` (pod store, watches, requests), `kubelet` (pod
+//! lifecycles), `db` (task instances, jobs), `scheduler` (the loop that drives an executor),
+//! `faults` (what a fault does).
+
+mod api;
+mod db;
+mod faults;
+mod kubelet;
+mod scheduler;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use podwarden_core::{
+    ApiOutcome, Command, CommandId, Config, Executor, Input, Timestamp, WatchEvent,
+};
+
+use crate::invariants::{Checker, Violation};
+use crate::scenario::{apply_policy, Fault, Scenario, ScenarioError};
+use crate::summary::Summary;
+use crate::trace::{Fnv64, Trace};
+
+pub(crate) use api::{ApiServer, PodKind, SimPod};
+pub(crate) use db::Db;
+pub(crate) use kubelet::{Node, PodStep};
+pub use scheduler::SchedCounts;
+pub(crate) use scheduler::{Sched, PROBE_PERIOD};
+
+/// Milliseconds of simulated time.
+pub(crate) type Ms = u64;
+
+/// Something that happens at a point in simulated time.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub(crate) enum Ev {
+    /// A task instance becomes schedulable.
+    TaskArrives { ti: usize },
+    /// A scheduler's loop iteration.
+    SchedLoop { sched: u32 },
+    /// An executor's `poll_timeout` deadline.
+    ExecTimer { sched: u32, inc: u32, gen: u64 },
+    /// A request reaches the API server.
+    ApiRequest {
+        sched: u32,
+        inc: u32,
+        command: Command,
+    },
+    /// The API server's answer reaches the scheduler.
+    ApiReply {
+        sched: u32,
+        inc: u32,
+        id: CommandId,
+        outcome: ApiOutcome,
+    },
+    /// A DB query is answered (the answer is computed on arrival).
+    DbAnswer {
+        sched: u32,
+        inc: u32,
+        command: Command,
+    },
+    /// A watch event reaches a scheduler.
+    WatchDeliver {
+        sched: u32,
+        inc: u32,
+        event: WatchEvent,
+    },
+    /// A scheduler's watch ends with 410 Gone.
+    WatchGone { sched: u32, inc: u32 },
+    /// A kubelet step of one pod.
+    Pod {
+        name: String,
+        gen: u64,
+        step: PodStep,
+    },
+    /// A scheduled or random fault starts.
+    Fault { fault: Fault },
+    /// A fault's effect ends.
+    PartitionHeals { sched: u32 },
+    /// The DB comes back.
+    DbRecovers,
+    /// Injected API errors stop.
+    ApiErrorsEnd,
+    /// A crashed or killed scheduler's replacement starts.
+    Restart { sched: u32 },
+    /// The liveness probe polls every scheduler's health endpoint.
+    Probe,
+}
+
+#[derive(Debug)]
+struct Queued {
+    at: Ms,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// A component's random stream: ChaCha8 seeded from the master seed and the component's name.
+pub(crate) fn stream(seed: u64, component: &str) -> ChaCha8Rng {
+    let mut h = Fnv64::default();
+    h.write(&seed.to_le_bytes());
+    h.write(component.as_bytes());
+    ChaCha8Rng::seed_from_u64(h.value())
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// What happened.
+    pub summary: Summary,
+    /// The first invariant violation, if any (the run stops there).
+    pub violation: Option<Violation>,
+    /// The trace's rolling hash.
+    pub trace_hash: String,
+    /// Trace lines written.
+    pub trace_lines: u64,
+}
+
+/// A simulated cluster with its schedulers, ready to run.
+pub struct World {
+    pub(crate) scenario: Scenario,
+    pub(crate) config: Config,
+    pub(crate) seed: u64,
+    pub(crate) now: Ms,
+    /// When the run ends: load duration or heal time, plus the settle bound.
+    pub(crate) end: Ms,
+    pub(crate) heal: Ms,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Queued>>,
+    pub(crate) rng_kubelet: ChaCha8Rng,
+    pub(crate) rng_faults: ChaCha8Rng,
+    pub(crate) rng_api: ChaCha8Rng,
+    pub(crate) rng_load: ChaCha8Rng,
+    pub(crate) api: ApiServer,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) db: Db,
+    pub(crate) scheds: Vec<Sched>,
+    pub(crate) next_job_id: u64,
+    pub(crate) trace: Trace,
+    pub(crate) checker: Checker,
+    pub(crate) summary: Summary,
+    pub(crate) violation: Option<Violation>,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("scenario", &self.scenario.name)
+            .field("seed", &self.seed)
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+impl World {
+    /// Builds the world of `scenario` with `seed` (the scenario's own seed if `None`) and the
+    /// scenario's policy.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] if the scenario is invalid.
+    pub fn new(scenario: Scenario, seed: Option<u64>, trace: Trace) -> Result<Self, ScenarioError> {
+        scenario.validate()?;
+        let config = apply_policy(&scenario.policy, scenario.config.clone())?;
+        let seed = seed.unwrap_or(scenario.seed);
+        let heal = secs(scenario.heal_s);
+        let end = secs(scenario.duration_s).max(heal) + secs(scenario.expect.lost_task_bound_s);
+        let nodes = (0..scenario.cluster.nodes)
+            .map(|i| Node::new(i, scenario.cluster.node_capacity))
+            .collect();
+        let mut world = Self {
+            config,
+            seed,
+            now: 0,
+            end,
+            heal,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            rng_kubelet: stream(seed, "kubelet"),
+            rng_faults: stream(seed, "faults"),
+            rng_api: stream(seed, "api"),
+            rng_load: stream(seed, "load"),
+            api: ApiServer::default(),
+            nodes,
+            db: Db::default(),
+            scheds: Vec::new(),
+            next_job_id: 1,
+            trace,
+            checker: Checker::new(&scenario),
+            summary: Summary::default(),
+            violation: None,
+            scenario,
+        };
+        world.populate();
+        Ok(world)
+    }
+
+    /// Simulated time now.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.now)
+    }
+
+    /// The seed in use.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn populate(&mut self) {
+        self.generate_load();
+        for i in 0..self.scenario.schedulers {
+            let sched = Sched::new();
+            self.scheds.push(sched);
+            self.start_scheduler(i);
+        }
+        let faults = self.scenario.faults.clone();
+        for fault in faults {
+            self.at(secs(fault.at_s()), Ev::Fault { fault });
+        }
+        self.plan_random_faults();
+        self.at(10_000, Ev::Probe);
+    }
+
+    /// Queues `ev` at absolute time `at` (never in the past).
+    pub(crate) fn at(&mut self, at: Ms, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse(Queued {
+            at: at.max(self.now),
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    /// Queues `ev` `delay` from now.
+    pub(crate) fn after(&mut self, delay: Ms, ev: Ev) {
+        self.at(self.now + delay, ev);
+    }
+
+    /// Runs one event. Returns `false` when the run is over (queue empty, end reached, or an
+    /// invariant fired).
+    pub fn step(&mut self) -> bool {
+        if self.violation.is_some() {
+            return false;
+        }
+        let Some(Reverse(next)) = self.queue.pop() else {
+            return false;
+        };
+        if next.at > self.end {
+            self.queue.push(Reverse(next));
+            return false;
+        }
+        self.now = next.at;
+        self.record(&next.ev);
+        self.handle(next.ev);
+        self.check_step();
+        self.violation.is_none()
+    }
+
+    /// Runs to the end and checks the liveness invariants.
+    pub fn run(mut self) -> Outcome {
+        while self.step() {}
+        if self.violation.is_none() {
+            self.now = self.now.max(self.end);
+            self.check_end();
+        }
+        self.summary
+            .finish(self.now, &self.db, &self.api, &self.scheds);
+        let _ = self.trace.finish();
+        Outcome {
+            summary: self.summary,
+            violation: self.violation,
+            trace_hash: format!("{:016x}", self.trace.hash()),
+            trace_lines: self.trace.lines(),
+        }
+    }
+
+    fn record(&mut self, ev: &Ev) {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            t: Ms,
+            #[serde(flatten)]
+            ev: &'a Ev,
+        }
+        if let Ok(line) = serde_json::to_string(&Line { t: self.now, ev }) {
+            self.trace.record(line);
+        }
+    }
+
+    /// Records an executor input or command in the trace.
+    pub(crate) fn record_io(&mut self, sched: u32, what: &str, value: &impl Serialize) {
+        if let Ok(v) = serde_json::to_string(value) {
+            self.trace.record(format!(
+                "{{\"t\":{},\"sched\":{sched},\"{what}\":{v}}}",
+                self.now
+            ));
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::TaskArrives { ti } => self.db.make_schedulable(ti, self.now),
+            Ev::SchedLoop { sched } => self.scheduler_loop(sched),
+            Ev::ExecTimer { sched, inc, gen } => self.exec_timer(sched, inc, gen),
+            Ev::ApiRequest {
+                sched,
+                inc,
+                command,
+            } => self.api_request(sched, inc, command),
+            Ev::ApiReply {
+                sched,
+                inc,
+                id,
+                outcome,
+            } => {
+                self.deliver(sched, inc, Input::ApiResult { id, outcome });
+            }
+            Ev::DbAnswer {
+                sched,
+                inc,
+                command,
+            } => self.db_answer(sched, inc, command),
+            Ev::WatchDeliver { sched, inc, event } => {
+                self.deliver(sched, inc, Input::Watch { event })
+            }
+            Ev::WatchGone { sched, inc } => self.deliver(sched, inc, Input::WatchExpired),
+            Ev::Pod { name, gen, step } => self.pod_step(&name, gen, step),
+            Ev::Fault { fault } => self.apply_fault(fault),
+            Ev::PartitionHeals { sched } => self.heal_partition(sched),
+            Ev::DbRecovers => self.db.outage = false,
+            Ev::ApiErrorsEnd => self.api.errors = None,
+            Ev::Restart { sched } => self.start_scheduler(sched),
+            Ev::Probe => self.probe(),
+        }
+    }
+
+    /// The executor of scheduler `sched`, if it is up (for inspection).
+    #[must_use]
+    pub fn executor(&self, sched: u32) -> Option<&Executor> {
+        self.scheds
+            .get(sched as usize)
+            .and_then(|s| s.exec.as_ref())
+    }
+}
+
+/// Seconds of simulated time as milliseconds (negative and NaN become 0).
+pub(crate) fn secs(s: f64) -> Ms {
+    if s.is_finite() && s > 0.0 {
+        (s * 1000.0).round() as Ms
+    } else {
+        0
+    }
+}

@@ -1,0 +1,543 @@
+//! Schedulers: each hosts one executor and drives it exactly by the drive rule (one input, then
+//! drain every command), on its own clock (which a fault can skew). A scheduler loop heartbeats,
+//! queues schedulable task instances, hands orphans of dead schedulers to its executor, and
+//! revokes tries stuck in QUEUED, as Airflow's scheduler does. A liveness probe restarts a
+//! scheduler whose progress-based health turns unhealthy (a stalled loop).
+
+use std::collections::BTreeMap;
+
+use podwarden_core::adoption::OrphanTask;
+use podwarden_core::db::TaskState;
+use podwarden_core::liveness::{HeartbeatsUnavailable, JobState};
+use podwarden_core::{
+    Command, CommandKind, Executor, Input, PodTemplate, ReportedState, TaskKey, Timestamp,
+};
+
+use super::db::Job;
+use super::{secs, Ev, Ms, World};
+
+/// A scheduler's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Up,
+    /// The process lives but its loop is stuck.
+    Stalled {
+        since: Ms,
+    },
+    Down,
+}
+
+/// Counts per scheduler id, for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SchedCounts {
+    /// Pods created.
+    pub creates: u64,
+    /// Label patches (done labels, revoke labels, owner relabels).
+    pub patches: u64,
+    /// Owner relabels (adoptions).
+    pub owner_patches: u64,
+    /// Pod deletions.
+    pub deletes: u64,
+    /// Pod lists.
+    pub lists: u64,
+    /// DB queries.
+    pub db_queries: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Sched {
+    pub(crate) id: String,
+    pub(crate) inc: u32,
+    pub(crate) exec: Option<Executor>,
+    pub(crate) status: Status,
+    pub(crate) skew_ms: i64,
+    pub(crate) partitioned: bool,
+    timer_gen: u64,
+    timer_at: Option<Ms>,
+    buffered: Vec<Input>,
+    next_heartbeat: Ms,
+    next_orphan_check: Ms,
+    next_stuck_check: Ms,
+    unhealthy_since: Option<Ms>,
+    pub(crate) counts: BTreeMap<String, SchedCounts>,
+}
+
+impl Sched {
+    pub(crate) fn new() -> Self {
+        Self {
+            id: String::new(),
+            inc: 0,
+            exec: None,
+            status: Status::Down,
+            skew_ms: 0,
+            partitioned: false,
+            timer_gen: 0,
+            timer_at: None,
+            buffered: Vec::new(),
+            next_heartbeat: 0,
+            next_orphan_check: 0,
+            next_stuck_check: 0,
+            unhealthy_since: None,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// The scheduler's own clock.
+    pub(crate) fn local(&self, now: Ms) -> Timestamp {
+        Timestamp(now.saturating_add_signed(self.skew_ms))
+    }
+
+    fn count(&mut self) -> &mut SchedCounts {
+        self.counts.entry(self.id.clone()).or_default()
+    }
+}
+
+/// Task instances queued per scheduler loop.
+const QUEUE_PER_LOOP: usize = 32;
+/// Airflow's `[core] parallelism` default: tries one executor runs at once.
+const PARALLELISM: usize = 32;
+/// Airflow's `task_queued_timeout` and its check interval.
+const TASK_QUEUED_TIMEOUT: Ms = 600_000;
+const STUCK_CHECK_INTERVAL: Ms = 120_000;
+/// Probe period; a scheduler unhealthy for this many probes in a row is restarted.
+pub(crate) const PROBE_PERIOD: Ms = 10_000;
+const PROBE_FAILURES: u64 = 3;
+
+impl World {
+    /// Starts (or restarts, with a new job id) scheduler `i`.
+    pub(crate) fn start_scheduler(&mut self, i: u32) {
+        let id = self.next_job_id.to_string();
+        self.next_job_id += 1;
+        let now = self.now;
+        let loop_ms = self.scenario.scheduler_loop_ms;
+        let s = &mut self.scheds[i as usize];
+        s.inc += 1;
+        s.id.clone_from(&id);
+        s.status = Status::Up;
+        s.partitioned = false;
+        s.timer_at = None;
+        s.buffered.clear();
+        s.next_heartbeat = now;
+        s.next_orphan_check = now;
+        s.next_stuck_check = now + STUCK_CHECK_INTERVAL;
+        s.unhealthy_since = None;
+        let local = s.local(now);
+        match Executor::new(self.config.clone(), id.clone(), local) {
+            Ok(ex) => s.exec = Some(ex),
+            Err(_) => {
+                s.status = Status::Down;
+                return;
+            }
+        }
+        self.db.jobs.insert(
+            id.clone(),
+            Job {
+                state: JobState::Running,
+                heartbeat: local,
+            },
+        );
+        self.checker.set_alive(&id, true);
+        self.api.watches.remove(&i);
+        self.drain(i);
+        // Spread the schedulers' loops so they do not tick in lockstep.
+        self.after(loop_ms / 2 + u64::from(i) * 37, Ev::SchedLoop { sched: i });
+    }
+
+    /// Stops scheduler `i` (crash or kill). Its job row stays `running` with a stale heartbeat,
+    /// as a dead process leaves it.
+    pub(crate) fn stop_scheduler(&mut self, i: u32) {
+        let s = &mut self.scheds[i as usize];
+        s.exec = None;
+        s.status = Status::Down;
+        s.buffered.clear();
+        let id = s.id.clone();
+        self.api.watches.remove(&i);
+        self.checker.set_alive(&id, false);
+        for ti in &mut self.db.tis {
+            if ti.adopting_by.as_deref() == Some(id.as_str()) {
+                ti.adopting_by = None;
+            }
+        }
+    }
+
+    pub(crate) fn scheduler_loop(&mut self, i: u32) {
+        if self.scheds[i as usize].status != Status::Up {
+            return;
+        }
+        let now = self.now;
+        let (hb_period, loop_ms) = (self.scenario.heartbeat_ms, self.scenario.scheduler_loop_ms);
+        if now >= self.scheds[i as usize].next_heartbeat {
+            self.scheds[i as usize].next_heartbeat = now + hb_period;
+            self.heartbeat(i);
+        }
+        if !self.db.outage {
+            self.queue_tasks(i);
+            if now >= self.scheds[i as usize].next_orphan_check {
+                self.scheds[i as usize].next_orphan_check =
+                    now + secs(self.config.orphaned_tasks_check_interval);
+                self.hand_over_orphans(i);
+            }
+            if now >= self.scheds[i as usize].next_stuck_check {
+                self.scheds[i as usize].next_stuck_check = now + STUCK_CHECK_INTERVAL;
+                self.revoke_stuck(i);
+            }
+        }
+        self.after(loop_ms, Ev::SchedLoop { sched: i });
+    }
+
+    fn heartbeat(&mut self, i: u32) {
+        let (id, local, inc) = {
+            let s = &self.scheds[i as usize];
+            (s.id.clone(), s.local(self.now), s.inc)
+        };
+        let snapshot = if self.db.outage {
+            Err(HeartbeatsUnavailable {
+                reason: "metadata DB unreachable".into(),
+            })
+        } else {
+            if let Some(job) = self.db.jobs.get_mut(&id) {
+                job.heartbeat = local;
+            }
+            Ok(self.db.heartbeat_records())
+        };
+        self.deliver(i, inc, Input::Heartbeats { snapshot });
+    }
+
+    fn queue_tasks(&mut self, i: u32) {
+        let now = self.now;
+        // Airflow's `[core] parallelism`: open slots are what the executor does not run yet.
+        let running = self.scheds[i as usize]
+            .exec
+            .as_ref()
+            .map_or(0, |ex| ex.state_size().tasks);
+        let open = PARALLELISM.saturating_sub(running).min(QUEUE_PER_LOOP);
+        let ready: Vec<(Ms, usize)> = self
+            .db
+            .schedulable
+            .range(..=(now, usize::MAX))
+            .take(open)
+            .copied()
+            .collect();
+        let (id, inc) = (
+            self.scheds[i as usize].id.clone(),
+            self.scheds[i as usize].inc,
+        );
+        for entry in ready {
+            self.db.schedulable.remove(&entry);
+            let ti = &mut self.db.tis[entry.1];
+            if ti.state != Some(TaskState::Scheduled) {
+                continue;
+            }
+            ti.state = Some(TaskState::Queued);
+            ti.queued_by = Some(id.clone());
+            ti.queued_at = now;
+            let key = ti.key.clone();
+            self.checker.submitted(&key);
+            self.deliver(
+                i,
+                inc,
+                Input::Submit {
+                    key,
+                    template: template(),
+                },
+            );
+        }
+    }
+
+    /// Airflow's `adopt_or_reset_orphaned_tasks`, judging peers by the executor's liveness
+    /// verdict: schedulers it does not see alive are marked failed, and the task instances they
+    /// queued are handed to this executor.
+    fn hand_over_orphans(&mut self, i: u32) {
+        let Some(alive) = self.scheds[i as usize]
+            .exec
+            .as_ref()
+            .and_then(Executor::alive_peers)
+        else {
+            return;
+        };
+        let (id, inc) = (
+            self.scheds[i as usize].id.clone(),
+            self.scheds[i as usize].inc,
+        );
+        for (job_id, job) in &mut self.db.jobs {
+            if *job_id != id && job.state == JobState::Running && !alive.contains(job_id) {
+                job.state = JobState::Failed;
+            }
+        }
+        let running: Vec<String> = self
+            .db
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.state == JobState::Running)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut tis = Vec::new();
+        for ti in &mut self.db.tis {
+            let orphaned = matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
+                && ti.adopting_by.is_none()
+                && ti.queued_by.as_ref().is_none_or(|q| !running.contains(q));
+            if orphaned {
+                ti.adopting_by = Some(id.clone());
+                tis.push(OrphanTask {
+                    key: ti.key.clone(),
+                    queued_by: ti.queued_by.clone(),
+                    template: Some(template()),
+                });
+            }
+        }
+        if !tis.is_empty() {
+            self.summary.orphans_handed_over += tis.len() as u64;
+            self.deliver(i, inc, Input::AdoptOrphans { tis });
+        }
+    }
+
+    /// Airflow's stuck-in-queued handling: revoke, then reschedule the same try (twice), then
+    /// fail it.
+    fn revoke_stuck(&mut self, i: u32) {
+        let now = self.now;
+        let (id, inc) = (
+            self.scheds[i as usize].id.clone(),
+            self.scheds[i as usize].inc,
+        );
+        let stuck: Vec<usize> = (0..self.db.tis.len())
+            .filter(|&t| {
+                let ti = &self.db.tis[t];
+                ti.state == Some(TaskState::Queued)
+                    && ti.queued_by.as_deref() == Some(id.as_str())
+                    && now.saturating_sub(ti.queued_at) > TASK_QUEUED_TIMEOUT
+            })
+            .collect();
+        for t in stuck {
+            let key = self.db.tis[t].key.clone();
+            self.deliver(i, inc, Input::Revoke { key });
+            self.summary.stuck_revoked += 1;
+            let ti = &mut self.db.tis[t];
+            if ti.stuck_resets < 2 {
+                ti.stuck_resets += 1;
+                self.db.make_schedulable(t, now);
+            } else {
+                ti.state = Some(TaskState::Failed);
+                ti.queued_by = None;
+            }
+        }
+    }
+
+    /// Feeds one input to scheduler `i`'s executor (if that incarnation still runs) and drains
+    /// it: the drive rule.
+    pub(crate) fn deliver(&mut self, i: u32, inc: u32, input: Input) {
+        let s = &mut self.scheds[i as usize];
+        if s.inc != inc || s.exec.is_none() {
+            return;
+        }
+        if let Status::Stalled { .. } = s.status {
+            s.buffered.push(input);
+            return;
+        }
+        self.record_io(i, "input", &input);
+        let local = self.scheds[i as usize].local(self.now);
+        let result = match self.scheds[i as usize].exec.as_mut() {
+            Some(ex) => ex.handle_input(local, input),
+            None => return,
+        };
+        if let Err(e) = result {
+            self.record_io(i, "input_error", &e.to_string());
+        }
+        self.drain(i);
+    }
+
+    pub(crate) fn exec_timer(&mut self, i: u32, inc: u32, gen: u64) {
+        let s = &mut self.scheds[i as usize];
+        if s.inc != inc || s.timer_gen != gen || s.status != Status::Up {
+            return;
+        }
+        s.timer_at = None;
+        let local = s.local(self.now);
+        if let Some(ex) = s.exec.as_mut() {
+            ex.handle_timeout(local);
+        }
+        self.drain(i);
+    }
+
+    /// Executes every command the executor has, then re-arms its timer.
+    fn drain(&mut self, i: u32) {
+        while let Some(cmd) = self.scheds[i as usize]
+            .exec
+            .as_mut()
+            .and_then(Executor::poll_command)
+        {
+            self.record_io(i, "command", &cmd);
+            self.execute(i, cmd);
+        }
+        let s = &mut self.scheds[i as usize];
+        let Some(deadline) = s.exec.as_ref().and_then(Executor::poll_timeout) else {
+            return;
+        };
+        let at = deadline.0.saturating_add_signed(-s.skew_ms).max(self.now);
+        if s.timer_at != Some(at) {
+            s.timer_gen += 1;
+            s.timer_at = Some(at);
+            let (gen, inc) = (s.timer_gen, s.inc);
+            self.at(at, Ev::ExecTimer { sched: i, inc, gen });
+        }
+    }
+
+    fn execute(&mut self, i: u32, cmd: Command) {
+        let inc = self.scheds[i as usize].inc;
+        let id = self.scheds[i as usize].id.clone();
+        match &cmd.kind {
+            CommandKind::CreatePod { .. } => self.scheds[i as usize].count().creates += 1,
+            CommandKind::PatchLabels { labels, .. } => {
+                let c = self.scheds[i as usize].count();
+                c.patches += 1;
+                if labels.contains_key("airflow-worker") {
+                    c.owner_patches += 1;
+                }
+            }
+            CommandKind::DeletePod { .. } => self.scheds[i as usize].count().deletes += 1,
+            CommandKind::ListPods { .. } => self.scheds[i as usize].count().lists += 1,
+            CommandKind::QueryTaskStates { .. } | CommandKind::QueryUnfinishedTasks => {
+                self.scheds[i as usize].count().db_queries += 1;
+            }
+            _ => {}
+        }
+        match cmd.kind {
+            CommandKind::CreatePod { .. }
+            | CommandKind::PatchLabels { .. }
+            | CommandKind::DeletePod { .. }
+            | CommandKind::ListPods { .. } => self.send_api(i, inc, cmd),
+            CommandKind::QueryTaskStates { .. } | CommandKind::QueryUnfinishedTasks => {
+                let rtt = 2 * self.scenario.latency.db_ms;
+                self.after(
+                    rtt,
+                    Ev::DbAnswer {
+                        sched: i,
+                        inc,
+                        command: cmd,
+                    },
+                );
+            }
+            CommandKind::WatchPods { label_selector, .. } => {
+                let live = !self.scheds[i as usize].partitioned;
+                self.api.watches.insert(
+                    i,
+                    super::api::Watch {
+                        inc,
+                        selector: label_selector,
+                        live,
+                    },
+                );
+            }
+            CommandKind::Report { key, state, .. } => self.on_report(&id, &key, state),
+            CommandKind::Requeue {
+                key,
+                cause,
+                failed_pod,
+                ..
+            } => {
+                *self
+                    .summary
+                    .requeues_by_cause
+                    .entry(cause.to_string())
+                    .or_default() += 1;
+                self.checker.requeued(&key, &failed_pod.name);
+            }
+            CommandKind::OrphansResolved { adopted, reset } => {
+                self.on_orphans_resolved(&id, &adopted, &reset)
+            }
+        }
+    }
+
+    /// The scheduler reads a try's end (Airflow's `process_executor_events`): a failure of a try
+    /// that is still queued or running by this scheduler costs a user retry.
+    fn on_report(&mut self, id: &str, key: &TaskKey, state: ReportedState) {
+        let Some(idx) = self.db.find(key) else { return };
+        let ti = &self.db.tis[idx];
+        if state != ReportedState::Failed || ti.key.try_number != key.try_number {
+            return;
+        }
+        if !matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
+            || ti.queued_by.as_deref() != Some(id)
+        {
+            return;
+        }
+        let never_started = !ti.started.contains(&key.try_number);
+        self.summary.failures_reported += 1;
+        if self.fail_try(idx) {
+            self.checker.retry_consumed(key, never_started, self.now);
+        }
+    }
+
+    fn on_orphans_resolved(&mut self, id: &str, adopted: &[TaskKey], reset: &[TaskKey]) {
+        let now = self.now;
+        for key in adopted {
+            if let Some(idx) = self.db.find(key) {
+                let ti = &mut self.db.tis[idx];
+                ti.adopting_by = None;
+                if ti.key.try_number == key.try_number {
+                    ti.queued_by = Some(id.to_string());
+                    self.summary.orphans_adopted += 1;
+                }
+            }
+        }
+        for key in reset {
+            if let Some(idx) = self.db.find(key) {
+                let ti = &mut self.db.tis[idx];
+                ti.adopting_by = None;
+                if ti.key.try_number == key.try_number
+                    && matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
+                {
+                    // Airflow's reset: a new try, not a user retry.
+                    ti.key.try_number += 1;
+                    ti.stuck_resets = 0;
+                    self.summary.orphans_reset += 1;
+                    self.db.make_schedulable(idx, now);
+                }
+            }
+        }
+    }
+
+    /// The liveness probe: every scheduler's in-process health endpoint. One whose loop has not
+    /// run for too long (`not_driven`) is restarted, as a Kubernetes liveness probe would.
+    pub(crate) fn probe(&mut self) {
+        let now = self.now;
+        for i in 0..self.scheds.len() as u32 {
+            let s = &mut self.scheds[i as usize];
+            let Some(ex) = s.exec.as_ref() else { continue };
+            let health = ex.health(s.local(now));
+            if let Status::Stalled { .. } = s.status {
+                self.checker.stall_probe(i, health.is_healthy(), now);
+            }
+            let s = &mut self.scheds[i as usize];
+            if health.reasons.not_driven {
+                let since = *s.unhealthy_since.get_or_insert(now);
+                if now - since >= PROBE_PERIOD * (PROBE_FAILURES - 1) {
+                    self.summary.probe_restarts += 1;
+                    self.stop_scheduler(i);
+                    self.after(5_000, Ev::Restart { sched: i });
+                }
+            } else {
+                s.unhealthy_since = None;
+            }
+        }
+        self.after(PROBE_PERIOD, Ev::Probe);
+    }
+
+    pub(crate) fn stall_scheduler(&mut self, i: u32) {
+        let now = self.now;
+        let s = &mut self.scheds[i as usize];
+        if s.status == Status::Up {
+            s.status = Status::Stalled { since: now };
+            let id = s.id.clone();
+            self.checker.stalled(i, &id, now);
+        }
+    }
+}
+
+/// The pod template every simulated task uses.
+fn template() -> PodTemplate {
+    PodTemplate {
+        image: Some("airflow:3.3.2".into()),
+        args: vec!["execute_workload".into()],
+        ..PodTemplate::default()
+    }
+}
