@@ -1405,7 +1405,9 @@ fn test_process_status_pending() {
             };
             assert_eq!(c.rule, Rule::FatalPendingReason);
             assert_eq!(details.pending_reason.as_deref(), reason);
-            assert_eq!(kinds(&out), ["Report"], "{reason:?}");
+            // Deliberate difference: Airflow keeps the Pending pod; its kubelet keeps pulling
+            // and may start the task later, so podwarden deletes it.
+            assert_eq!(kinds(&out), ["DeletePod", "Report"], "{reason:?}");
             assert_failure_reported(&out, &k, reason.expect("fatal rows have a reason"));
             assert!(!h.ex.is_tracking(&k));
             assert!(
@@ -1582,7 +1584,8 @@ fn test_process_status_provider_failed() {
     let (mut h, k, mut pod) = watched(watcher_config());
     pod.reason = Some("ProviderFailed".into());
     let out = h.event(EventType::Modified, &pod);
-    assert_eq!(kinds(&out), ["Report"]);
+    // Deliberate difference: the pod is still live (Pending), so it is deleted.
+    assert_eq!(kinds(&out), ["DeletePod", "Report"]);
     assert_failure_reported(&out, &k, "provider failed");
     assert!(!h.ex.is_tracking(&k));
 }

@@ -93,11 +93,8 @@ fn row_03_provider_failed_fails_in_any_phase() {
     let mut pod = h.launch(&k);
     pod.reason = Some("ProviderFailed".into());
     let out = h.event(EventType::Modified, &pod);
-    assert_eq!(
-        kinds(&out),
-        ["QueryTaskStates"],
-        "failed pods are kept; the DB says if the task started"
-    );
+    // Still Pending: deleted at once (it could start later), then the DB says if the task ran.
+    assert_eq!(kinds(&out), ["DeletePod", "QueryTaskStates"]);
     let out = h.answer_state_of(&out, Some(TaskState::Running));
     assert_eq!(kinds(&out), ["Report"]);
     assert_eq!(reports(&out)[0].1, ReportedState::Failed);
@@ -177,7 +174,11 @@ fn row_05_fatal_pending_reasons_fail_at_once() {
         EventType::Modified,
         &main_waiting(pod, "InvalidImageName", None),
     );
-    assert_eq!(kinds(&out), ["QueryTaskStates"]);
+    assert_eq!(
+        kinds(&out),
+        ["DeletePod", "QueryTaskStates"],
+        "a Pending failed pod is deleted"
+    );
     let out = h.answer_state_of(&out, Some(TaskState::Running));
     assert_eq!(kinds(&out), ["Report"]);
     assert!(

@@ -427,10 +427,7 @@ fn requeue_asks_the_db_and_fails_normally_unless_queued() {
     ] {
         let mut h = Harness::new(Config::default());
         let pod = h.launch(&key("t"));
-        let out = h.event(
-            EventType::Modified,
-            &main_waiting(pod, "ErrImagePull", Some("not found")),
-        );
+        let out = h.event(EventType::Modified, &prestart_failed(pod));
         assert_eq!(
             kinds(&out),
             ["QueryTaskStates"],
@@ -454,10 +451,7 @@ fn requeue_budget_is_bounded_and_then_fails() {
     let k = key("t");
     let mut pod = h.launch(&k);
     for attempt in 1..=2u32 {
-        let out = h.event(
-            EventType::Modified,
-            &main_waiting(pod.clone(), "ErrImagePull", None),
-        );
+        let out = h.event(EventType::Modified, &prestart_failed(pod.clone()));
         let out = h.answer_state_of(&out, Some(TaskState::Queued));
         assert_eq!(kinds(&out), ["Requeue"]);
         let next = h.advance(1_000);
@@ -469,10 +463,7 @@ fn requeue_budget_is_bounded_and_then_fails() {
         );
     }
     // Budget of 2 used up: the try fails without asking the DB.
-    let out = h.event(
-        EventType::Modified,
-        &main_waiting(pod, "ErrImagePull", None),
-    );
+    let out = h.event(EventType::Modified, &prestart_failed(pod));
     assert_eq!(kinds(&out), ["Report"]);
     assert!(!h.ex.is_tracking(&k));
 }
@@ -484,10 +475,7 @@ fn requeue_off_and_excluded_reasons_skip_the_db() {
         ..Config::default()
     });
     let pod = h.launch(&key("t"));
-    let out = h.event(
-        EventType::Modified,
-        &main_waiting(pod, "ErrImagePull", None),
-    );
+    let out = h.event(EventType::Modified, &prestart_failed(pod));
     assert_eq!(kinds(&out), ["Report"]);
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&key("t"));
@@ -506,16 +494,13 @@ fn replayed_failure_of_an_older_pod_never_requeues_again() {
     });
     let k = key("t");
     let pod_a = h.launch(&k);
-    let failed_a = main_waiting(pod_a, "ErrImagePull", None);
+    let failed_a = prestart_failed(pod_a);
     let out = h.event(EventType::Modified, &failed_a);
     h.answer_state_of(&out, Some(TaskState::Queued));
     let next = h.advance(1_000);
     h.ack_all(&next);
     let pod_b = created_pod(&next).unwrap();
-    let out = h.event(
-        EventType::Modified,
-        &main_waiting(pod_b, "ErrImagePull", None),
-    );
+    let out = h.event(EventType::Modified, &prestart_failed(pod_b));
     h.answer_state_of(&out, Some(TaskState::Queued));
     // A watch restart replays pod A's failure while the try waits for its third pod.
     let out = h.event(EventType::Added, &failed_a);
@@ -538,16 +523,13 @@ fn legacy_last_pod_dedupe_requeues_a_replayed_older_pod_again() {
     let mut h = Harness::new(cfg);
     let k = key("t");
     let pod_a = h.launch(&k);
-    let failed_a = main_waiting(pod_a, "ErrImagePull", None);
+    let failed_a = prestart_failed(pod_a);
     let out = h.event(EventType::Modified, &failed_a);
     h.answer_state_of(&out, Some(TaskState::Queued));
     let next = h.advance(1_000);
     h.ack_all(&next);
     let pod_b = created_pod(&next).unwrap();
-    let out = h.event(
-        EventType::Modified,
-        &main_waiting(pod_b, "ErrImagePull", None),
-    );
+    let out = h.event(EventType::Modified, &prestart_failed(pod_b));
     h.answer_state_of(&out, Some(TaskState::Queued));
     let out = h.event(EventType::Added, &failed_a);
     let out = h.answer_state_of(&out, Some(TaskState::Queued));
@@ -589,10 +571,7 @@ fn requeue_budget_continues_after_a_failover() {
     h.answer(first(&out, "PatchLabels").id, ApiOutcome::Ok);
     assert!(h.ex.is_tracking(&k));
     pod.labels.insert("airflow-worker".into(), "7".into());
-    let out = h.event(
-        EventType::Modified,
-        &main_waiting(pod, "ErrImagePull", None),
-    );
+    let out = h.event(EventType::Modified, &prestart_failed(pod));
     assert_eq!(
         kinds(&out),
         ["Report"],
@@ -621,6 +600,34 @@ fn revoke_frees_the_try_and_removes_its_pod() {
     assert!(h.event(EventType::Deleted, &deleting(revoked)).is_empty());
     assert_eq!(h.ex.state_size().pods, 0);
     assert_eq!(h.ex.state_size().tasks, 0);
+}
+
+#[test]
+fn a_pod_failed_while_pending_is_deleted_whatever_the_options() {
+    for cfg in [
+        Config::default(),
+        Config {
+            delete_worker_pods: false,
+            ..Config::default()
+        },
+    ] {
+        let mut h = Harness::new(cfg);
+        let pod = h.launch(&key("t"));
+        let out = h.event(
+            EventType::Modified,
+            &main_waiting(pod, "ErrImagePull", Some("not found")),
+        );
+        assert_eq!(
+            kinds(&out),
+            ["DeletePod", "QueryTaskStates"],
+            "its kubelet could still start it"
+        );
+        let out = h.answer_state_of(&out, Some(TaskState::Queued));
+        let CommandKind::Requeue { cause, .. } = &first(&out, "Requeue").kind else {
+            unreachable!()
+        };
+        assert_eq!(cause, &RequeueCause::ImagePull("ErrImagePull".into()));
+    }
 }
 
 // ---- zombie sweep --------------------------------------------------------------------------

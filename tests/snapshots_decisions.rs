@@ -243,10 +243,7 @@ fn failover_in_the_middle_of_a_requeue_budget() {
     let pod1 = h5.launch(&k);
     let out = h5.event(
         EventType::Modified,
-        &disrupted(
-            main_waiting(pod1, "ErrImagePull", None),
-            "PreemptionByScheduler",
-        ),
+        &disrupted(prestart_failed(pod1), "PreemptionByScheduler"),
     );
     h5.answer_state_of(&out, Some(TaskState::Queued));
     let relaunch = h5.advance(1_000);
@@ -272,10 +269,7 @@ fn failover_in_the_middle_of_a_requeue_budget() {
     // Pod 2 fails before the task starts: 7 continues the budget (attempt 2 of 2).
     let mut pod2 = pod2;
     pod2.labels.insert("airflow-worker".into(), "7".into());
-    let out = h7.event(
-        EventType::Modified,
-        &main_waiting(pod2, "ErrImagePull", None),
-    );
+    let out = h7.event(EventType::Modified, &prestart_failed(pod2));
     // 7 has launched nothing this loop: the new pod goes out with the decision.
     let relaunch = h7.answer_state_of(&out, Some(TaskState::Queued));
     h7.ack_all(&relaunch);
@@ -283,10 +277,7 @@ fn failover_in_the_middle_of_a_requeue_budget() {
     assert_eq!(pod3.annotations[LAUNCH_ATTEMPT_ANNOTATION], "2");
     pod3.labels.insert("airflow-worker".into(), "7".into());
     // Budget used up: the next pre-start failure is a real failure.
-    let out = h7.event(
-        EventType::Modified,
-        &main_waiting(pod3, "ErrImagePull", None),
-    );
+    let out = h7.event(EventType::Modified, &prestart_failed(pod3));
     assert_eq!(kinds(&out), ["Report"]);
     insta::assert_snapshot!(format!(
         "## scheduler 5\n{}\n## scheduler 7\n{}",

@@ -18,14 +18,31 @@ pub(crate) enum Disposal {
     MarkDone,
 }
 
+/// Where the pod is when its outcome is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PodState {
+    /// Already deleted (the event is a DELETED): nothing to dispose of.
+    Gone,
+    /// Its containers have all exited (phase Succeeded or Failed).
+    Terminal,
+    /// Still Pending or Running: it may yet start or keep running the task.
+    Live,
+}
+
 /// §3 step 4: `delete_worker_pods` deletes unless the try failed and
 /// `delete_worker_pods_on_failure` is off (failed pods are kept for debugging); without
-/// `delete_worker_pods` every finished pod is labelled done. `None` also when the pod is already
-/// gone.
-pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod_gone: bool) -> Option<Disposal> {
+/// `delete_worker_pods` every finished pod is labelled done. `None` when the pod is already gone.
+///
+/// **Where we differ on purpose:** a failed pod that is still live (Pending with a fatal waiting
+/// reason, or `ProviderFailed`) is always deleted. Airflow keeps it, but its kubelet keeps
+/// pulling the image and may start the task later, next to the try's next pod.
+pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod: PodState) -> Option<Disposal> {
     let failed = matches!(outcome, Outcome::Failed { .. });
-    if pod_gone || !matches!(outcome, Outcome::Failed { .. } | Outcome::Succeeded) {
+    if pod == PodState::Gone || !matches!(outcome, Outcome::Failed { .. } | Outcome::Succeeded) {
         return None;
+    }
+    if failed && pod == PodState::Live {
+        return Some(Disposal::Delete);
     }
     if config.delete_worker_pods {
         (!failed || config.delete_worker_pods_on_failure).then_some(Disposal::Delete)
@@ -77,16 +94,16 @@ mod tests {
     fn disposal_follows_airflow_options() {
         let default = Config::default();
         assert_eq!(
-            disposal(&default, &Outcome::Succeeded, false),
+            disposal(&default, &Outcome::Succeeded, PodState::Terminal),
             Some(Disposal::Delete)
         );
-        assert_eq!(disposal(&default, &failed(), false), None);
+        assert_eq!(disposal(&default, &failed(), PodState::Terminal), None);
         let on_failure = Config {
             delete_worker_pods_on_failure: true,
             ..Config::default()
         };
         assert_eq!(
-            disposal(&on_failure, &failed(), false),
+            disposal(&on_failure, &failed(), PodState::Terminal),
             Some(Disposal::Delete)
         );
         let keep = Config {
@@ -94,14 +111,41 @@ mod tests {
             delete_worker_pods_on_failure: true,
             ..Config::default()
         };
-        assert_eq!(disposal(&keep, &failed(), false), Some(Disposal::MarkDone));
         assert_eq!(
-            disposal(&keep, &Outcome::Succeeded, false),
+            disposal(&keep, &failed(), PodState::Terminal),
             Some(Disposal::MarkDone)
         );
-        assert_eq!(disposal(&default, &Outcome::Succeeded, true), None);
-        assert_eq!(disposal(&default, &Outcome::Adopted, false), None);
-        assert_eq!(disposal(&keep, &Outcome::Ignore, false), None);
+        assert_eq!(
+            disposal(&keep, &Outcome::Succeeded, PodState::Terminal),
+            Some(Disposal::MarkDone)
+        );
+        assert_eq!(
+            disposal(&default, &Outcome::Succeeded, PodState::Gone),
+            None
+        );
+        assert_eq!(
+            disposal(&default, &Outcome::Adopted, PodState::Terminal),
+            None
+        );
+        assert_eq!(disposal(&keep, &Outcome::Ignore, PodState::Terminal), None);
+    }
+
+    #[test]
+    fn a_live_failed_pod_is_always_deleted() {
+        let keep = Config {
+            delete_worker_pods: false,
+            ..Config::default()
+        };
+        for cfg in [Config::default(), keep] {
+            assert_eq!(
+                disposal(&cfg, &failed(), PodState::Live),
+                Some(Disposal::Delete)
+            );
+        }
+        assert_eq!(
+            disposal(&Config::default(), &failed(), PodState::Terminal),
+            None
+        );
     }
 
     #[test]

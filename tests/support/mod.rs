@@ -388,6 +388,17 @@ pub fn main_terminated(mut pod: PodView, reason: &str, exit_code: i32, started: 
     pod
 }
 
+/// The pod failed before its task started: phase Failed, its main container "could not be
+/// located" (what the kubelet reports for a container SIGTERM'd or evicted before it ran).
+pub fn prestart_failed(pod: PodView) -> PodView {
+    main_terminated(
+        with_phase(pod, PodPhase::Failed, "20"),
+        "ContainerStatusUnknown",
+        137,
+        false,
+    )
+}
+
 pub fn main_waiting(mut pod: PodView, reason: &str, message: Option<&str>) -> PodView {
     pod.containers = vec![ContainerStatus {
         name: "base".into(),

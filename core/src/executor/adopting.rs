@@ -263,7 +263,11 @@ impl Executor {
         if !matches!(outcome, ApiOutcome::Ok) || self.pods.get(&pod).is_some_and(|r| r.finishing) {
             return;
         }
-        if let Some(disposal) = completion::disposal(&self.config, &Outcome::Succeeded, false) {
+        if let Some(disposal) = completion::disposal(
+            &self.config,
+            &Outcome::Succeeded,
+            completion::PodState::Terminal,
+        ) {
             self.pods
                 .insert(pod.clone(), PodRecord::new(key, String::new(), true, true));
             self.start_cleanup(Cleanup {

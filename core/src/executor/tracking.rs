@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Awaiting, Cleanup, Executor, PodRecord, Task, TaskPhase};
 use crate::command::{ApiFailure, ApiOutcome, CommandKind, ReportedState};
-use crate::completion::{self, Disposal, Evidence};
+use crate::completion::{self, Disposal, Evidence, PodState};
 use crate::input::{InputError, PodTemplate};
 use crate::key::TaskKey;
 use crate::label;
@@ -217,7 +217,14 @@ impl Executor {
                 } else {
                     Evidence::Event(classification.rule)
                 };
-                self.finish(key, pod_ref, pod.uid.clone(), outcome, evidence, gone);
+                let pod_state = if gone {
+                    PodState::Gone
+                } else if matches!(pod.phase, Some(PodPhase::Succeeded | PodPhase::Failed)) {
+                    PodState::Terminal
+                } else {
+                    PodState::Live
+                };
+                self.finish(key, pod_ref, pod.uid.clone(), outcome, evidence, pod_state);
             }
         }
         Ok(())
@@ -231,15 +238,16 @@ impl Executor {
         uid: String,
         outcome: Outcome,
         evidence: Evidence,
-        gone: bool,
+        pod_state: PodState,
     ) {
+        let gone = pod_state == PodState::Gone;
         if self.pods.get(&pod).is_some_and(|r| r.finishing) {
             if gone {
                 self.pods.remove(&pod);
             }
             return;
         }
-        match completion::disposal(&self.config, &outcome, gone) {
+        match completion::disposal(&self.config, &outcome, pod_state) {
             Some(disposal) => {
                 self.pods.insert(
                     pod.clone(),
