@@ -291,6 +291,8 @@ pub struct Scenario {
     pub scheduler_loop_ms: u64,
     /// Scheduler heartbeat period (`scheduler_heartbeat_sec`).
     pub heartbeat_ms: u64,
+    /// Tries one scheduler's executor runs at once (Airflow's `[core] parallelism`).
+    pub parallelism: u32,
     /// The policy preset (`podwarden-sim list` shows them).
     pub policy: String,
     /// Executor configuration (podwarden / Airflow options) on top of the preset.
@@ -320,6 +322,7 @@ impl Default for Scenario {
             schedulers: 1,
             scheduler_loop_ms: 1_000,
             heartbeat_ms: 5_000,
+            parallelism: 32,
             policy: "default".into(),
             config: Config::default(),
             load: Load::default(),
@@ -437,8 +440,8 @@ impl Scenario {
                 return bad(format!("{name} must be a probability, got {p}"));
             }
         }
-        if self.scheduler_loop_ms == 0 || self.heartbeat_ms == 0 {
-            return bad("scheduler_loop_ms and heartbeat_ms must be positive".into());
+        if self.scheduler_loop_ms == 0 || self.heartbeat_ms == 0 || self.parallelism == 0 {
+            return bad("scheduler_loop_ms, heartbeat_ms and parallelism must be positive".into());
         }
         for f in &self.faults {
             if !(f.at_s().is_finite() && f.at_s() >= 0.0) {

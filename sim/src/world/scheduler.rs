@@ -94,8 +94,6 @@ impl Sched {
 
 /// Task instances queued per scheduler loop.
 const QUEUE_PER_LOOP: usize = 32;
-/// Airflow's `[core] parallelism` default: tries one executor runs at once.
-const PARALLELISM: usize = 32;
 /// Airflow's `task_queued_timeout` and its check interval.
 const TASK_QUEUED_TIMEOUT: Ms = 600_000;
 const STUCK_CHECK_INTERVAL: Ms = 120_000;
@@ -210,7 +208,8 @@ impl World {
             .exec
             .as_ref()
             .map_or(0, |ex| ex.state_size().tasks);
-        let open = PARALLELISM.saturating_sub(running).min(QUEUE_PER_LOOP);
+        let parallelism = self.scenario.parallelism as usize;
+        let open = parallelism.saturating_sub(running).min(QUEUE_PER_LOOP);
         let ready: Vec<(Ms, usize)> = self
             .db
             .schedulable
