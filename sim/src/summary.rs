@@ -42,6 +42,8 @@ pub struct Summary {
     pub stuck_revoked: u64,
     /// Schedulers the liveness probe restarted.
     pub probe_restarts: u64,
+    /// Force deletions (grace 0): the zombie sweep's.
+    pub force_deletes: u64,
     /// Faults applied.
     pub faults: u64,
     /// API and DB calls per scheduler id.
@@ -126,6 +128,10 @@ impl Summary {
                 self.stuck_revoked.to_string(),
             ),
             ("probe restarts".into(), self.probe_restarts.to_string()),
+            (
+                "zombie force-deletes".into(),
+                self.force_deletes.to_string(),
+            ),
             ("faults".into(), self.faults.to_string()),
             ("owner relabels".into(), self.owner_patches().to_string()),
         ]);

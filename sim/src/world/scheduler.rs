@@ -392,7 +392,15 @@ impl World {
                     c.owner_patches += 1;
                 }
             }
-            CommandKind::DeletePod { .. } => self.scheds[i as usize].count().deletes += 1,
+            CommandKind::DeletePod {
+                grace_period_seconds,
+                ..
+            } => {
+                if *grace_period_seconds == Some(0) {
+                    self.summary.force_deletes += 1;
+                }
+                self.scheds[i as usize].count().deletes += 1;
+            }
             CommandKind::ListPods { .. } => self.scheds[i as usize].count().lists += 1,
             CommandKind::QueryTaskStates { .. } | CommandKind::QueryUnfinishedTasks => {
                 self.scheds[i as usize].count().db_queries += 1;
