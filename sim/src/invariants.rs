@@ -258,7 +258,10 @@ impl World {
     }
 
     fn scenario_path_hint(&self) -> String {
-        format!("sim/scenarios/{}.toml", self.scenario.name)
+        self.scenario
+            .source
+            .clone()
+            .unwrap_or_else(|| format!("sim/scenarios/{}.toml", self.scenario.name))
     }
 
     /// Safety invariants, after every event.

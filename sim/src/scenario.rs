@@ -309,6 +309,10 @@ pub struct Scenario {
     pub random_faults: RandomFaults,
     /// What the invariants expect.
     pub expect: Expectations,
+    /// The file this scenario was loaded from (set by [`Scenario::load`]), for reproduction
+    /// commands.
+    #[serde(skip)]
+    pub source: Option<String>,
 }
 
 impl Default for Scenario {
@@ -331,6 +335,7 @@ impl Default for Scenario {
             faults: Vec::new(),
             random_faults: RandomFaults::default(),
             expect: Expectations::default(),
+            source: None,
         }
     }
 }
@@ -392,7 +397,10 @@ impl Scenario {
             })?
         };
         parsed.validate()?;
-        Ok(parsed)
+        Ok(Self {
+            source: Some(path.to_string()),
+            ..parsed
+        })
     }
 
     /// Checks ranges and the embedded executor configuration.
@@ -443,9 +451,15 @@ impl Scenario {
         if self.scheduler_loop_ms == 0 || self.heartbeat_ms == 0 || self.parallelism == 0 {
             return bad("scheduler_loop_ms, heartbeat_ms and parallelism must be positive".into());
         }
+        if !(self.heal_s.is_finite() && self.heal_s >= 0.0) {
+            return bad(format!("heal_s must be >= 0, got {}", self.heal_s));
+        }
         for f in &self.faults {
-            if !(f.at_s().is_finite() && f.at_s() >= 0.0) {
-                return bad(format!("fault time must be >= 0: {f:?}"));
+            if !(f.at_s().is_finite() && f.at_s() >= 0.0 && f.at_s() <= self.heal_s) {
+                return bad(format!(
+                    "a fault must start between 0 and heal_s ({} s): {f:?}",
+                    self.heal_s
+                ));
             }
         }
         let config = apply_policy(&self.policy, self.config.clone())?;

@@ -360,6 +360,34 @@ impl World {
         }
     }
 
+    /// Pods in the API server's store now.
+    #[must_use]
+    pub fn pod_count(&self) -> usize {
+        self.api.pods.len()
+    }
+
+    /// Task instances by state now (`None`: not arrived yet).
+    #[must_use]
+    pub fn task_states(
+        &self,
+    ) -> std::collections::BTreeMap<Option<podwarden_core::db::TaskState>, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for t in &self.db.tis {
+            *m.entry(t.state).or_default() += 1;
+        }
+        m
+    }
+
+    /// The scheduler ids alive now (up and not stalled), in scheduler order.
+    #[must_use]
+    pub fn live_schedulers(&self) -> Vec<String> {
+        self.scheds
+            .iter()
+            .filter(|s| s.status == scheduler::Status::Up)
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
     /// The executor of scheduler `sched`, if it is up (for inspection).
     #[must_use]
     pub fn executor(&self, sched: u32) -> Option<&Executor> {
