@@ -257,11 +257,16 @@ impl World {
         }
     }
 
+    /// The scenario file to name in the reproduce command: as given, but a shipped scenario is
+    /// named relative to the workspace so the command works from any checkout.
     fn scenario_path_hint(&self) -> String {
-        self.scenario
-            .source
-            .clone()
-            .unwrap_or_else(|| format!("sim/scenarios/{}.toml", self.scenario.name))
+        match &self.scenario.source {
+            Some(path) => match path.find("sim/scenarios/") {
+                Some(i) => path[i..].to_string(),
+                None => path.clone(),
+            },
+            None => format!("sim/scenarios/{}.toml", self.scenario.name),
+        }
     }
 
     /// Safety invariants, after every event.
