@@ -1,0 +1,292 @@
+//! `podwarden-sim list`, `run` and `compare`, run as a process from the workspace root (where
+//! the relative scenario paths of the README and of reproduction commands work): output, exit
+//! codes, and the errors for a missing or mistyped scenario.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use podwarden_sim::invariants::INVARIANTS;
+use podwarden_sim::runner;
+
+const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
+const SIGTERM_STORM: &str = "sim/scenarios/sigterm-storm.toml";
+const LEGACY_THRASH: &str = "sim/scenarios/legacy-thrash.toml";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the sim crate sits in the workspace")
+        .to_path_buf()
+}
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("podwarden-sim runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+/// Exit code, stdout, stderr.
+fn outcome(out: &Output) -> (Option<i32>, String, String) {
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The value of the text report's `name` line (`name` padded to 24 columns, then the value).
+fn field<'a>(report: &'a str, name: &str) -> Option<&'a str> {
+    report.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .filter(|rest| rest.starts_with(' '))
+            .map(str::trim)
+    })
+}
+
+/// `trace hash  0123456789abcdef (N lines)`: the hash.
+fn trace_hash(report: &str) -> String {
+    let value =
+        field(report, "trace hash").unwrap_or_else(|| panic!("a trace hash line in:\n{report}"));
+    let hash = value.split_whitespace().next().unwrap_or_default();
+    assert!(
+        hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "a 64-bit hex hash: {value:?}"
+    );
+    assert!(value.ends_with(" lines)"), "{value:?}");
+    hash.to_string()
+}
+
+/// A file in a fresh temp directory, removed (with the directory) on drop.
+struct TempFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "podwarden-sim-cli-{}-{nanos}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir created");
+        let path = dir.join(name);
+        std::fs::write(&path, contents).expect("temp file written");
+        Self { dir, path }
+    }
+
+    fn arg(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn list_prints_every_shipped_scenario() {
+    let shipped = runner::list(&workspace_root().join("sim/scenarios")).expect("scenarios list");
+    assert!(shipped.len() >= 2, "{shipped:?}");
+    let (code, stdout, stderr) = outcome(&sim(&["list"]));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let listed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for (name, description, _) in &shipped {
+        assert!(
+            listed.contains(&name.as_str()),
+            "{name} missing from:\n{stdout}"
+        );
+        assert!(
+            stdout.contains(description.as_str()),
+            "{name}'s description missing"
+        );
+    }
+    assert_eq!(listed.len(), shipped.len(), "{stdout}");
+}
+
+#[test]
+fn run_prints_the_summary_verdict_and_trace_hash() {
+    let (code, stdout, stderr) = outcome(&sim(&["run", SIGTERM_STORM, "--seed", "3"]));
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr: {stderr}");
+    assert_eq!(INVARIANTS.len(), 8);
+    assert!(
+        stdout.contains(&format!("all {} held", INVARIANTS.len())),
+        "{stdout}"
+    );
+    assert_eq!(
+        field(&stdout, "scenario"),
+        Some("sigterm-storm (seed 3, policy default)")
+    );
+    assert!(field(&stdout, "tasks").is_some_and(|t| t.starts_with("600 (")));
+    let hash = trace_hash(&stdout);
+
+    // The same command prints the same hash.
+    let (_, again, _) = outcome(&sim(&["run", SIGTERM_STORM, "--seed", "3"]));
+    assert_eq!(trace_hash(&again), hash);
+}
+
+#[test]
+fn run_json_is_the_report() {
+    let (code, stdout, stderr) = outcome(&sim(&[
+        "run",
+        SIGTERM_STORM,
+        "--seed",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("valid JSON ({e}):\n{stdout}"));
+    assert_eq!(v["scenario"], "sigterm-storm");
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["policy"], "default");
+    assert_eq!(v["outcome"]["summary"]["tasks"], 600, "{v:#}");
+    assert_eq!(v["outcome"]["summary"]["unfinished"], 0);
+    assert!(v["outcome"]["violation"].is_null(), "{v:#}");
+    let (_, text_report, _) = outcome(&sim(&["run", SIGTERM_STORM, "--seed", "3"]));
+    assert_eq!(
+        v["outcome"]["trace_hash"].as_str(),
+        Some(trace_hash(&text_report).as_str()),
+        "text and JSON describe the same run"
+    );
+}
+
+#[test]
+fn run_with_a_violation_exits_1_and_its_reproduce_line_reproduces() {
+    let (code, stdout, stderr) = outcome(&sim(&[
+        "run",
+        SIGTERM_STORM,
+        "--seed",
+        "3",
+        "--policy",
+        "no-requeue",
+    ]));
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("VIOLATED no_retry_for_prestart_failure"),
+        "{stdout}"
+    );
+    let reproduce =
+        field(&stdout, "reproduce").unwrap_or_else(|| panic!("a reproduce line in:\n{stdout}"));
+    assert!(
+        reproduce.starts_with(&format!(
+            "podwarden-sim run {SIGTERM_STORM} --seed 3 --policy no-requeue"
+        )),
+        "{reproduce}"
+    );
+    assert!(stdout.contains("last trace lines:"), "{stdout}");
+    let hash = trace_hash(&stdout);
+
+    // Run the printed command as printed, only with the trace sent to a temp file.
+    let trace = TempFile::new("reproduce.jsonl", "");
+    let mut args: Vec<String> = reproduce
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    if let Some(i) = args.iter().position(|a| a == "--trace") {
+        args[i + 1] = trace.arg();
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, again, stderr) = outcome(&sim(&args));
+    assert_eq!(code, Some(1), "{args:?}: {stderr}");
+    assert_eq!(trace_hash(&again), hash, "{args:?} reproduces the run");
+    assert_eq!(
+        field(&again, "invariants"),
+        field(&stdout, "invariants"),
+        "the same violation"
+    );
+    let written = std::fs::read_to_string(&trace.path).expect("trace written");
+    assert!(!written.is_empty());
+}
+
+#[test]
+fn compare_shows_both_policies_and_exits_1_when_one_violates() {
+    let (code, stdout, stderr) = outcome(&sim(&[
+        "compare",
+        LEGACY_THRASH,
+        "--policy",
+        "legacy-adoption",
+        "--policy",
+        "default",
+    ]));
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.starts_with("scenario legacy-thrash (seed "),
+        "{stdout}"
+    );
+    let policies = field(&stdout, "policy").unwrap_or_default();
+    let columns: Vec<&str> = policies.split_whitespace().collect();
+    assert_eq!(columns, ["legacy-adoption", "default"], "{stdout}");
+    let verdicts = field(&stdout, "invariants").unwrap_or_default();
+    let (left, right) = verdicts
+        .split_once("  ")
+        .unwrap_or_else(|| panic!("two columns: {verdicts:?}"));
+    assert_eq!(left.trim(), "VIOLATED no_thrash", "{stdout}");
+    assert_eq!(right.trim(), "all held", "{stdout}");
+    let relabels = field(&stdout, "owner relabels").unwrap_or_default();
+    let relabels: Vec<&str> = relabels.split_whitespace().collect();
+    assert_eq!(relabels.len(), 2, "{stdout}");
+    assert_eq!(relabels[1], "0", "default relabels nothing: {stdout}");
+}
+
+#[test]
+fn a_missing_scenario_file_exits_2_naming_it() {
+    let missing = "sim/scenarios/no-such-scenario.toml";
+    for args in [
+        vec!["run", missing],
+        vec![
+            "compare", missing, "--policy", "default", "--policy", "airflow",
+        ],
+    ] {
+        let (code, stdout, stderr) = outcome(&sim(&args));
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?}");
+        assert!(
+            stderr.contains("cannot read") && stderr.contains(missing),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_typo_in_a_scenario_exits_2_naming_the_key() {
+    for (name, contents, key, line) in [
+        (
+            "top.toml",
+            "name = \"typo\"\nschedulerz = 3\n",
+            "schedulerz",
+            2,
+        ),
+        (
+            "nested.toml",
+            "name = \"typo\"\n\n[load]\ntaskz = 10\n",
+            "taskz",
+            4,
+        ),
+    ] {
+        let file = TempFile::new(name, contents);
+        let (code, stdout, stderr) = outcome(&sim(&["run", &file.arg()]));
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert_eq!(stdout, "", "{name}");
+        assert!(
+            stderr.contains(&format!("unknown field `{key}`")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&file.arg()),
+            "{name} names the file: {stderr}"
+        );
+        assert!(stderr.contains(&format!("line {line}")), "{name}: {stderr}");
+    }
+}
