@@ -190,7 +190,8 @@ impl Checker {
         }
     }
 
-    /// `no_retry_for_prestart_failure`: the scheduler consumed a user retry for `key`.
+    /// `no_retry_for_prestart_failure`: the scheduler charged a failure of `key` to the user
+    /// (a retry consumed, or the task failed for good).
     pub fn retry_consumed(&mut self, key: &TaskKey, never_started: bool, now: Ms) {
         let requeues = self.requeues.get(key).copied().unwrap_or(0);
         let had_pod = self.pods_created.get(key).is_some_and(|n| *n > 0);
@@ -337,7 +338,9 @@ impl World {
                 match p.kind {
                     crate::world::PodKind::Worker => match p.view.phase {
                         Some(PodPhase::Succeeded) => delete_succeeded,
-                        Some(PodPhase::Failed) => false,
+                        Some(PodPhase::Failed) => {
+                            delete_succeeded && self.config.delete_worker_pods_on_failure
+                        }
                         _ => finished && p.view.deletion_timestamp.is_none(),
                     },
                     crate::world::PodKind::Kpo { .. } => sweep && finished,

@@ -204,15 +204,18 @@ fn run_scenario(args: &RunArgs) -> u8 {
             return EXIT_UNREADABLE;
         }
     };
-    match args.format {
-        Format::Text => print!("{}", runner::to_text(&report)),
+    let text = match args.format {
+        Format::Text => runner::to_text(&report),
         Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => json + "\n",
             Err(e) => {
                 eprintln!("podwarden-sim run: {e}");
                 return EXIT_UNREADABLE;
             }
         },
+    };
+    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+        return write_failed(&e);
     }
     if report.outcome.violation.is_some() {
         EXIT_VIOLATION
@@ -243,7 +246,12 @@ fn run_compare(args: &CompareArgs) -> u8 {
             }
         }
     }
-    print!("{}", runner::side_by_side(&reports[0], &reports[1]));
+    if let Err(e) = io::stdout()
+        .lock()
+        .write_all(runner::side_by_side(&reports[0], &reports[1]).as_bytes())
+    {
+        return write_failed(&e);
+    }
     if reports.iter().any(|r| r.outcome.violation.is_some()) {
         EXIT_VIOLATION
     } else {

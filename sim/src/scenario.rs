@@ -109,6 +109,9 @@ pub struct Cluster {
     pub task_startup_ms: u64,
     /// Probability that a task is OOM-killed while it runs.
     pub oom_kill_rate: f64,
+    /// Probability that the kubelet rejects a pod at admission (phase Failed, reason `OutOfcpu`;
+    /// the pod stays until someone deletes it).
+    pub admission_rejection_rate: f64,
 }
 
 impl Default for Cluster {
@@ -121,6 +124,7 @@ impl Default for Cluster {
             image_pull_permanent_failure_rate: 0.0,
             task_startup_ms: 3_000,
             oom_kill_rate: 0.0,
+            admission_rejection_rate: 0.0,
         }
     }
 }
@@ -258,7 +262,8 @@ pub struct Expectations {
     /// Pre-start failures a try may absorb without costing a user retry. `no_retry_for_prestart_failure`
     /// fires when a retry is consumed by such a failure before this many requeues.
     pub prestart_budget: u32,
-    /// Seconds after the heal time by which every task must be terminal (`no_lost_task`).
+    /// Seconds after `max(duration_s, heal_s)` by which every task must be terminal
+    /// (`no_lost_task`); the run ends then.
     pub lost_task_bound_s: f64,
 }
 
@@ -427,8 +432,27 @@ impl Scenario {
                 self.duration_s
             ));
         }
-        if !(self.load.runtime_min_s > 0.0 && self.load.runtime_min_s <= self.load.runtime_max_s) {
-            return bad("load needs 0 < runtime_min_s <= runtime_max_s".into());
+        if !(self.load.runtime_min_s > 0.0
+            && self.load.runtime_min_s <= self.load.runtime_max_s
+            && self.load.runtime_max_s <= 30.0 * 86_400.0)
+        {
+            return bad("load needs 0 < runtime_min_s <= runtime_max_s <= 30 days".into());
+        }
+        let r = &self.random_faults;
+        for (name, rate) in [
+            ("random_faults.sigterms_per_hour", r.sigterms_per_hour),
+            (
+                "random_faults.watch_expiries_per_hour",
+                r.watch_expiries_per_hour,
+            ),
+            ("random_faults.preemptions_per_hour", r.preemptions_per_hour),
+        ] {
+            if !(rate.is_finite() && (0.0..=100_000.0).contains(&rate)) {
+                return bad(format!("{name} must be between 0 and 100000, got {rate}"));
+            }
+        }
+        if !(self.expect.lost_task_bound_s.is_finite() && self.expect.lost_task_bound_s >= 0.0) {
+            return bad("expect.lost_task_bound_s must be >= 0".into());
         }
         for (name, p) in [
             ("load.failure_rate", self.load.failure_rate),
@@ -443,6 +467,10 @@ impl Scenario {
                 self.cluster.image_pull_permanent_failure_rate,
             ),
             ("cluster.oom_kill_rate", self.cluster.oom_kill_rate),
+            (
+                "cluster.admission_rejection_rate",
+                self.cluster.admission_rejection_rate,
+            ),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return bad(format!("{name} must be a probability, got {p}"));
@@ -459,6 +487,24 @@ impl Scenario {
                 return bad(format!(
                     "a fault must start between 0 and heal_s ({} s): {f:?}",
                     self.heal_s
+                ));
+            }
+            let finite = |x: f64| x.is_finite() && x >= 0.0;
+            let ok = match f {
+                Fault::CrashScheduler {
+                    restart_after_s, ..
+                } => finite(*restart_after_s),
+                Fault::Partition { duration_s, .. } | Fault::DbOutage { duration_s, .. } => {
+                    finite(*duration_s)
+                }
+                Fault::ApiErrors {
+                    duration_s, rate, ..
+                } => finite(*duration_s) && (0.0..=1.0).contains(rate),
+                _ => true,
+            };
+            if !ok {
+                return bad(format!(
+                    "fault has a negative, infinite or out-of-range value: {f:?}"
                 ));
             }
         }

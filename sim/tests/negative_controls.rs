@@ -257,3 +257,28 @@ fn without_api_errors_failed_pods_are_never_replayed() {
         }
     }
 }
+
+/// `requeue_bounded` without any injected API error: pods rejected at admission stay in the
+/// cluster as Failed, watch expiries replay them, and Airflow's last-pod dedupe requeues a try
+/// a second time for a pod it already answered. The default dedupe (every pod, by uid) holds.
+#[test]
+fn requeue_bounded_fires_on_replayed_admission_rejections() {
+    let path = format!(
+        "{}/scenarios/admission-rejects.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let scenario = Scenario::load(&path).expect("shipped scenario");
+    for seed in 0..3 {
+        let bad =
+            runner::run(scenario.clone(), Some(seed), Some("legacy-dedupe"), None).expect("runs");
+        let fired = bad.outcome.violation.as_ref().map(|v| v.invariant.as_str());
+        assert_eq!(fired, Some("requeue_bounded"), "seed {seed}");
+        let good = runner::run(scenario.clone(), Some(seed), Some("default"), None).expect("runs");
+        assert!(
+            good.outcome.violation.is_none(),
+            "seed {seed}: {:?}",
+            good.outcome.violation
+        );
+        assert!(good.outcome.summary.requeues() > 0);
+    }
+}

@@ -36,6 +36,8 @@ pub(crate) struct SimPod {
     pub(crate) gen: u64,
     /// Pull outcome decided at creation.
     pub(crate) pull: Pull,
+    /// Holds a slot of its node (until its containers have all exited).
+    pub(crate) slot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,44 @@ pub(crate) enum Pull {
     Ok,
     Transient,
     Permanent,
+}
+
+/// Changes the API server remembers for watches that resume from a resource version.
+const HISTORY: usize = 4_096;
+
+/// One change of one pod, as a watch cache keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub(crate) rv: u64,
+    /// The pod did not exist before (ADDED to every matching watch).
+    pub(crate) created: bool,
+    /// The previous state, kept only when the labels changed (a relabel's DELETED carries it).
+    pub(crate) before: Option<PodView>,
+    pub(crate) after: PodView,
+    pub(crate) removed: bool,
+}
+
+impl Change {
+    /// What a watch with `selector` sees of this change: a pod entering the selector is ADDED,
+    /// one leaving it is DELETED carrying its previous state (no deletion timestamp when it was
+    /// only relabelled), a deletion is DELETED with the final state.
+    pub(crate) fn event_for(&self, selector: &LabelSelector) -> Option<WatchEvent> {
+        let was =
+            !self.created && selector.matches(&self.before.as_ref().unwrap_or(&self.after).labels);
+        let is = !self.removed && selector.matches(&self.after.labels);
+        match (was, is) {
+            (false, true) => Some(WatchEvent::new(EventType::Added, self.after.clone())),
+            (true, true) => Some(WatchEvent::new(EventType::Modified, self.after.clone())),
+            (true, false) if self.removed => {
+                Some(WatchEvent::new(EventType::Deleted, self.after.clone()))
+            }
+            (true, false) => Some(WatchEvent::new(
+                EventType::Deleted,
+                self.before.clone().unwrap_or_else(|| self.after.clone()),
+            )),
+            (false, false) => None,
+        }
+    }
 }
 
 /// One scheduler's watch.
@@ -59,8 +99,12 @@ pub(crate) struct ApiServer {
     pub(crate) pods: BTreeMap<String, SimPod>,
     pub(crate) rv: u64,
     pub(crate) watches: BTreeMap<u32, Watch>,
+    /// Recent changes, oldest first.
+    pub(crate) history: std::collections::VecDeque<Change>,
     /// Injected errors: (status code, fraction of requests).
     pub(crate) errors: Option<(u16, f64)>,
+    /// The error window lasts until this time.
+    pub(crate) errors_until: u64,
 }
 
 fn status(code: u16, reason: &str, message: &str) -> ApiOutcome {
@@ -76,17 +120,43 @@ fn matches_field(pod: &PodView, field: Option<&str>) -> bool {
 }
 
 impl World {
-    /// Applies a change to a pod, bumps its resource version and notifies watches.
+    /// Applies a change to a pod, bumps its resource version and notifies watches. A pod whose
+    /// containers have all exited gives its node slot back (the scheduler ignores terminated
+    /// pods), even if it is kept for debugging.
     pub(crate) fn update_pod(&mut self, name: &str, change: impl FnOnce(&mut SimPod)) {
         let Some(pod) = self.api.pods.get_mut(name) else {
             return;
         };
-        let before = pod.view.labels.clone();
+        let labels_before = pod.view.labels.clone();
+        let rv_before = pod.view.resource_version.clone();
         change(pod);
+        // Only a relabel needs the previous object, and a relabel changes only labels.
+        let before = (pod.view.labels != labels_before).then(|| {
+            let mut b = pod.view.clone();
+            b.labels = labels_before;
+            b.resource_version = rv_before;
+            b
+        });
         self.api.rv += 1;
         pod.view.resource_version = self.api.rv.to_string();
+        let terminal = matches!(pod.view.phase, Some(PodPhase::Succeeded | PodPhase::Failed));
+        let freed = if terminal && pod.slot {
+            pod.slot = false;
+            pod.node
+        } else {
+            None
+        };
         let after = pod.view.clone();
-        self.notify(&before, &after, false);
+        if let Some(node) = freed.and_then(|n| self.nodes.get_mut(n)) {
+            node.used = node.used.saturating_sub(1);
+        }
+        self.publish(Change {
+            rv: self.api.rv,
+            created: false,
+            before,
+            after,
+            removed: false,
+        });
     }
 
     /// Removes a pod from the store (the end of its deletion) and notifies watches.
@@ -94,8 +164,10 @@ impl World {
         let Some(mut pod) = self.api.pods.remove(name) else {
             return;
         };
-        if let Some(node) = pod.node.and_then(|n| self.nodes.get_mut(n)) {
-            node.used = node.used.saturating_sub(1);
+        if pod.slot {
+            if let Some(node) = pod.node.and_then(|n| self.nodes.get_mut(n)) {
+                node.used = node.used.saturating_sub(1);
+            }
         }
         self.api.rv += 1;
         pod.view.resource_version = self.api.rv.to_string();
@@ -103,30 +175,70 @@ impl World {
             pod.view.deletion_timestamp = Some(Timestamp(self.now));
         }
         self.checker.pod_removed(&pod);
-        let labels = pod.view.labels.clone();
-        self.notify(&labels, &pod.view, true);
+        self.publish(Change {
+            rv: self.api.rv,
+            created: false,
+            before: None,
+            after: pod.view,
+            removed: true,
+        });
     }
 
-    /// Sends each watch the event this change means for it: a pod entering a selector is ADDED,
-    /// leaving it is DELETED (without a deletion timestamp when it was only relabelled).
-    fn notify(&mut self, before: &BTreeMap<String, String>, pod: &PodView, removed: bool) {
+    /// Records a change in the watch history and sends it to every live watch.
+    fn publish(&mut self, change: Change) {
         let latency = self.scenario.latency.watch_ms;
         let mut deliveries = Vec::new();
         for (sched, w) in &self.api.watches {
-            if !w.live {
-                continue;
+            if let Some(event) = w.live.then(|| change.event_for(&w.selector)).flatten() {
+                deliveries.push((*sched, w.inc, event));
             }
-            let was = w.selector.matches(before);
-            let is = !removed && w.selector.matches(&pod.labels);
-            let kind = match (was, is) {
-                (false, true) if !removed => EventType::Added,
-                (true, true) => EventType::Modified,
-                (true, false) => EventType::Deleted,
-                _ => continue,
-            };
-            deliveries.push((*sched, w.inc, WatchEvent::new(kind, pod.clone())));
         }
         for (sched, inc, event) in deliveries {
+            self.after(latency, Ev::WatchDeliver { sched, inc, event });
+        }
+        if self.api.history.len() == HISTORY {
+            self.api.history.pop_front();
+        }
+        self.api.history.push_back(change);
+    }
+
+    /// Starts scheduler `sched`'s watch from `resource_version`: the changes since then are
+    /// replayed from the history window; a version older than the window gets 410 Gone, as the
+    /// API server answers when its watch cache no longer holds it.
+    pub(crate) fn start_watch(
+        &mut self,
+        sched: u32,
+        inc: u32,
+        selector: LabelSelector,
+        resource_version: &str,
+    ) {
+        let live = !self.scheds[sched as usize].partitioned;
+        self.api.watches.insert(
+            sched,
+            Watch {
+                inc,
+                selector: selector.clone(),
+                live,
+            },
+        );
+        let latency = self.scenario.latency.watch_ms;
+        let Ok(from) = resource_version.parse::<u64>() else {
+            self.after(latency, Ev::WatchGone { sched, inc });
+            return;
+        };
+        let oldest = self.api.history.front().map_or(self.api.rv + 1, |c| c.rv);
+        if from + 1 < oldest && from < self.api.rv {
+            self.after(latency, Ev::WatchGone { sched, inc });
+            return;
+        }
+        let replay: Vec<WatchEvent> = self
+            .api
+            .history
+            .iter()
+            .filter(|c| c.rv > from)
+            .filter_map(|c| c.event_for(&selector))
+            .collect();
+        for event in replay {
             self.after(latency, Ev::WatchDeliver { sched, inc, event });
         }
     }
@@ -216,6 +328,7 @@ impl World {
                     task_started: false,
                     gen: 0,
                     pull,
+                    slot: false,
                 });
                 self.summary.pods_created += 1;
                 ApiOutcome::Ok
@@ -293,7 +406,13 @@ impl World {
         let view = pod.view.clone();
         self.checker.pod_created(&pod);
         self.api.pods.insert(name.clone(), pod);
-        self.notify(&BTreeMap::new(), &view, false);
+        self.publish(Change {
+            rv: self.api.rv,
+            created: true,
+            before: None,
+            after: view,
+            removed: false,
+        });
         self.after(
             100,
             Ev::Pod {

@@ -50,6 +50,8 @@ pub(crate) struct Db {
     pub(crate) schedulable: BTreeSet<(Ms, usize)>,
     pub(crate) jobs: BTreeMap<String, Job>,
     pub(crate) outage: bool,
+    /// The outage lasts until this time (overlapping outages extend it).
+    pub(crate) outage_until: Ms,
 }
 
 pub(crate) fn identity(key: &TaskKey) -> (String, String, String, i64) {

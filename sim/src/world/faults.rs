@@ -60,11 +60,14 @@ impl World {
                 ..
             } => {
                 let i = self.sched_index(scheduler);
-                self.scheds[i as usize].partitioned = true;
+                let until = self.now + secs(duration_s).max(1);
+                let s = &mut self.scheds[i as usize];
+                s.partitioned = true;
+                s.partitioned_until = s.partitioned_until.max(until);
                 if let Some(w) = self.api.watches.get_mut(&i) {
                     w.live = false;
                 }
-                self.after(secs(duration_s).max(1), Ev::PartitionHeals { sched: i });
+                self.at(until, Ev::PartitionHeals { sched: i });
             }
             Fault::WatchExpiry { scheduler, .. } => {
                 let i = self.sched_index(scheduler);
@@ -86,8 +89,10 @@ impl World {
                 self.scheds[i as usize].skew_ms += offset_ms;
             }
             Fault::DbOutage { duration_s, .. } => {
+                let until = self.now + secs(duration_s).max(1);
                 self.db.outage = true;
-                self.after(secs(duration_s).max(1), Ev::DbRecovers);
+                self.db.outage_until = self.db.outage_until.max(until);
+                self.at(until, Ev::DbRecovers);
             }
             Fault::ApiErrors {
                 duration_s,
@@ -95,8 +100,10 @@ impl World {
                 rate,
                 ..
             } => {
+                let until = self.now + secs(duration_s).max(1);
                 self.api.errors = Some((code, rate.clamp(0.0, 1.0)));
-                self.after(secs(duration_s).max(1), Ev::ApiErrorsEnd);
+                self.api.errors_until = self.api.errors_until.max(until);
+                self.at(until, Ev::ApiErrorsEnd);
             }
         }
     }
@@ -115,6 +122,9 @@ impl World {
 
     /// The partition ends; the scheduler's watch missed events and gets 410 Gone.
     pub(crate) fn heal_partition(&mut self, i: u32) {
+        if self.now < self.scheds[i as usize].partitioned_until {
+            return;
+        }
         self.scheds[i as usize].partitioned = false;
         let inc = self.scheds[i as usize].inc;
         self.after(
@@ -133,7 +143,8 @@ impl World {
             (r.watch_expiries_per_hour, 1),
             (r.preemptions_per_hour, 2),
         ] {
-            let expected = rate * hours;
+            // Validation keeps rates finite and non-negative.
+            let expected = rate.max(0.0) * hours;
             let mut n = expected.floor() as u64;
             if self
                 .rng_faults

@@ -127,11 +127,31 @@ impl World {
                     .filter(|(_, n)| !n.cordoned && !n.lost && n.used < n.capacity)
                     .max_by_key(|(i, n)| (n.capacity - n.used, std::cmp::Reverse(*i)))
                     .map(|(i, _)| i);
+                let rejected = free.is_some()
+                    && pod_kind(self, name) == Some(PodKind::Worker)
+                    && self
+                        .rng_kubelet
+                        .random_bool(self.scenario.cluster.admission_rejection_rate);
+                if let (true, Some(i)) = (rejected, free) {
+                    // The kubelet's admission check refuses the pod: it fails without starting and
+                    // stays in the API until it is deleted.
+                    let node_name = self.nodes[i].name.clone();
+                    self.update_pod(name, |p| {
+                        p.node = Some(i);
+                        p.view.node_name = Some(node_name);
+                        p.view.phase = Some(PodPhase::Failed);
+                        p.view.reason = Some("OutOfcpu".into());
+                        p.view.message =
+                            Some("Pod was rejected: Node didn't have enough resource: cpu".into());
+                    });
+                    return;
+                }
                 match free {
                     Some(i) => {
                         self.nodes[i].used += 1;
                         let node_name = self.nodes[i].name.clone();
                         self.update_pod(name, |p| {
+                            p.slot = true;
                             p.node = Some(i);
                             p.view.node_name = Some(node_name);
                             p.view.conditions =
@@ -331,6 +351,7 @@ impl World {
             task_started: false,
             gen: 0,
             pull: Pull::Ok,
+            slot: false,
         });
     }
 
@@ -412,13 +433,17 @@ impl World {
             return;
         }
         let now = Timestamp(self.now);
-        self.update_pod(name, |p| {
-            p.gen += 1;
-            if let Some(reason) = disruption {
+        // The Eviction API (and the scheduler's preemption) marks the pod DisruptionTarget in
+        // one update, then deletes it in the next.
+        if let Some(reason) = disruption {
+            self.update_pod(name, |p| {
                 p.view
                     .conditions
-                    .push(condition("DisruptionTarget", "True", reason));
-            }
+                    .push(condition("DisruptionTarget", "True", reason))
+            });
+        }
+        self.update_pod(name, |p| {
+            p.gen += 1;
             p.view.deletion_timestamp = Some(now);
         });
         if terminal {

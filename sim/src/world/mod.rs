@@ -47,8 +47,8 @@ pub(crate) type Ms = u64;
 pub(crate) enum Ev {
     /// A task instance becomes schedulable.
     TaskArrives { ti: usize },
-    /// A scheduler's loop iteration.
-    SchedLoop { sched: u32 },
+    /// A scheduler's loop iteration (of one incarnation).
+    SchedLoop { sched: u32, inc: u32 },
     /// An executor's `poll_timeout` deadline.
     ExecTimer { sched: u32, inc: u32, gen: u64 },
     /// A request reaches the API server.
@@ -158,6 +158,7 @@ pub struct World {
     pub(crate) rng_faults: ChaCha8Rng,
     pub(crate) rng_api: ChaCha8Rng,
     pub(crate) rng_load: ChaCha8Rng,
+    pub(crate) rng_sched: ChaCha8Rng,
     pub(crate) api: ApiServer,
     pub(crate) nodes: Vec<Node>,
     pub(crate) db: Db,
@@ -206,6 +207,7 @@ impl World {
             rng_faults: stream(seed, "faults"),
             rng_api: stream(seed, "api"),
             rng_load: stream(seed, "load"),
+            rng_sched: stream(seed, "schedulers"),
             api: ApiServer::default(),
             nodes,
             db: Db::default(),
@@ -326,7 +328,7 @@ impl World {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::TaskArrives { ti } => self.db.make_schedulable(ti, self.now),
-            Ev::SchedLoop { sched } => self.scheduler_loop(sched),
+            Ev::SchedLoop { sched, inc } => self.scheduler_loop(sched, inc),
             Ev::ExecTimer { sched, inc, gen } => self.exec_timer(sched, inc, gen),
             Ev::ApiRequest {
                 sched,
@@ -353,8 +355,16 @@ impl World {
             Ev::Pod { name, gen, step } => self.pod_step(&name, gen, step),
             Ev::Fault { fault } => self.apply_fault(fault),
             Ev::PartitionHeals { sched } => self.heal_partition(sched),
-            Ev::DbRecovers => self.db.outage = false,
-            Ev::ApiErrorsEnd => self.api.errors = None,
+            Ev::DbRecovers => {
+                if self.now >= self.db.outage_until {
+                    self.db.outage = false;
+                }
+            }
+            Ev::ApiErrorsEnd => {
+                if self.now >= self.api.errors_until {
+                    self.api.errors = None;
+                }
+            }
             Ev::Restart { sched } => self.start_scheduler(sched),
             Ev::Probe => self.probe(),
         }

@@ -52,6 +52,8 @@ pub(crate) struct Sched {
     pub(crate) status: Status,
     pub(crate) skew_ms: i64,
     pub(crate) partitioned: bool,
+    /// A partition lasts until this time (overlapping partitions extend it).
+    pub(crate) partitioned_until: Ms,
     timer_gen: u64,
     timer_at: Option<Ms>,
     buffered: Vec<Input>,
@@ -71,6 +73,7 @@ impl Sched {
             status: Status::Down,
             skew_ms: 0,
             partitioned: false,
+            partitioned_until: 0,
             timer_gen: 0,
             timer_at: None,
             buffered: Vec::new(),
@@ -138,7 +141,11 @@ impl World {
         self.api.watches.remove(&i);
         self.drain(i);
         // Spread the schedulers' loops so they do not tick in lockstep.
-        self.after(loop_ms / 2 + u64::from(i) * 37, Ev::SchedLoop { sched: i });
+        let inc = self.scheds[i as usize].inc;
+        self.after(
+            loop_ms / 2 + u64::from(i) * 37,
+            Ev::SchedLoop { sched: i, inc },
+        );
     }
 
     /// Stops scheduler `i` (crash or kill). Its job row stays `running` with a stale heartbeat,
@@ -158,8 +165,8 @@ impl World {
         }
     }
 
-    pub(crate) fn scheduler_loop(&mut self, i: u32) {
-        if self.scheds[i as usize].status != Status::Up {
+    pub(crate) fn scheduler_loop(&mut self, i: u32, inc: u32) {
+        if self.scheds[i as usize].status != Status::Up || self.scheds[i as usize].inc != inc {
             return;
         }
         let now = self.now;
@@ -180,7 +187,12 @@ impl World {
                 self.revoke_stuck(i);
             }
         }
-        self.after(loop_ms, Ev::SchedLoop { sched: i });
+        // Loops drift a little, as real ones do, so no scheduler always comes first.
+        let jitter = rand::Rng::random_range(&mut self.rng_sched, 0..=loop_ms / 5);
+        self.after(
+            loop_ms - loop_ms / 10 + jitter,
+            Ev::SchedLoop { sched: i, inc },
+        );
     }
 
     fn heartbeat(&mut self, i: u32) {
@@ -423,16 +435,12 @@ impl World {
                     },
                 );
             }
-            CommandKind::WatchPods { label_selector, .. } => {
-                let live = !self.scheds[i as usize].partitioned;
-                self.api.watches.insert(
-                    i,
-                    super::api::Watch {
-                        inc,
-                        selector: label_selector,
-                        live,
-                    },
-                );
+            CommandKind::WatchPods {
+                label_selector,
+                resource_version,
+                ..
+            } => {
+                self.start_watch(i, inc, label_selector, &resource_version);
             }
             CommandKind::Report { key, state, .. } => self.on_report(&id, &key, state),
             CommandKind::Requeue {
@@ -469,9 +477,9 @@ impl World {
         }
         let never_started = !ti.started.contains(&key.try_number);
         self.summary.failures_reported += 1;
-        if self.fail_try(idx) {
-            self.checker.retry_consumed(key, never_started, self.now);
-        }
+        // Whether it costs a retry or fails the task outright, a failure is charged to the user.
+        self.checker.retry_consumed(key, never_started, self.now);
+        self.fail_try(idx);
     }
 
     fn on_orphans_resolved(&mut self, id: &str, adopted: &[TaskKey], reset: &[TaskKey]) {
