@@ -3,7 +3,7 @@
 //! A seeded discrete-event world that drives several schedulers, each hosting one
 //! [`podwarden_core::Executor`], through node drains, SIGTERM storms, scheduler crashes and
 //! stalls, and checks named invariants at every step ([`invariants`]). Build one from a
-//! [`scenario::Scenario`] and run it:
+//! [`scenario::Scenario`] (or with [`WorldBuilder`]) and run it:
 //!
 //! ```
 //! use podwarden_sim::{scenario::Scenario, trace::Trace, World};
@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod builder;
 pub mod invariants;
 pub mod runner;
 pub mod scenario;
@@ -28,6 +29,7 @@ pub mod summary;
 pub mod trace;
 pub mod world;
 
+pub use builder::WorldBuilder;
 pub use world::{Outcome, World};
 
 pub mod classify {
