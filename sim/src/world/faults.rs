@@ -14,14 +14,7 @@ impl World {
             Fault::DrainNode { node, .. } => {
                 let node = node as usize % self.nodes.len();
                 self.nodes[node].cordoned = true;
-                let victims: Vec<String> = self
-                    .api
-                    .pods
-                    .values()
-                    .filter(|p| p.node == Some(node))
-                    .map(|p| p.view.name.clone())
-                    .collect();
-                for name in victims {
+                for name in self.pods_on(node) {
                     self.delete_pod(&name, 30, Some("EvictionByEvictionAPI"));
                 }
             }

@@ -508,6 +508,16 @@ impl World {
         self.step_later(name, 400, PodStep::Remove);
     }
 
+    /// The names of the pods placed on `node`.
+    pub(crate) fn pods_on(&self, node: usize) -> Vec<String> {
+        self.api
+            .pods
+            .values()
+            .filter(|p| p.node == Some(node))
+            .map(|p| p.view.name.clone())
+            .collect()
+    }
+
     /// A node stops: its pods freeze (running tasks die silently) until the taint manager and
     /// pod GC act.
     pub(crate) fn lose_node(&mut self, node: usize) {
@@ -515,14 +525,7 @@ impl World {
             return;
         };
         n.lost = true;
-        let names: Vec<String> = self
-            .api
-            .pods
-            .values()
-            .filter(|p| p.node == Some(node))
-            .map(|p| p.view.name.clone())
-            .collect();
-        for name in names {
+        for name in self.pods_on(node) {
             if self.api.pods.get(&name).is_some_and(|p| p.running_task) {
                 self.checker.task_stopped(&name);
             }
