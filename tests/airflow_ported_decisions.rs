@@ -971,7 +971,16 @@ fn test_adopt_completed_pods() {
     assert!(h.advance(ADOPTION_INTERVAL_MS).is_empty());
     assert!(h.commands.is_empty());
 
-    let out = heartbeats(&mut h, &[("modified", JobState::Running)]);
+    // "one" and "two" are dead schedulers: their job rows say so (an owner no row names is
+    // only taken after a threshold, as it may be a scheduler that has just started).
+    let out = heartbeats(
+        &mut h,
+        &[
+            ("modified", JobState::Running),
+            ("one", JobState::Failed),
+            ("two", JobState::Failed),
+        ],
+    );
     let l = only_list(&out);
     assert_eq!(
         (
@@ -1025,7 +1034,16 @@ fn test_adopt_completed_pods() {
 #[test]
 fn test_adopt_completed_pods_api_exception() {
     let mut h = Harness::with_id(Config::default(), "modified");
-    let out = heartbeats(&mut h, &[("modified", JobState::Running)]);
+    // "one" and "two" are dead schedulers: their job rows say so (an owner no row names is
+    // only taken after a threshold, as it may be a scheduler that has just started).
+    let out = heartbeats(
+        &mut h,
+        &[
+            ("modified", JobState::Running),
+            ("one", JobState::Failed),
+            ("two", JobState::Failed),
+        ],
+    );
     let (k1, k2) = (key("one"), key("two"));
     let pods = vec![
         pod_of("default", "one", &k1, "one", PodPhase::Succeeded),
@@ -1048,7 +1066,7 @@ fn test_adopt_completed_pods_api_exception() {
     assert_eq!(
         h.ex.state_size(),
         StateSize {
-            peers: 1,
+            peers: 3,
             ..StateSize::default()
         }
     );
@@ -1068,6 +1086,7 @@ fn test_adopt_completed_pods_excludes_alive_siblings() {
             ("5", JobState::Running),
             ("7", JobState::Running),
             ("9", JobState::Running),
+            ("3", JobState::Failed),
         ],
     );
     let l = only_list(&out);
@@ -1150,7 +1169,10 @@ fn test_adopt_completed_pods_single_scheduler_unchanged() {
 fn test_sync_processes_completed_pods_once_after_adoption() {
     let mut h = Harness::new(Config::default());
     let k = key("task");
-    let out = heartbeats(&mut h, &[(SCHEDULER, JobState::Running)]);
+    let out = heartbeats(
+        &mut h,
+        &[(SCHEDULER, JobState::Running), ("3", JobState::Failed)],
+    );
     let completed = pod_of("default", "completed-pod", &k, "3", PodPhase::Succeeded);
     let out = h.answer(only_list(&out).id, listed(vec![completed.clone()]));
     let mut out = h.answer(patches(&out)[0].id, ApiOutcome::Ok);
@@ -1210,7 +1232,10 @@ fn test_sync_processes_completed_pods_once_without_deletion_after_adoption() {
         ..Config::default()
     });
     let k = key("task");
-    let out = heartbeats(&mut h, &[(SCHEDULER, JobState::Running)]);
+    let out = heartbeats(
+        &mut h,
+        &[(SCHEDULER, JobState::Running), ("3", JobState::Failed)],
+    );
     let completed = pod_of("default", "completed-pod", &k, "3", PodPhase::Succeeded);
     let out = h.answer(only_list(&out).id, listed(vec![completed.clone()]));
     let relabel = patches(&out).remove(0);

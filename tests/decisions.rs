@@ -235,7 +235,7 @@ fn completed_adoption_relabels_conditionally_then_deletes_once() {
 #[test]
 fn completed_adoption_losing_the_race_is_a_normal_outcome() {
     let mut h = Harness::new(Config::default());
-    let out = h.heartbeats(&[("5", JobState::Running, T0)]);
+    let out = h.heartbeats(&[("5", JobState::Running, T0), ("9", JobState::Failed, T0)]);
     let out = h.answer(
         first(&out, "ListPods").id,
         ApiOutcome::Listed {

@@ -159,6 +159,24 @@ impl PeerLiveness {
     pub(crate) fn len(&self) -> usize {
         self.peers.len()
     }
+
+    /// The scheduler ids the last readable snapshot named, in order.
+    pub(crate) fn known(&self) -> impl Iterator<Item = &str> {
+        self.peers.keys().map(String::as_str)
+    }
+
+    /// Whether the last readable snapshot had a row for `id`.
+    pub(crate) fn is_known(&self, id: &str) -> bool {
+        self.peers.contains_key(id)
+    }
+
+    /// When the last readable snapshot arrived.
+    pub(crate) fn last_read_at(&self) -> Option<Timestamp> {
+        match self.last_snapshot {
+            Some((at, true)) => Some(at),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod invariants;
 pub mod runner;
 pub mod scenario;
 pub mod summary;
+pub mod sweep;
 pub mod trace;
 pub mod world;
 

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use podwarden_sim::scenario::Scenario;
+use podwarden_sim::sweep::{self, Shard, SweepReport, SweepSpec};
 use podwarden_sim::{classify, runner};
 
 /// Exit code: everything read and processed.
@@ -45,6 +46,8 @@ enum Command {
     Compare(CompareArgs),
     /// List the shipped scenarios.
     List,
+    /// Run many seeds of a scenario on every core; `--merge` combines shards' JSON results.
+    Sweep(SweepArgs),
     /// Classify every event of a pod watch stream with Airflow's watch table (rows 1–11).
     ///
     /// FILE is JSON Lines (`{"type":…,"object":…}` per line), a single Pod or watch event
@@ -81,6 +84,34 @@ struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+struct SweepArgs {
+    /// The scenario file (not needed with --merge).
+    #[arg(value_name = "SCENARIO", required_unless_present = "merge")]
+    scenario: Option<String>,
+    /// Seed range, `A..B` (B excluded).
+    #[arg(long, default_value = "0..100")]
+    seeds: String,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard i of n (`i/n`), for spreading a sweep over machines.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Draw every knob of the world from the seed (swarm testing).
+    #[arg(long)]
+    swarm: bool,
+    /// Policy preset (default: the scenario's).
+    #[arg(long)]
+    policy: Option<String>,
+    /// Output format (json is what --merge reads).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Merge these JSON sweep results instead of running.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    merge: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct CompareArgs {
     /// The scenario file.
     #[arg(value_name = "SCENARIO")]
@@ -107,6 +138,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_scenario(&args),
         Command::Compare(args) => run_compare(&args),
         Command::List => run_list(),
+        Command::Sweep(args) => run_sweep(&args),
     };
     ExitCode::from(code)
 }
@@ -271,5 +303,99 @@ fn run_list() -> u8 {
             eprintln!("podwarden-sim list: {e}");
             EXIT_UNREADABLE
         }
+    }
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("--seeds must be A..B, got {s:?}"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad first seed {a:?}"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad end seed {b:?}"))?;
+    if b <= a {
+        return Err(format!("--seeds {s}: the end must be above the start"));
+    }
+    Ok((a, b))
+}
+
+fn run_sweep(args: &SweepArgs) -> u8 {
+    let report = if args.merge.is_empty() {
+        let Some(path) = args.scenario.as_deref() else {
+            eprintln!("podwarden-sim sweep: a scenario is needed");
+            return EXIT_UNREADABLE;
+        };
+        let scenario = match load(path) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let parsed = parse_range(&args.seeds).and_then(|r| {
+            let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
+            Ok((r, shard))
+        });
+        let ((first, end), shard) = match parsed {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("podwarden-sim sweep: {e}");
+                return EXIT_UNREADABLE;
+            }
+        };
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let spec = SweepSpec {
+            first,
+            end,
+            jobs,
+            shard,
+            swarm: args.swarm,
+            policy: args.policy.clone(),
+            progress: io::IsTerminal::is_terminal(&io::stderr()),
+        };
+        match sweep::sweep(scenario, &spec) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("podwarden-sim sweep: {e}");
+                return EXIT_UNREADABLE;
+            }
+        }
+    } else {
+        let mut merged = SweepReport::default();
+        for file in &args.merge {
+            let parsed = std::fs::read_to_string(file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<SweepReport>(&t).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(r) => merged.merge(r),
+                Err(e) => {
+                    eprintln!("podwarden-sim sweep --merge: {}: {e}", file.display());
+                    return EXIT_UNREADABLE;
+                }
+            }
+        }
+        merged
+    };
+    let text = match args.format {
+        Format::Text => report.to_text(),
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(j) => j + "\n",
+            Err(e) => {
+                eprintln!("podwarden-sim sweep: {e}");
+                return EXIT_UNREADABLE;
+            }
+        },
+    };
+    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+        return write_failed(&e);
+    }
+    if report.failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_VIOLATION
     }
 }

@@ -42,6 +42,8 @@ pub struct Summary {
     pub stuck_revoked: u64,
     /// Schedulers the liveness probe restarted.
     pub probe_restarts: u64,
+    /// Schedulers that exited because a peer marked their job failed.
+    pub killed_externally: u64,
     /// Force deletions (grace 0): the zombie sweep's.
     pub force_deletes: u64,
     /// Faults applied.

@@ -25,6 +25,10 @@ impl Executor {
             Ok(records) => self.peers.observe(now, Ok(records)),
             Err(_) => self.peers.observe(now, Err(())),
         }
+        // Owners that turned out to be known (a scheduler that had just started) are forgotten.
+        let peers = &self.peers;
+        self.unknown_owners
+            .retain(|owner, _| !peers.is_known(owner));
         if self.completed_adoption_waiting {
             self.start_completed_adoption();
         }
@@ -239,10 +243,17 @@ impl Executor {
             if owner == Some(&self.scheduler_id) || self.pods.contains_key(&pod.pod_ref()) {
                 continue;
             }
-            // The list may be older than the last snapshot: never take a live peer's pod.
             if self.config.adoption_scope == adoption::AdoptionScope::DeadOnly {
                 if let (AliveSet::Known(alive), Some(owner)) = (&alive, owner) {
+                    // The list may be older than the last snapshot: never take a live peer's pod.
                     if alive.contains(owner) {
+                        continue;
+                    }
+                    // An owner no heartbeat row names may be a scheduler that has just started
+                    // (peers learn of it at their next read), or one whose row was purged long
+                    // ago. Only the second is dead: wait until it has stayed unknown for a
+                    // whole threshold, across at least one newer snapshot.
+                    if !self.peers.is_known(owner) && !self.unknown_owner_is_dead(owner) {
                         continue;
                     }
                 }
@@ -256,6 +267,19 @@ impl Executor {
                 },
             );
         }
+    }
+
+    /// Whether `owner`, absent from the heartbeat table, has been absent long enough to be
+    /// dead; remembers when it was first missed.
+    fn unknown_owner_is_dead(&mut self, owner: &str) -> bool {
+        let now = self.now;
+        let first = *self.unknown_owners.entry(owner.to_string()).or_insert(now);
+        let threshold = self.config.health_threshold_ms();
+        now.since(first) >= threshold
+            && self
+                .peers
+                .last_read_at()
+                .is_some_and(|t| t.since(first) >= threshold)
     }
 
     pub(super) fn on_completed_patch(&mut self, pod: PodRef, key: TaskKey, outcome: ApiOutcome) {

@@ -231,6 +231,8 @@ pub struct Executor {
     /// Orphan relabels in flight, by pod: a watch event showing the pod with our label proves
     /// the relabel applied, even before its reply arrives.
     orphan_patches: BTreeMap<PodRef, CommandId>,
+    /// Pod owners no heartbeat row names, with when they were first seen unknown.
+    unknown_owners: BTreeMap<String, Timestamp>,
 }
 
 impl Executor {
@@ -291,6 +293,7 @@ impl Executor {
             zombie_sweep_in_flight: false,
             zombie_deletes: BTreeSet::new(),
             orphan_patches: BTreeMap::new(),
+            unknown_owners: BTreeMap::new(),
         };
         ex.start_relist();
         ex.arm_timers();
@@ -434,6 +437,22 @@ impl Executor {
             crate::liveness::AliveSet::Known(set) => Some(set.into_iter().collect()),
             crate::liveness::AliveSet::Unknown | crate::liveness::AliveSet::Unavailable => None,
         }
+    }
+
+    /// The other schedulers that the last readable heartbeat snapshot names and that this
+    /// executor judges dead, or `None` while no snapshot was readable. A host uses it to mark
+    /// scheduler jobs failed before handing their tries over: a scheduler the snapshot does not
+    /// name yet (one that has just started) is never in it.
+    #[must_use]
+    pub fn dead_peers(&self) -> Option<Vec<String>> {
+        let alive = self.alive_peers()?;
+        Some(
+            self.peers
+                .known()
+                .filter(|id| *id != self.scheduler_id && !alive.iter().any(|a| a == id))
+                .map(str::to_string)
+                .collect(),
+        )
     }
 
     /// How much the executor holds.

@@ -219,6 +219,7 @@ impl World {
             violation: None,
             scenario,
         };
+        world.record_header();
         world.populate();
         Ok(world)
     }
@@ -311,6 +312,23 @@ impl World {
             ev: &'a Ev,
         }
         if let Ok(line) = serde_json::to_string(&Line { t: self.now, ev }) {
+            self.trace.record(line);
+        }
+    }
+
+    /// The trace's first line: everything needed to run the same world again (`replay`).
+    fn record_header(&mut self) {
+        #[derive(Serialize)]
+        struct Header<'a> {
+            podwarden_trace: u32,
+            seed: u64,
+            scenario: &'a Scenario,
+        }
+        if let Ok(line) = serde_json::to_string(&Header {
+            podwarden_trace: 1,
+            seed: self.seed,
+            scenario: &self.scenario,
+        }) {
             self.trace.record(line);
         }
     }

@@ -87,13 +87,25 @@ impl Sched {
 
     /// The scheduler's own clock.
     pub(crate) fn local(&self, now: Ms) -> Timestamp {
-        Timestamp(now.saturating_add_signed(self.skew_ms))
+        Timestamp((CLOCK_EPOCH + now).saturating_add_signed(self.skew_ms))
+    }
+
+    /// The world time at which this scheduler's clock reads `local`.
+    pub(crate) fn world_time(&self, local: Timestamp) -> Ms {
+        local
+            .0
+            .saturating_add_signed(-self.skew_ms)
+            .saturating_sub(CLOCK_EPOCH)
     }
 
     fn count(&mut self) -> &mut SchedCounts {
         self.counts.entry(self.id.clone()).or_default()
     }
 }
+
+/// Scheduler clocks read Unix-like time (2026-11-23T00:00:00Z at the start of the world), so a
+/// clock set behind by a skew fault keeps running instead of sticking at zero.
+pub(crate) const CLOCK_EPOCH: Ms = 1_795_392_000_000;
 
 /// Task instances queued per scheduler loop.
 const QUEUE_PER_LOOP: usize = 32;
@@ -200,6 +212,20 @@ impl World {
             let s = &self.scheds[i as usize];
             (s.id.clone(), s.local(self.now), s.inc)
         };
+        // Airflow's scheduler exits when it finds its own job row marked failed ("killed
+        // externally"); its replacement starts with a new id.
+        if !self.db.outage
+            && self
+                .db
+                .jobs
+                .get(&id)
+                .is_some_and(|j| j.state != JobState::Running)
+        {
+            self.summary.killed_externally += 1;
+            self.stop_scheduler(i);
+            self.after(5_000, Ev::Restart { sched: i });
+            return;
+        }
         let snapshot = if self.db.outage {
             Err(HeartbeatsUnavailable {
                 reason: "metadata DB unreachable".into(),
@@ -256,13 +282,13 @@ impl World {
     }
 
     /// Airflow's `adopt_or_reset_orphaned_tasks`, judging peers by the executor's liveness
-    /// verdict: schedulers it does not see alive are marked failed, and the task instances they
-    /// queued are handed to this executor.
+    /// verdict: schedulers it knows and judges dead are marked failed, and the task instances
+    /// queued by schedulers that are not running are handed to this executor.
     fn hand_over_orphans(&mut self, i: u32) {
-        let Some(alive) = self.scheds[i as usize]
+        let Some(dead) = self.scheds[i as usize]
             .exec
             .as_ref()
-            .and_then(Executor::alive_peers)
+            .and_then(Executor::dead_peers)
         else {
             return;
         };
@@ -270,9 +296,11 @@ impl World {
             self.scheds[i as usize].id.clone(),
             self.scheds[i as usize].inc,
         );
-        for (job_id, job) in &mut self.db.jobs {
-            if *job_id != id && job.state == JobState::Running && !alive.contains(job_id) {
-                job.state = JobState::Failed;
+        for job_id in &dead {
+            if let Some(job) = self.db.jobs.get_mut(job_id) {
+                if job.state == JobState::Running {
+                    job.state = JobState::Failed;
+                }
             }
         }
         let running: Vec<String> = self
@@ -383,7 +411,7 @@ impl World {
         let Some(deadline) = s.exec.as_ref().and_then(Executor::poll_timeout) else {
             return;
         };
-        let at = deadline.0.saturating_add_signed(-s.skew_ms).max(self.now);
+        let at = s.world_time(deadline).max(self.now);
         if s.timer_at != Some(at) {
             s.timer_gen += 1;
             s.timer_at = Some(at);
