@@ -118,12 +118,13 @@ fn row_04_deleted_pending_pod_is_not_a_failure() {
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&k);
     let out = h.event(EventType::Deleted, &deleting(pod));
-    assert!(out.is_empty(), "{out:?}");
     assert_eq!(h.ex.state_size().pods, 0, "the gone pod is forgotten");
-    assert!(
-        h.ex.is_tracking(&k),
-        "the try waits for the scheduler's queued timeout, as in Airflow"
-    );
+    // Not a failure, but a pre-start loss: the DB says whether the try is still QUEUED.
+    assert_eq!(kinds(&out), ["QueryTaskStates"]);
+    let out = h.answer_state_of(&out, Some(TaskState::Queued));
+    assert_eq!(kinds(&out), ["Requeue"], "requeued without a user retry");
+    assert!(reports(&h.commands).is_empty());
+    assert!(h.ex.is_tracking(&k));
 }
 
 #[test]

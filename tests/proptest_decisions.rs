@@ -235,7 +235,9 @@ proptest! {
                 Op::Event { pod, kind, phase: p, uid, started, deleting } => {
                     let Some(pod) = h.pod(*pod, phase(*p), *uid, *started, *deleting) else { continue };
                     let kind = event_kind(*kind);
-                    if matches!(classify(kind, &pod, &fatal).outcome, Outcome::Failed { .. }) {
+                    // A pod that fails, or is deleted before it started, is a lost pod.
+                    let c = classify(kind, &pod, &fatal);
+                    if matches!(c.outcome, Outcome::Failed { .. }) || c.rule == podwarden::watch::Rule::DeletedWhilePending {
                         let key = pod.task_key().expect("valid");
                         failed_uids.entry(key).or_default().insert(pod.uid.clone());
                     }

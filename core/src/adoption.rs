@@ -116,6 +116,9 @@ pub(crate) struct OrphanRound {
     pub(crate) adopted: Vec<TaskKey>,
     /// Lists and patches not answered yet.
     pub(crate) outstanding: usize,
+    /// Reports of adopted tries that ended before the round resolved: the scheduler must learn
+    /// it owns a try before it learns how the try ended.
+    pub(crate) held_reports: Vec<crate::command::CommandKind>,
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ pub(crate) fn failure_reason(details: &FailureDetails, evidence: Evidence) -> St
         Evidence::Vanished => "Pod vanished while the watch was down",
         Evidence::PendingTimeout => "Pod pending longer than worker_pods_pending_timeout",
         Evidence::Event(Rule::DeletedWhileRunning) => "Pod deleted while running",
+        Evidence::Event(Rule::DeletedWhilePending) => "Pod deleted before it started",
         Evidence::Event(Rule::ProviderFailed) => "Pod provider failed",
         Evidence::Event(_) => "Pod failed",
     };

@@ -6,7 +6,7 @@ use super::{Awaiting, Cleanup, Executor, OrphanClaim, PodRecord, Task, TaskPhase
 use crate::adoption::{
     self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, ORPHAN_FIELD_SELECTOR,
 };
-use crate::command::{ApiOutcome, CommandKind, Precondition};
+use crate::command::{ApiOutcome, CommandKind, Precondition, ReportedState};
 use crate::completion;
 use crate::key::TaskKey;
 use crate::label;
@@ -202,6 +202,30 @@ impl Executor {
             adopted: round.adopted,
             reset,
         });
+        for report in round.held_reports {
+            self.emit(report);
+        }
+    }
+
+    /// Emits a try's end, or holds it while the try's hand-over is still open (in Airflow the
+    /// hand-over is one transaction and the scheduler reads executor events after it commits).
+    pub(super) fn emit_report(
+        &mut self,
+        key: TaskKey,
+        state: ReportedState,
+        reason: Option<String>,
+    ) {
+        if let Some(round) = self
+            .orphan_rounds
+            .values_mut()
+            .find(|r| r.adopted.contains(&key))
+        {
+            round
+                .held_reports
+                .push(CommandKind::Report { key, state, reason });
+        } else {
+            self.emit(CommandKind::Report { key, state, reason });
+        }
     }
 
     // ---- completed pods of dead schedulers (§4.3) -------------------------------------------

@@ -123,6 +123,9 @@ struct PendingDecision {
     details: FailureDetails,
     evidence: Evidence,
     cause: RequeueCause,
+    /// The pod was deleted while Pending (row 4): without a requeue the try waits for the
+    /// scheduler's stuck-in-queued revoke, as in Airflow, instead of failing.
+    deleted_pending: bool,
 }
 
 /// A handed-over try's pod being relabelled to this executor.

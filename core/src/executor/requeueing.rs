@@ -3,11 +3,11 @@
 use super::{Awaiting, Executor, PendingDecision, TaskPhase};
 use crate::command::{CommandKind, ReportedState};
 use crate::completion::{self, Evidence};
-use crate::db::DbOutcome;
+use crate::db::{DbOutcome, TaskState};
 use crate::key::TaskKey;
 use crate::pod::PodRef;
 use crate::requeue::{self, Gate, RequeueCause, RequeueDedupe};
-use crate::watch::FailureDetails;
+use crate::watch::{FailureDetails, Rule};
 
 impl Executor {
     /// The try `key` lost its pod `pod` to a failure.
@@ -31,12 +31,19 @@ impl Executor {
         if duplicate {
             return;
         }
-        match requeue::gate(
+        let deleted_pending = evidence == Evidence::Event(Rule::DeletedWhilePending)
+            || (evidence == Evidence::Vanished
+                && details.pod_status.is_none()
+                && details.container.is_none());
+        let gate = requeue::gate(
             &self.config,
             task.template.is_some(),
             task.requeues,
             &details,
-        ) {
+        );
+        // A pod deleted while Pending always asks: whether the try is QUEUED decides between
+        // requeue (or waiting for the scheduler's revoke) and forgetting a try that moved on.
+        match if deleted_pending { Gate::AskDb } else { gate } {
             Gate::Fail => self.fail_try(key, &details, evidence),
             Gate::AskDb => {
                 task.phase = TaskPhase::Deciding { pod: pod.clone() };
@@ -55,6 +62,7 @@ impl Executor {
                     details,
                     evidence,
                     cause,
+                    deleted_pending,
                 };
                 self.emit_query(
                     CommandKind::QueryTaskStates { keys: vec![key] },
@@ -73,6 +81,7 @@ impl Executor {
             return;
         }
         // No answer for the try, or no DB: fail normally, never requeue blindly.
+        let outcome_unavailable = matches!(outcome, DbOutcome::Unavailable { .. });
         let state = match outcome {
             DbOutcome::TaskStates { states } => states
                 .into_iter()
@@ -81,6 +90,28 @@ impl Executor {
             DbOutcome::UnfinishedTasks { .. } | DbOutcome::Unavailable { .. } => None,
         };
         let excluded = &self.config.pod_launch_failure_excluded_container_reasons;
+        let budget_left = requeue::gate(
+            &self.config,
+            task.template.is_some(),
+            task.requeues,
+            &d.details,
+        ) == Gate::AskDb;
+        if d.deleted_pending && !(budget_left && state == Some(TaskState::Queued)) {
+            match (state, outcome_unavailable) {
+                // Still QUEUED with no requeue left, or no answer: the try waits for the
+                // scheduler's stuck-in-queued revoke, as in Airflow.
+                (_, true) | (Some(TaskState::Queued), false) => {
+                    task.phase = TaskPhase::Launched { pod: d.pod }
+                }
+                // The task had started in that pod (its events were missed): it died with it.
+                (Some(TaskState::Running), false) => self.fail_try(d.key, &d.details, d.evidence),
+                // The try moved on (finished, or a new try): nothing is left to do or report.
+                _ => {
+                    self.tasks.remove(&d.key);
+                }
+            }
+            return;
+        }
         if requeue::is_pre_execution_failure(state, &d.details, excluded) {
             task.requeues += 1;
             task.last_requeued_pod = Some(d.pod.name.clone());
@@ -104,10 +135,6 @@ impl Executor {
     pub(super) fn fail_try(&mut self, key: TaskKey, details: &FailureDetails, evidence: Evidence) {
         self.tasks.remove(&key);
         let reason = completion::failure_reason(details, evidence);
-        self.emit(CommandKind::Report {
-            key,
-            state: ReportedState::Failed,
-            reason: Some(reason),
-        });
+        self.emit_report(key, ReportedState::Failed, Some(reason));
     }
 }

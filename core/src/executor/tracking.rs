@@ -12,7 +12,7 @@ use crate::launch::{self, PublishDecision};
 use crate::pod::{ContainerState, EventType, PodPhase, PodRef, PodView, WatchEvent};
 use crate::requeue::RequeueDedupe;
 use crate::time::{TimerKind, Timestamp};
-use crate::watch::{self, Outcome};
+use crate::watch::{self, Outcome, Rule};
 
 impl Executor {
     // ---- launch ---------------------------------------------------------------------------
@@ -130,11 +130,11 @@ impl Executor {
                         attempt: 0,
                     });
                 }
-                self.emit(CommandKind::Report {
+                self.emit_report(
                     key,
-                    state: ReportedState::Failed,
-                    reason: Some(format!("pod creation failed: {failure}")),
-                });
+                    ReportedState::Failed,
+                    Some(format!("pod creation failed: {failure}")),
+                );
             }
         }
     }
@@ -203,6 +203,20 @@ impl Executor {
             Outcome::Ignore => {
                 if gone {
                     self.pods.remove(&pod_ref);
+                    // Row 4: Airflow waits for task_queued_timeout to revoke the try; its pod is
+                    // gone before the task started, which is a pre-start failure: decide now
+                    // (requeue while QUEUED, else fail), or the try is tracked with no pod.
+                    if classification.rule == Rule::DeletedWhilePending
+                        && self.is_current_pod(&key, &pod_ref)
+                    {
+                        let details = watch::failure_details(pod);
+                        let evidence = if vanished {
+                            Evidence::Vanished
+                        } else {
+                            Evidence::Event(classification.rule)
+                        };
+                        self.on_try_failed(key, pod_ref, pod.uid.clone(), details, evidence);
+                    }
                 }
             }
             Outcome::Adopted => {
@@ -269,11 +283,7 @@ impl Executor {
             }
             Outcome::Succeeded if self.is_current_pod(&key, &pod) => {
                 self.tasks.remove(&key);
-                self.emit(CommandKind::Report {
-                    key,
-                    state: ReportedState::Succeeded,
-                    reason: None,
-                });
+                self.emit_report(key, ReportedState::Succeeded, None);
             }
             _ => {}
         }
