@@ -198,7 +198,7 @@ impl Checker {
         if never_started && had_pod && requeues < self.prestart_budget {
             self.fire(
                 "no_retry_for_prestart_failure",
-                format!("try {key} cost a user retry at {now} ms although its task never started ({requeues} requeues)"),
+                format!("try {key} was charged to the user (a retry, or the task failed) at {now} ms although its task never started ({requeues} requeues)"),
             );
         }
     }

@@ -201,10 +201,16 @@ fn run_classify(args: &ClassifyArgs) -> u8 {
 
 /// A closed pipe (`… | head`) is a normal end; anything else is reported.
 fn write_failed(e: &io::Error) -> u8 {
+    write_failed_with(e, EXIT_OK)
+}
+
+/// A closed pipe (`… | head`) keeps the command's own verdict (`code`); any other write error
+/// is reported.
+fn write_failed_with(e: &io::Error, code: u8) -> u8 {
     if e.kind() == io::ErrorKind::BrokenPipe {
-        EXIT_OK
+        code
     } else {
-        eprintln!("podwarden-sim classify: cannot write to standard output: {e}");
+        eprintln!("podwarden-sim: cannot write to standard output: {e}");
         EXIT_UNREADABLE
     }
 }
@@ -246,14 +252,15 @@ fn run_scenario(args: &RunArgs) -> u8 {
             }
         },
     };
-    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
-        return write_failed(&e);
-    }
-    if report.outcome.violation.is_some() {
+    let verdict = if report.outcome.violation.is_some() {
         EXIT_VIOLATION
     } else {
         EXIT_OK
+    };
+    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+        return write_failed_with(&e, verdict);
     }
+    verdict
 }
 
 fn run_compare(args: &CompareArgs) -> u8 {
@@ -278,26 +285,31 @@ fn run_compare(args: &CompareArgs) -> u8 {
             }
         }
     }
+    let verdict = if reports.iter().any(|r| r.outcome.violation.is_some()) {
+        EXIT_VIOLATION
+    } else {
+        EXIT_OK
+    };
     if let Err(e) = io::stdout()
         .lock()
         .write_all(runner::side_by_side(&reports[0], &reports[1]).as_bytes())
     {
-        return write_failed(&e);
+        return write_failed_with(&e, verdict);
     }
-    if reports.iter().any(|r| r.outcome.violation.is_some()) {
-        EXIT_VIOLATION
-    } else {
-        EXIT_OK
-    }
+    verdict
 }
 
 fn run_list() -> u8 {
     match runner::list(&runner::scenarios_dir()) {
         Ok(list) => {
-            for (name, description, _) in list {
-                println!("{name:<20} {description}");
+            let text: String = list
+                .iter()
+                .map(|(name, description, _)| format!("{name:<20} {description}\n"))
+                .collect();
+            match io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => EXIT_OK,
+                Err(e) => write_failed(&e),
             }
-            EXIT_OK
         }
         Err(e) => {
             eprintln!("podwarden-sim list: {e}");
@@ -390,12 +402,13 @@ fn run_sweep(args: &SweepArgs) -> u8 {
             }
         },
     };
-    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
-        return write_failed(&e);
-    }
-    if report.failures.is_empty() {
+    let verdict = if report.failures.is_empty() {
         EXIT_OK
     } else {
         EXIT_VIOLATION
+    };
+    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+        return write_failed_with(&e, verdict);
     }
+    verdict
 }

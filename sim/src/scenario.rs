@@ -479,8 +479,14 @@ impl Scenario {
         if self.scheduler_loop_ms == 0 || self.heartbeat_ms == 0 || self.parallelism == 0 {
             return bad("scheduler_loop_ms, heartbeat_ms and parallelism must be positive".into());
         }
-        if !(self.heal_s.is_finite() && self.heal_s >= 0.0) {
-            return bad(format!("heal_s must be >= 0, got {}", self.heal_s));
+        if !(self.heal_s.is_finite() && self.heal_s >= 0.0 && self.heal_s <= 30.0 * 86_400.0) {
+            return bad(format!(
+                "heal_s must be in [0, 30 days], got {}",
+                self.heal_s
+            ));
+        }
+        if self.expect.lost_task_bound_s > 30.0 * 86_400.0 {
+            return bad("expect.lost_task_bound_s must be at most 30 days".into());
         }
         for f in &self.faults {
             if !(f.at_s().is_finite() && f.at_s() >= 0.0 && f.at_s() <= self.heal_s) {

@@ -78,7 +78,7 @@ fn legacy_adoption_thrashes_live_schedulers_pods() {
 }
 
 /// Three live schedulers, scheduler 1's clock 45 s behind from the start, and enough load that
-/// every scheduler runs pods (with a light load the first scheduler's loop queues everything).
+/// every scheduler runs pods.
 /// Airflow's written-timestamp rule reads the skewed scheduler's heartbeats as 45 s stale, past
 /// `scheduler_health_check_threshold`, declares it dead and adopts its pods; the observed-change
 /// rule sees its heartbeat move and keeps it alive.

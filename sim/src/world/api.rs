@@ -128,13 +128,13 @@ impl World {
             return;
         };
         let labels_before = pod.view.labels.clone();
-        let rv_before = pod.view.resource_version.clone();
         change(pod);
         // Only a relabel needs the previous object, and a relabel changes only labels.
         let before = (pod.view.labels != labels_before).then(|| {
             let mut b = pod.view.clone();
             b.labels = labels_before;
-            b.resource_version = rv_before;
+            // Kubernetes stamps the event with the new resource version.
+            b.resource_version = (self.api.rv + 1).to_string();
             b
         });
         self.api.rv += 1;

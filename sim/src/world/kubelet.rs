@@ -244,14 +244,15 @@ impl World {
             PodStep::StatusEcho => self.update_pod(name, |_| {}),
             PodStep::Remove => self.remove_pod(name),
             PodStep::TaintEvict => {
+                // The taint manager marks the pod, then deletes it.
                 self.update_pod(name, |p| {
-                    p.view.deletion_timestamp = Some(now);
                     p.view.conditions.push(condition(
                         "DisruptionTarget",
                         "True",
                         "DeletionByTaintManager",
                     ));
                 });
+                self.update_pod(name, |p| p.view.deletion_timestamp = Some(now));
                 self.step_later(name, 60_000, PodStep::PodGc);
             }
             PodStep::PodGc => {

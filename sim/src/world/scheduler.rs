@@ -127,7 +127,8 @@ impl World {
         s.inc += 1;
         s.id.clone_from(&id);
         s.status = Status::Up;
-        s.partitioned = false;
+        // A restarted process is still cut off if its partition lasts.
+        s.partitioned = s.partitioned_until > now;
         s.timer_at = None;
         s.buffered.clear();
         s.next_heartbeat = now;
