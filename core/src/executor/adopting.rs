@@ -96,22 +96,32 @@ impl Executor {
         };
         round.outstanding = round.outstanding.saturating_sub(1);
         if let ApiOutcome::Listed { pods, .. } = outcome {
-            let mut patches = Vec::new();
+            // A try can have several pods left (a failed one already requeued, and its
+            // successor): only the newest is its current pod. Adopting an older one would
+            // answer its failure a second time.
+            let mut newest: BTreeMap<TaskKey, (u32, Option<crate::time::Timestamp>, PodView)> =
+                BTreeMap::new();
             for pod in pods {
                 let Ok(key) = pod.task_key() else { continue };
-                if round.candidates.contains_key(&key)
-                    && pod.labels.get(label::AIRFLOW_WORKER) != Some(&self.scheduler_id)
+                if !round.candidates.contains_key(&key)
+                    || pod.labels.get(label::AIRFLOW_WORKER) == Some(&self.scheduler_id)
                 {
-                    patches.push((key, pod));
+                    continue;
+                }
+                let requeues = launch_attempt(&pod);
+                let rank = (requeues, pod.creation_timestamp);
+                match newest.get(&key) {
+                    Some((r, c, p)) if (*r, *c, &p.name) >= (rank.0, rank.1, &pod.name) => {}
+                    _ => {
+                        newest.insert(key, (rank.0, rank.1, pod));
+                    }
                 }
             }
+            let patches: Vec<(TaskKey, PodView)> =
+                newest.into_iter().map(|(k, (_, _, p))| (k, p)).collect();
             round.outstanding += patches.len();
             for (key, pod) in patches {
-                let requeues = pod
-                    .annotations
-                    .get(LAUNCH_ATTEMPT_ANNOTATION)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
+                let requeues = launch_attempt(&pod);
                 let awaiting = Awaiting::OrphanPatch(OrphanClaim {
                     round: round_id,
                     key,
@@ -325,4 +335,12 @@ impl Executor {
             });
         }
     }
+}
+
+/// The requeues a pod says its try had used when it was launched.
+fn launch_attempt(pod: &PodView) -> u32 {
+    pod.annotations
+        .get(LAUNCH_ATTEMPT_ANNOTATION)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
