@@ -344,6 +344,46 @@ fn orphan_hand_over_adopts_matching_pods_and_resets_the_rest() {
     assert!(h.ex.is_tracking(&a));
 }
 
+#[test]
+fn hand_over_takes_only_the_newest_pod_of_a_try() {
+    // The dead scheduler had requeued the try: its first pod failed, its second runs.
+    let mut h = Harness::with_id(Config::default(), "7");
+    let k = key("t");
+    let out = h.adopt_orphans(&[(k.clone(), Some("1"))]);
+    let list = out
+        .iter()
+        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase!=Succeeded"))
+        .expect("orphan list")
+        .id;
+    let mut old = prestart_failed(worker_pod("pod-1", &k, PodPhase::Pending));
+    old.labels.insert("airflow-worker".into(), "1".into());
+    old.annotations
+        .insert(LAUNCH_ATTEMPT_ANNOTATION.into(), "0".into());
+    let mut new = worker_pod("pod-2", &k, PodPhase::Running);
+    new.labels.insert("airflow-worker".into(), "1".into());
+    new.annotations
+        .insert(LAUNCH_ATTEMPT_ANNOTATION.into(), "1".into());
+    let out = h.answer(
+        list,
+        ApiOutcome::Listed {
+            pods: vec![new, old],
+            resource_version: "5".into(),
+        },
+    );
+    let patched: Vec<String> = out
+        .iter()
+        .filter_map(|c| match &c.kind {
+            CommandKind::PatchLabels { pod, .. } => Some(pod.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        patched,
+        ["pod-2"],
+        "the old pod's failure was already answered"
+    );
+}
+
 // ---- pre-execution requeue -----------------------------------------------------------------
 
 /// The SIGTERM sequence of a pod drained before its task started.
