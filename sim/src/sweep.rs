@@ -198,6 +198,17 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
     s.load.runtime_max_s = s.load.runtime_min_s + f64::from(rng.random_range(10u32..=200));
     s.load.failure_rate = f64::from(rng.random_range(0u32..=5)) / 100.0;
     s.load.retries = rng.random_range(0..=3);
+    // Size the cluster for the load (1.5x the expected concurrency), so that the liveness
+    // invariants judge the policy rather than a cluster that cannot run the work.
+    let concurrency = f64::from(s.load.tasks) / s.duration_s
+        * (s.load.runtime_min_s + s.load.runtime_max_s)
+        / 2.0;
+    let needed = (concurrency * 1.5).ceil() as u32 + 1;
+    s.cluster.node_capacity = s
+        .cluster
+        .node_capacity
+        .max(needed.div_ceil(s.cluster.nodes.saturating_sub(1).max(1)));
+    s.parallelism = s.parallelism.max(needed);
     s.load.kpo_fraction = if rng.random_bool(0.3) { 0.3 } else { 0.0 };
     s.load.sidecar_stuck_rate = if s.load.kpo_fraction > 0.0 { 0.3 } else { 0.0 };
     s.cluster.image_pull_transient_failure_rate = f64::from(rng.random_range(0u32..=10)) / 100.0;

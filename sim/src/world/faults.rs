@@ -7,6 +7,9 @@ use crate::scenario::Fault;
 
 use super::{secs, Ev, World};
 
+/// How long a drained node stays cordoned.
+const DRAIN_MAINTENANCE_MS: u64 = 300_000;
+
 impl World {
     pub(crate) fn apply_fault(&mut self, fault: Fault) {
         self.summary.faults += 1;
@@ -14,6 +17,8 @@ impl World {
             Fault::DrainNode { node, .. } => {
                 let node = node as usize % self.nodes.len();
                 self.nodes[node].cordoned = true;
+                // Maintenance done, the node is uncordoned (as `kubectl uncordon` after a drain).
+                self.after(DRAIN_MAINTENANCE_MS, Ev::Uncordon { node: node as u32 });
                 for name in self.pods_on(node) {
                     self.delete_pod(&name, 30, Some("EvictionByEvictionAPI"));
                 }

@@ -92,6 +92,8 @@ pub(crate) enum Ev {
     DbRecovers,
     /// Injected API errors stop.
     ApiErrorsEnd,
+    /// A drained node is back in service.
+    Uncordon { node: u32 },
     /// A crashed or killed scheduler's replacement starts.
     Restart { sched: u32 },
     /// The liveness probe polls every scheduler's health endpoint.
@@ -384,6 +386,11 @@ impl World {
                 }
             }
             Ev::Restart { sched } => self.start_scheduler(sched),
+            Ev::Uncordon { node } => {
+                if let Some(n) = self.nodes.get_mut(node as usize) {
+                    n.cordoned = false;
+                }
+            }
             Ev::Probe => self.probe(),
         }
     }
