@@ -23,6 +23,7 @@
 
 pub mod builder;
 pub mod invariants;
+pub mod replay;
 pub mod runner;
 pub mod scenario;
 pub mod summary;

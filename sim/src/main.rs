@@ -48,6 +48,12 @@ enum Command {
     List,
     /// Run many seeds of a scenario on every core; `--merge` combines shards' JSON results.
     Sweep(SweepArgs),
+    /// Re-run the world a trace's header describes and compare every line; reports the first
+    /// divergence exactly.
+    Replay(ReplayArgs),
+    /// Run a seed twice in this process and twice in fresh processes; all four trace hashes
+    /// must be equal.
+    CheckDeterminism(CheckArgs),
     /// Classify every event of a pod watch stream with Airflow's watch table (rows 1–11).
     ///
     /// FILE is JSON Lines (`{"type":…,"object":…}` per line), a single Pod or watch event
@@ -112,6 +118,23 @@ struct SweepArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReplayArgs {
+    /// A trace written by `run --trace FILE`.
+    #[arg(value_name = "TRACE")]
+    trace: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The scenario file.
+    #[arg(value_name = "SCENARIO")]
+    scenario: String,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
 struct CompareArgs {
     /// The scenario file.
     #[arg(value_name = "SCENARIO")]
@@ -139,6 +162,8 @@ fn main() -> ExitCode {
         Command::Compare(args) => run_compare(&args),
         Command::List => run_list(),
         Command::Sweep(args) => run_sweep(&args),
+        Command::Replay(args) => run_replay(&args),
+        Command::CheckDeterminism(args) => run_check(&args),
     };
     ExitCode::from(code)
 }
@@ -411,4 +436,100 @@ fn run_sweep(args: &SweepArgs) -> u8 {
         return write_failed_with(&e, verdict);
     }
     verdict
+}
+
+fn run_replay(args: &ReplayArgs) -> u8 {
+    let file = match std::fs::File::open(&args.trace) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "podwarden-sim replay: cannot read {}: {e}",
+                args.trace.display()
+            );
+            return EXIT_UNREADABLE;
+        }
+    };
+    match podwarden_sim::replay::replay(io::BufReader::new(file)) {
+        Ok(report) => match &report.divergence {
+            None => {
+                println!(
+                    "replay matches: {} lines, trace hash {}",
+                    report.lines, report.hash
+                );
+                EXIT_OK
+            }
+            Some(d) => {
+                println!(
+                    "replay diverges at line {} (after {} matching lines)",
+                    d.line, report.lines
+                );
+                println!(
+                    "  expected: {}",
+                    d.expected.as_deref().unwrap_or("(end of trace)")
+                );
+                println!(
+                    "  actual:   {}",
+                    d.actual.as_deref().unwrap_or("(end of run)")
+                );
+                EXIT_VIOLATION
+            }
+        },
+        Err(e) => {
+            eprintln!("podwarden-sim replay: {e}");
+            EXIT_UNREADABLE
+        }
+    }
+}
+
+fn run_check(args: &CheckArgs) -> u8 {
+    let scenario = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut hashes = Vec::new();
+    for _ in 0..2 {
+        match runner::run(scenario.clone(), args.seed, None, None) {
+            Ok(r) => hashes.push(("in process", r.outcome.trace_hash)),
+            Err(e) => {
+                eprintln!("podwarden-sim check-determinism: {e}");
+                return EXIT_UNREADABLE;
+            }
+        }
+    }
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("podwarden-sim check-determinism: cannot find this program: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    for _ in 0..2 {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["run", &args.scenario, "--format", "json"]);
+        if let Some(seed) = args.seed {
+            cmd.args(["--seed", &seed.to_string()]);
+        }
+        let hash = cmd
+            .output()
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| v["outcome"]["trace_hash"].as_str().map(str::to_string));
+        match hash {
+            Some(h) => hashes.push(("separate process", h)),
+            None => {
+                eprintln!("podwarden-sim check-determinism: a child run produced no report");
+                return EXIT_UNREADABLE;
+            }
+        }
+    }
+    for (where_, h) in &hashes {
+        println!("{where_:<18} {h}");
+    }
+    if hashes.iter().all(|(_, h)| *h == hashes[0].1) {
+        println!("deterministic");
+        EXIT_OK
+    } else {
+        println!("NOT deterministic");
+        EXIT_VIOLATION
+    }
 }

@@ -290,3 +290,50 @@ fn a_typo_in_a_scenario_exits_2_naming_the_key() {
         assert!(stderr.contains(&format!("line {line}")), "{name}: {stderr}");
     }
 }
+
+#[test]
+fn replay_confirms_a_trace_and_finds_a_tampered_line() {
+    let dir = std::env::temp_dir().join(format!("podwarden-cli-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let trace = dir.join("trace.jsonl");
+    let trace_s = trace.display().to_string();
+    let (code, _, _) = outcome(&sim(&[
+        "run",
+        "sim/scenarios/sigterm-storm.toml",
+        "--seed",
+        "2",
+        "--trace",
+        &trace_s,
+    ]));
+    assert_eq!(code, Some(0));
+    let (code, out, _) = outcome(&sim(&["replay", &trace_s]));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("replay matches:"), "{out}");
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let mut lines: Vec<&str> = text.lines().collect();
+    let changed = lines[100].replacen("\"t\":", "\"t\": ", 1);
+    lines[100] = &changed;
+    std::fs::write(&trace, lines.join("\n") + "\n").expect("write");
+    let (code, out, _) = outcome(&sim(&["replay", &trace_s]));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("diverges at line 101"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_determinism_compares_runs_in_and_across_processes() {
+    let (code, out, _) = outcome(&sim(&[
+        "check-determinism",
+        "sim/scenarios/sigterm-storm.toml",
+        "--seed",
+        "5",
+    ]));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("in process") || l.starts_with("separate process"))
+            .count(),
+        4
+    );
+    assert!(out.trim_end().ends_with("deterministic"), "{out}");
+}
