@@ -1,5 +1,5 @@
 //! The documentation names what exists: every configuration option is in `docs/config.md`, and
-//! every test that `docs/decisions.md` cites as proof is a real test.
+//! every test that `docs/decisions.md` or `docs/verification.md` cites as proof is a real test.
 
 use std::fs;
 use std::path::Path;
@@ -28,7 +28,18 @@ fn config_md_documents_every_option() {
 
 #[test]
 fn decisions_md_cites_only_real_tests() {
-    let doc = read("docs/decisions.md");
+    assert_cites_only_real_tests("docs/decisions.md", 60);
+}
+
+#[test]
+fn verification_md_cites_only_real_tests() {
+    assert_cites_only_real_tests("docs/verification.md", 14);
+}
+
+/// Every snake_case name in backticks in `doc_path` is a test function (or a `prefix_…` family
+/// of them), unless it is a known non-test word; at least `min_cited` are cited.
+fn assert_cites_only_real_tests(doc_path: &str, min_cited: usize) {
+    let doc = read(doc_path);
     let mut sources = String::new();
     for dir in [
         "tests",
@@ -69,6 +80,12 @@ fn decisions_md_cites_only_real_tests() {
         "watch_stalled",
         "launch_stalled",
         "try_number",
+        // Invariant names.
+        "no_retry_for_prestart_failure",
+        "no_double_execution",
+        "bounded_core_state",
+        "no_lost_task",
+        "no_leaked_pod",
     ];
     let mut cited = 0;
     for word in doc.split('`') {
@@ -92,15 +109,15 @@ fn decisions_md_cites_only_real_tests() {
             // `test_x_…`: a family of tests sharing the prefix.
             assert!(
                 sources.contains(&format!("fn {name}")),
-                "docs/decisions.md cites `{word}`, which matches no test"
+                "{doc_path} cites `{word}`, which matches no test"
             );
         } else {
             assert!(
                 sources.contains(&format!("fn {name}(")),
-                "docs/decisions.md cites `{word}`, which is no test"
+                "{doc_path} cites `{word}`, which is no test"
             );
         }
         cited += 1;
     }
-    assert!(cited >= 60, "only {cited} tests cited");
+    assert!(cited >= min_cited, "{doc_path}: only {cited} tests cited");
 }

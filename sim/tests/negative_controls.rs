@@ -285,3 +285,35 @@ fn requeue_bounded_fires_on_replayed_admission_rejections() {
         assert!(good.outcome.summary.requeues() > 0);
     }
 }
+
+/// Asserts that `scenario` (a deliberately wrong input, not a bad policy) makes `invariant` fire
+/// with the default policy on seed 0.
+fn fires_on_wrong_input(scenario: &Scenario, invariant: &str) {
+    let r = run(scenario, 0, "default");
+    let v = r.outcome.violation.as_ref().unwrap_or_else(|| {
+        panic!(
+            "{}: expected {invariant} to fire, all held\n{}",
+            scenario.name,
+            runner::to_text(&r)
+        )
+    });
+    assert_eq!(v.invariant, invariant, "{}", runner::to_text(&r));
+}
+
+/// `no_lost_task` fires when tasks are still running at the end check: no settle time after a
+/// SIGTERM storm.
+#[test]
+fn no_lost_task_fires_without_settle_time() {
+    let mut s = shipped("sigterm-storm");
+    s.expect.lost_task_bound_s = 0.0;
+    fires_on_wrong_input(&s, "no_lost_task");
+}
+
+/// `no_leaked_pod` fires when the zombie sweep is configured but never runs within the run: the
+/// operator pods with stuck sidecars are left at the end.
+#[test]
+fn no_leaked_pod_fires_when_the_zombie_sweep_never_runs() {
+    let mut s = shipped("kpo-zombies");
+    s.config.kpo_zombie_pod_cleanup_interval = 100_000.0;
+    fires_on_wrong_input(&s, "no_leaked_pod");
+}
