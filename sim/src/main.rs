@@ -84,6 +84,10 @@ struct RunArgs {
     /// Write the JSON Lines trace here.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Draw every knob of the world from the seed, exactly as `sweep --swarm` does for that seed,
+    /// so a swarm failure can be rerun with a trace.
+    #[arg(long)]
+    swarm: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -251,10 +255,20 @@ fn load(path: &str) -> Result<Scenario, u8> {
 }
 
 fn run_scenario(args: &RunArgs) -> u8 {
-    let scenario = match load(&args.scenario) {
+    let mut scenario = match load(&args.scenario) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if args.swarm {
+        // As `sweep` does: the policy first, then the seed's draw over it.
+        if let Some(p) = &args.policy {
+            p.clone_into(&mut scenario.policy);
+        }
+        let seed = args.seed.unwrap_or(scenario.seed);
+        let (drawn, knobs) = sweep::swarm(&scenario, seed);
+        eprintln!("swarm: {knobs}");
+        scenario = drawn;
+    }
     let report = match runner::run(
         scenario,
         args.seed,

@@ -399,9 +399,8 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
             *report.violations.entry(v.invariant.clone()).or_default() += 1;
             let reproduce = if spec.swarm {
                 format!(
-                    "podwarden-sim sweep {} --swarm --seeds {seed}..{} --policy {}",
+                    "podwarden-sim run {} --swarm --seed {seed} --policy {} --trace trace.jsonl",
                     base.source.clone().unwrap_or_default(),
-                    seed + 1,
                     base.policy
                 )
             } else {

@@ -337,3 +337,31 @@ fn check_determinism_compares_runs_in_and_across_processes() {
     );
     assert!(out.trim_end().ends_with("deterministic"), "{out}");
 }
+
+/// A swarm seed reruns with a trace (`run --swarm`), and that trace replays: its header's
+/// scenario holds fault times like `401.00345823518325`, which must survive the JSON round trip
+/// bit for bit (serde_json's `float_roundtrip`), or the replayed world differs from line 1.
+#[test]
+fn a_swarm_seed_reruns_with_a_trace_that_replays() {
+    let dir = std::env::temp_dir().join(format!("podwarden-cli-swarm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let trace = dir.join("trace.jsonl");
+    let trace_s = trace.display().to_string();
+    let (_, _, err) = outcome(&sim(&[
+        "run",
+        "sim/scenarios/steady-ha.toml",
+        "--swarm",
+        "--seed",
+        "1993",
+        "--trace",
+        &trace_s,
+    ]));
+    assert!(err.contains("swarm: schedulers 3"), "{err}");
+    let header = std::fs::read_to_string(&trace).expect("trace");
+    let header = header.lines().next().expect("header line");
+    assert!(header.contains("\"at_s\":401.00345823518325"), "{header}");
+    let (code, out, _) = outcome(&sim(&["replay", &trace_s]));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("replay matches:"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
