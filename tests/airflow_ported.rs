@@ -1180,8 +1180,22 @@ fn test_change_state_failed_pod_deletion() {
     let out = h.event(EventType::Modified, &task_failed(pod));
     assert_eq!(
         kinds(&out),
+        ["PatchLabels", "Report"],
+        "default: a failed pod is kept, and (differs on purpose) labelled done"
+    );
+    assert_failure_reported(&out, &k, "exit 1");
+
+    let airflow = Config {
+        label_kept_failed_pods_done: false,
+        ..Config::default()
+    };
+    let mut h = Harness::new(no_requeue(airflow));
+    let pod = h.launch(&k);
+    let out = h.event(EventType::Modified, &task_failed(pod));
+    assert_eq!(
+        kinds(&out),
         ["Report"],
-        "default: a failed pod is neither deleted nor patched"
+        "Airflow: a failed pod is neither deleted nor patched"
     );
     assert_failure_reported(&out, &k, "exit 1");
 }
@@ -1515,7 +1529,7 @@ fn test_process_status_failed() {
     let (mut h, k, pod) = watched(watcher_config());
     let failed = task_failed(pod);
     let out = h.event(EventType::Modified, &failed);
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     assert_failure_reported(&out, &k, "Error exit 1");
     assert!(!reports(&out)[0]
         .2

@@ -291,7 +291,10 @@ fn view(manifest: &PodManifest) -> PodView {
 /// commands of the decision (a `Requeue` and maybe its `CreatePod`).
 fn fail_before_start_and_requeue(h: &mut Harness, pod: &PodView, rv: &str) -> Vec<Command> {
     let out = h.event(EventType::Modified, &failed_before_start(pod, rv));
-    assert_eq!(kinds(&out), ["QueryTaskStates"], "{out:?}");
+    // The done label (ours, not Airflow's) goes out first unless Airflow's bookkeeping is on.
+    let mut question = kinds(&out);
+    question.retain(|k| *k != "PatchLabels");
+    assert_eq!(question, ["QueryTaskStates"], "{out:?}");
     h.answer_state_of(&out, Some(TaskState::Queued))
 }
 
@@ -319,8 +322,8 @@ fn test_change_state_pre_execution_failure_requeues() {
     let out = h.event(EventType::Modified, &failed_before_start(&pod, "11"));
     assert_eq!(
         kinds(&out),
-        ["QueryTaskStates"],
-        "no disposal under defaults"
+        ["PatchLabels", "QueryTaskStates"],
+        "kept under the defaults, labelled done before the DB question"
     );
     assert_eq!(queries(&out), [vec![k.clone()]]);
     assert!(h.ex.is_tracking(&k), "deciding");
@@ -363,7 +366,11 @@ fn test_change_state_pre_execution_failure_exhausts_retries() {
         .is_empty());
 
     let out = h.event(EventType::Modified, &failed_before_start(&pod, "13"));
-    assert_eq!(kinds(&out), ["Report"], "no DB question, no requeue");
+    assert_eq!(
+        kinds(&out),
+        ["PatchLabels", "Report"],
+        "no DB question, no requeue"
+    );
     assert_failed(&out, &k, "ContainerStatusUnknown");
     assert!(!h.ex.is_tracking(&k), "k not in running");
     assert_eq!(h.ex.state_size().tasks, 0, "no attempt retained");
@@ -399,7 +406,7 @@ fn test_change_state_pre_execution_failure_exhausts_retries_after_adoption() {
     );
     assert_eq!(
         kinds(&out),
-        ["Report"],
+        ["PatchLabels", "Report"],
         "budget already used: no DB question"
     );
     assert_failed(&out, &k, "ContainerStatusUnknown");
@@ -415,7 +422,7 @@ fn test_change_state_pre_execution_failure_excluded_reason() {
     let k = key("task");
     let pod = h.launch(&k);
     let out = h.event(EventType::Modified, &failed_with_error(&pod));
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     assert_failed(&out, &k, "Error exit 1");
     assert!(!h.ex.is_tracking(&k));
     assert!(queries(&h.commands).is_empty());
@@ -439,7 +446,7 @@ fn test_change_state_pre_execution_failure_without_job_spec() {
         EventType::Modified,
         &failed_before_start(&relabelled(pod, SCHEDULER, "11"), "11"),
     );
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     assert_failed(&out, &k, "ContainerStatusUnknown");
     assert!(!h.ex.is_tracking(&k));
     assert!(queries(&h.commands).is_empty(), "no DB lookup");
@@ -487,7 +494,7 @@ fn test_change_state_pre_execution_failure_disabled_skips_lookup() {
     let k = key("task");
     let pod = h.launch(&k);
     let out = h.event(EventType::Modified, &failed_before_start(&pod, "11"));
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     assert_failed(&out, &k, "ContainerStatusUnknown");
     assert!(!h.ex.is_tracking(&k));
     assert!(
@@ -566,11 +573,13 @@ fn test_change_state_pre_execution_failure_dedupes_repeated_events() {
 /// 52) under Airflow's own dedupe (`pod_launch_failure_dedupe = last_pod`).
 /// pod_a x3 gives one requeue and pod_b a second, as in Airflow; and, as in Airflow (hazard of
 /// §6), once pod_b is the remembered pod a replayed failure of pod_a is a new failure of the try:
-/// the DB is asked again.
+/// the DB is asked again. Airflow's whole bookkeeping: its failed pods are also left unlabelled
+/// (ours are labelled done, and a replay of a pod that is being labelled is not a new failure).
 #[test]
 fn test_change_state_pre_execution_failure_dedupes_repeated_events_last_pod() {
     let mut h = Harness::new(Config {
         pod_launch_failure_dedupe: RequeueDedupe::LastPod,
+        label_kept_failed_pods_done: false,
         ..retries(5)
     });
     let k = key("task");
@@ -863,8 +872,8 @@ fn test_adopt_launched_task_failed_pod() {
     let out = h.event(EventType::Added, &relabelled(foo, "modified", "12"));
     assert_eq!(
         kinds(&out),
-        ["Report"],
-        "a failed pod is kept under the defaults"
+        ["PatchLabels", "Report"],
+        "a failed pod is kept under the defaults (and labelled done)"
     );
     assert_failed(&out, &k, "Error exit 1");
     assert!(!h.ex.is_tracking(&k));

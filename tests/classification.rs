@@ -261,7 +261,11 @@ fn row_07_failed_phase_fails_with_airflow_details() {
         EventType::Modified,
         &main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true),
     );
-    assert_eq!(kinds(&out), ["Report"], "defaults keep failed pods");
+    assert_eq!(
+        kinds(&out),
+        ["PatchLabels", "Report"],
+        "defaults keep failed pods"
+    );
     let (_, state, reason) = &reports(&out)[0];
     assert_eq!(*state, ReportedState::Failed);
     assert_eq!(

@@ -30,8 +30,36 @@ fn step4_succeeded_pod_is_deleted_then_reported() {
 }
 
 #[test]
-fn step4_failed_pod_is_kept_under_the_defaults() {
+fn step4_failed_pod_is_kept_and_labelled_done_under_the_defaults() {
     let mut h = Harness::new(Config::default());
+    let k = key("t");
+    let pod = h.launch(&k);
+    let failed = main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true);
+    let out = h.event(EventType::Modified, &failed);
+    // Differs on purpose: Airflow makes no call for a kept failed pod.
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
+    assert!(matches!(
+        &out[0].kind,
+        CommandKind::PatchLabels { labels: l, .. } if *l == labels(&[("airflow_executor_done", "True")])
+    ));
+    h.ack_all(&out);
+    // The label takes the pod out of the watch selector: a DELETED without deletionTimestamp.
+    let mut left = failed.clone();
+    left.resource_version = "12".into();
+    h.event(EventType::Deleted, &left);
+    assert_eq!(
+        h.ex.state_size(),
+        empty(),
+        "nothing left once the kept pod leaves the watch"
+    );
+}
+
+#[test]
+fn step4_airflow_leaves_a_kept_failed_pod_unlabelled() {
+    let mut h = Harness::new(Config {
+        label_kept_failed_pods_done: false,
+        ..Config::default()
+    });
     let k = key("t");
     let pod = h.launch(&k);
     let out = h.event(
@@ -39,11 +67,7 @@ fn step4_failed_pod_is_kept_under_the_defaults() {
         &main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true),
     );
     assert_eq!(kinds(&out), ["Report"]);
-    assert_eq!(
-        h.ex.state_size(),
-        empty(),
-        "nothing left to do for a kept failed pod"
-    );
+    assert_eq!(h.ex.state_size(), empty(), "no call, nothing left to do");
 }
 
 #[test]
@@ -161,8 +185,10 @@ fn step7_pod_of_an_untracked_try_is_disposed_but_not_reported() {
     let stray = worker_pod("old-pod", &key("gone"), PodPhase::Succeeded);
     let out = h.event(EventType::Added, &stray);
     assert_eq!(kinds(&out), ["DeletePod"]);
+    // A failed one is kept, and labelled done so no other scheduler adopts it again.
     let failed = worker_pod("old-failed", &key("gone2"), PodPhase::Failed);
-    assert!(h.event(EventType::Added, &failed).is_empty());
+    let out = h.event(EventType::Added, &failed);
+    assert_eq!(kinds(&out), ["PatchLabels"]);
 }
 
 #[test]
@@ -208,10 +234,12 @@ fn bookkeeping_is_freed_on_every_exit_path() {
     assert_eq!(h.ex.state_size(), empty(), "success");
     // failure
     let pod = h.launch(&key("b"));
-    h.event(
-        EventType::Modified,
-        &main_terminated(with_phase(pod, PodPhase::Failed, "13"), "Error", 1, true),
-    );
+    let failed = main_terminated(with_phase(pod, PodPhase::Failed, "13"), "Error", 1, true);
+    let out = h.event(EventType::Modified, &failed);
+    h.ack_all(&out);
+    let mut left = failed;
+    left.resource_version = "13a".into();
+    h.event(EventType::Deleted, &left);
     assert_eq!(h.ex.state_size(), empty(), "failure");
     // adoption away
     let pod = h.launch(&key("c"));

@@ -470,10 +470,10 @@ fn requeue_asks_the_db_and_fails_normally_unless_queued() {
         let out = h.event(EventType::Modified, &prestart_failed(pod));
         assert_eq!(
             kinds(&out),
-            ["QueryTaskStates"],
-            "no decision before the answer"
+            ["PatchLabels", "QueryTaskStates"],
+            "the kept pod is labelled done; no decision before the answer"
         );
-        let out = h.answer_db(out[0].id, answer.clone());
+        let out = h.answer_db(out[1].id, answer.clone());
         assert_eq!(
             kinds(&out),
             if requeued { ["Requeue"] } else { ["Report"] },
@@ -504,7 +504,7 @@ fn requeue_budget_is_bounded_and_then_fails() {
     }
     // Budget of 2 used up: the try fails without asking the DB.
     let out = h.event(EventType::Modified, &prestart_failed(pod));
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     assert!(!h.ex.is_tracking(&k));
 }
 
@@ -516,14 +516,18 @@ fn requeue_off_and_excluded_reasons_skip_the_db() {
     });
     let pod = h.launch(&key("t"));
     let out = h.event(EventType::Modified, &prestart_failed(pod));
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     let mut h = Harness::new(Config::default());
     let pod = h.launch(&key("t"));
     let out = h.event(
         EventType::Modified,
         &main_terminated(with_phase(pod, PodPhase::Failed, "11"), "Error", 1, true),
     );
-    assert_eq!(kinds(&out), ["Report"], "Error is the task's own failure");
+    assert_eq!(
+        kinds(&out),
+        ["PatchLabels", "Report"],
+        "Error is the task's own failure"
+    );
 }
 
 #[test]
@@ -558,6 +562,7 @@ fn legacy_last_pod_dedupe_requeues_a_replayed_older_pod_again() {
     let cfg = Config {
         pod_launch_failure_retries: 3,
         pod_launch_failure_dedupe: RequeueDedupe::LastPod,
+        label_kept_failed_pods_done: false,
         ..Config::default()
     };
     let mut h = Harness::new(cfg);
@@ -614,7 +619,7 @@ fn requeue_budget_continues_after_a_failover() {
     let out = h.event(EventType::Modified, &prestart_failed(pod));
     assert_eq!(
         kinds(&out),
-        ["Report"],
+        ["PatchLabels", "Report"],
         "the one requeue was used before the failover"
     );
 }

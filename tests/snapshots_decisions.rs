@@ -278,7 +278,7 @@ fn failover_in_the_middle_of_a_requeue_budget() {
     pod3.labels.insert("airflow-worker".into(), "7".into());
     // Budget used up: the next pre-start failure is a real failure.
     let out = h7.event(EventType::Modified, &prestart_failed(pod3));
-    assert_eq!(kinds(&out), ["Report"]);
+    assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     insta::assert_snapshot!(format!(
         "## scheduler 5\n{}\n## scheduler 7\n{}",
         h5.transcript, h7.transcript

@@ -25,6 +25,9 @@ pub(crate) enum PodState {
     Gone,
     /// Its containers have all exited (phase Succeeded or Failed).
     Terminal,
+    /// Terminal and already being deleted (`deletionTimestamp` set): it goes away on its own,
+    /// so a done label would be a wasted call.
+    TerminalDeleting,
     /// Still Pending or Running: it may yet start or keep running the task.
     Live,
 }
@@ -33,9 +36,16 @@ pub(crate) enum PodState {
 /// `delete_worker_pods_on_failure` is off (failed pods are kept for debugging); without
 /// `delete_worker_pods` every finished pod is labelled done. `None` when the pod is already gone.
 ///
-/// **Where we differ on purpose:** a failed pod that is still live (Pending with a fatal waiting
-/// reason, or `ProviderFailed`) is always deleted. Airflow keeps it, but its kubelet keeps
-/// pulling the image and may start the task later, next to the try's next pod.
+/// **Where we differ on purpose:**
+/// - a failed pod that is still live (Pending with a fatal waiting reason, or `ProviderFailed`)
+///   is always deleted. Airflow keeps it, but its kubelet keeps pulling the image and may start
+///   the task later, next to the try's next pod;
+/// - a failed pod kept for debugging (`delete_worker_pods_on_failure` off) is labelled done
+///   (unless `label_kept_failed_pods_done` is off).
+///   Airflow makes no call for it, so it still matches every adoption selector: when its
+///   scheduler dies after requeueing it, an adopter takes the same failure again and spends a
+///   second requeue on it (swarm seed 1993 of `steady-ha`). The label marks the outcome as
+///   taken; the pod itself stays for `kubectl logs`.
 pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod: PodState) -> Option<Disposal> {
     let failed = matches!(outcome, Outcome::Failed { .. });
     if pod == PodState::Gone || !matches!(outcome, Outcome::Failed { .. } | Outcome::Succeeded) {
@@ -44,10 +54,13 @@ pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod: PodState) -> Opt
     if failed && pod == PodState::Live {
         return Some(Disposal::Delete);
     }
-    if config.delete_worker_pods {
-        (!failed || config.delete_worker_pods_on_failure).then_some(Disposal::Delete)
-    } else {
+    if !config.delete_worker_pods {
         Some(Disposal::MarkDone)
+    } else if !failed || config.delete_worker_pods_on_failure {
+        Some(Disposal::Delete)
+    } else {
+        (config.label_kept_failed_pods_done && pod != PodState::TerminalDeleting)
+            .then_some(Disposal::MarkDone)
     }
 }
 
@@ -98,7 +111,10 @@ mod tests {
             disposal(&default, &Outcome::Succeeded, PodState::Terminal),
             Some(Disposal::Delete)
         );
-        assert_eq!(disposal(&default, &failed(), PodState::Terminal), None);
+        assert_eq!(
+            disposal(&default, &failed(), PodState::Terminal),
+            Some(Disposal::MarkDone)
+        );
         let on_failure = Config {
             delete_worker_pods_on_failure: true,
             ..Config::default()
@@ -145,8 +161,24 @@ mod tests {
         }
         assert_eq!(
             disposal(&Config::default(), &failed(), PodState::Terminal),
-            None
+            Some(Disposal::MarkDone)
         );
+    }
+
+    #[test]
+    fn a_kept_failed_pod_is_labelled_done_unless_it_is_going_away() {
+        let cfg = Config::default();
+        assert_eq!(disposal(&cfg, &failed(), PodState::TerminalDeleting), None);
+        assert_eq!(
+            disposal(&cfg, &Outcome::Succeeded, PodState::TerminalDeleting),
+            Some(Disposal::Delete),
+            "Airflow's delete of a finished pod stays"
+        );
+        let airflow = Config {
+            label_kept_failed_pods_done: false,
+            ..Config::default()
+        };
+        assert_eq!(disposal(&airflow, &failed(), PodState::Terminal), None);
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct Config {
     pub delete_worker_pods: bool,
     /// Also delete failed pods (only with `delete_worker_pods`).
     pub delete_worker_pods_on_failure: bool,
+    /// *(podwarden; legacy switch when off)* Label a failed pod that is kept (for debugging)
+    /// `airflow_executor_done=True`, so no adopter takes its failure again after this scheduler
+    /// dies. Airflow leaves it unlabelled (`false`), which lets one pod failure spend two
+    /// requeues across a failover.
+    pub label_kept_failed_pods_done: bool,
     /// Waiting reasons that make a Pending pod fail at once. Accepts a list or Airflow's
     /// comma-separated string; items are trimmed and empty items dropped.
     #[serde(deserialize_with = "comma_list")]
@@ -116,6 +121,7 @@ impl Default for Config {
             namespace: "default".into(),
             delete_worker_pods: true,
             delete_worker_pods_on_failure: false,
+            label_kept_failed_pods_done: true,
             worker_pod_pending_fatal_container_state_reasons: DEFAULT_FATAL_PENDING_REASONS
                 .iter()
                 .map(|s| (*s).to_string())

@@ -367,12 +367,16 @@ pub fn apply_policy(name: &str, mut config: Config) -> Result<Config, ScenarioEr
     match name {
         "default" => {}
         "legacy-adoption" => config.adoption_scope = AdoptionScope::AllOthers,
-        "legacy-dedupe" => config.pod_launch_failure_dedupe = RequeueDedupe::LastPod,
+        "legacy-dedupe" => {
+            config.pod_launch_failure_dedupe = RequeueDedupe::LastPod;
+            config.label_kept_failed_pods_done = false;
+        }
         "no-requeue" => config.pod_launch_failure_retries = 0,
         "timestamp-liveness" => config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp,
         "airflow" => {
             config.adoption_scope = AdoptionScope::AllOthers;
             config.pod_launch_failure_dedupe = RequeueDedupe::LastPod;
+            config.label_kept_failed_pods_done = false;
             config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp;
         }
         other => return Err(ScenarioError::UnknownPolicy(other.to_string())),

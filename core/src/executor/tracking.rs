@@ -234,7 +234,11 @@ impl Executor {
                 let pod_state = if gone {
                     PodState::Gone
                 } else if matches!(pod.phase, Some(PodPhase::Succeeded | PodPhase::Failed)) {
-                    PodState::Terminal
+                    if pod.deletion_timestamp.is_some() {
+                        PodState::TerminalDeleting
+                    } else {
+                        PodState::Terminal
+                    }
                 } else {
                     PodState::Live
                 };
