@@ -87,9 +87,14 @@ fn executor_done() -> LabelPairs {
     vec![("airflow_executor_done".to_string(), "True".to_string())]
 }
 
+/// Airflow's publish matrix on its own. Differs on purpose (tested in `tests/completion.rs`):
+/// with `pod_launch_failure_retries` on, a create that keeps failing on a transient error is a
+/// launch failure and asks the DB whether to requeue, instead of failing at once. Turning the
+/// launch-failure requeue off gives Airflow's outcome exactly.
 fn with_retries(max_retries: i64) -> Config {
     Config {
         task_publish_max_retries: max_retries,
+        pod_launch_failure_retries: 0,
         ..Config::default()
     }
 }

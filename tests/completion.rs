@@ -257,7 +257,10 @@ fn bookkeeping_is_freed_on_every_exit_path() {
 
 #[test]
 fn create_timeout_that_fails_the_try_also_removes_the_maybe_created_pod() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(Config {
+        pod_launch_failure_retries: 0,
+        ..Config::default()
+    });
     let k = key("t");
     let cmds = h.submit(&k);
     let out = h.answer(
@@ -329,4 +332,69 @@ fn answers_are_checked() {
         },
     );
     assert!(matches!(dup, Err(podwarden::InputError::DuplicateTask(_))));
+}
+
+/// Differs on purpose from Airflow: a create that keeps failing on a transient error (here a
+/// timeout, with `task_publish_max_retries = 0`) is a launch failure. The task never started, so
+/// while the try is QUEUED it is requeued under a new pod name instead of costing a user retry;
+/// the maybe-created pod is deleted either way. Swarm seeds 2203, 3801, 6994, 7660, 9402 and
+/// 9752 of `steady-ha` (an API partition starting while a create is in flight) found this.
+#[test]
+fn create_that_keeps_timing_out_is_a_launch_failure_and_requeues_while_queued() {
+    let mut h = Harness::new(Config::default());
+    let k = key("t");
+    let cmds = h.submit(&k);
+    let first = created_pod(&cmds).expect("a create");
+    let timeout = ApiOutcome::Failed {
+        failure: podwarden::ApiFailure::Timeout,
+    };
+    let out = h.answer(cmds[0].id, timeout);
+    assert_eq!(kinds(&out), ["DeletePod", "QueryTaskStates"]);
+    let out = h.answer_state_of(&out, Some(podwarden::db::TaskState::Queued));
+    assert_eq!(kinds(&out), ["Requeue"]);
+    let CommandKind::Requeue {
+        cause, failed_pod, ..
+    } = &out[0].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        cause,
+        &podwarden::requeue::RequeueCause::PublishFailed("request timed out".into())
+    );
+    assert_eq!(failed_pod.name, first.name);
+    let next = h.advance(1_000);
+    let second = created_pod(&next).expect("relaunched");
+    assert_ne!(second.name, first.name, "a new pod name for the new launch");
+
+    // The budget (1) is used: the next timeout fails the try with Airflow's reason.
+    let out = h.answer(
+        next.last().unwrap().id,
+        ApiOutcome::Failed {
+            failure: podwarden::ApiFailure::Timeout,
+        },
+    );
+    assert_eq!(kinds(&out), ["DeletePod", "Report"]);
+    assert_eq!(
+        reports(&out)[0].2.as_deref(),
+        Some("pod creation failed: request timed out")
+    );
+}
+
+/// A create the API refuses outright (400, 403, 422) is not retried by a requeue: the same pod
+/// would be refused again.
+#[test]
+fn create_refused_outright_fails_at_once() {
+    let mut h = Harness::new(Config::default());
+    let k = key("t");
+    let cmds = h.submit(&k);
+    let out = h.fail(
+        cmds[0].id,
+        422,
+        "Invalid",
+        "spec.containers: Required value",
+        None,
+    );
+    assert_eq!(kinds(&out), ["Report"]);
+    assert!(!h.ex.is_tracking(&k));
 }

@@ -73,13 +73,21 @@ pub(crate) enum Evidence {
     Vanished,
     /// The pod stayed Pending longer than `worker_pods_pending_timeout`; the executor deleted it.
     PendingTimeout,
+    /// The pod could not be created (a transient API error after every publish retry).
+    PublishFailed,
 }
 
 /// The reason reported with a failed try: what happened, then every cause the pod shows.
 pub(crate) fn failure_reason(details: &FailureDetails, evidence: Evidence) -> String {
+    if evidence == Evidence::PublishFailed {
+        // The pod never existed: the API's answer is all there is to say.
+        let answer = details.pod_message.as_deref().unwrap_or("unknown error");
+        return format!("pod creation failed: {answer}");
+    }
     let headline = match evidence {
         Evidence::Vanished => "Pod vanished while the watch was down",
         Evidence::PendingTimeout => "Pod pending longer than worker_pods_pending_timeout",
+        Evidence::PublishFailed => "Pod creation failed",
         Evidence::Event(Rule::DeletedWhileRunning) => "Pod deleted while running",
         Evidence::Event(Rule::DeletedWhilePending) => "Pod deleted before it started",
         Evidence::Event(Rule::ProviderFailed) => "Pod provider failed",

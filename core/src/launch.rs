@@ -126,7 +126,7 @@ pub(crate) enum PublishDecision {
 }
 
 /// Whether Airflow treats this failure as transient.
-fn is_transient(failure: &ApiFailure) -> bool {
+pub(crate) fn is_transient(failure: &ApiFailure) -> bool {
     match failure {
         ApiFailure::Status { code, message, .. } => match code {
             403 => message.contains("exceeded quota"),

@@ -11,7 +11,12 @@
 //! - **the budget travels on the pod** ([`LAUNCH_ATTEMPT_ANNOTATION`]): an executor that adopts
 //!   the try after a failover continues it instead of starting over;
 //! - **the cause is recorded** ([`RequeueCause`]): eviction, preemption, node loss, a main
-//!   container that never started, an image pull failure, an admission rejection.
+//!   container that never started, an image pull failure, an admission rejection;
+//! - **a create that keeps failing on a transient API error is a launch failure too**: Airflow
+//!   fails the try once `task_publish_max_retries` is used, which charges the user a retry for a
+//!   task that never started (an API server partition at the wrong moment). Here the try takes
+//!   the same path as a pod that failed before its task started: requeued while QUEUED and
+//!   within `pod_launch_failure_retries`, failed otherwise.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +42,9 @@ pub enum RequeueCause {
     AdmissionRejected(String),
     /// The pod was Pending longer than `worker_pods_pending_timeout`.
     PendingTimeout(String),
+    /// The pod could not be created: a transient API error (timeout, lost connection, 429,
+    /// 5xx, quota) outlasted `task_publish_max_retries`.
+    PublishFailed(String),
     /// The main container never started, with no more specific cause.
     ContainerNeverStarted,
     /// Nothing more specific is known (the DB still says QUEUED).
@@ -50,6 +58,7 @@ impl std::fmt::Display for RequeueCause {
             Self::ImagePull(r) => write!(f, "image pull {r}"),
             Self::AdmissionRejected(r) => write!(f, "admission rejected {r}"),
             Self::PendingTimeout(r) => write!(f, "pending timeout {r}"),
+            Self::PublishFailed(r) => write!(f, "pod creation failed {r}"),
             Self::ContainerNeverStarted => f.write_str("container never started"),
             Self::Unknown => f.write_str("unknown"),
         }

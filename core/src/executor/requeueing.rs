@@ -54,6 +54,9 @@ impl Executor {
                             .clone()
                             .unwrap_or_else(|| "Pending".to_string()),
                     ),
+                    Evidence::PublishFailed => {
+                        RequeueCause::PublishFailed(details.pod_message.clone().unwrap_or_default())
+                    }
                     Evidence::Event(_) | Evidence::Vanished => requeue::cause_of(&details),
                 };
                 let decision = PendingDecision {

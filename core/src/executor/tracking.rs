@@ -12,7 +12,7 @@ use crate::launch::{self, PublishDecision};
 use crate::pod::{ContainerState, EventType, PodPhase, PodRef, PodView, WatchEvent};
 use crate::requeue::RequeueDedupe;
 use crate::time::{TimerKind, Timestamp};
-use crate::watch::{self, Outcome, Rule};
+use crate::watch::{self, FailureDetails, Outcome, Rule};
 
 impl Executor {
     // ---- launch ---------------------------------------------------------------------------
@@ -115,26 +115,33 @@ impl Executor {
                 }
             }
             PublishDecision::Fail => {
-                self.tasks.remove(&key);
                 self.pods.remove(&pod);
                 // A create that timed out may still have made the pod: remove it, or it would
-                // run a try the scheduler has already counted as failed.
+                // run a try that is requeued under another pod name, or already failed.
                 if matches!(failure, ApiFailure::Timeout | ApiFailure::Connection { .. }) {
                     self.pods.insert(
                         pod.clone(),
                         PodRecord::new(key.clone(), String::new(), false, true),
                     );
                     self.start_cleanup(Cleanup {
-                        pod,
+                        pod: pod.clone(),
                         disposal: Disposal::Delete,
                         attempt: 0,
                     });
                 }
-                self.emit_report(
-                    key,
-                    ReportedState::Failed,
-                    Some(format!("pod creation failed: {failure}")),
-                );
+                let details = FailureDetails {
+                    pod_message: Some(failure.to_string()),
+                    ..FailureDetails::default()
+                };
+                if launch::is_transient(&failure) {
+                    // Differs on purpose: the task never started, so this is a launch failure
+                    // (requeued while QUEUED and within budget), not a charge to the user.
+                    self.on_try_failed(key, pod, String::new(), details, Evidence::PublishFailed);
+                } else {
+                    // The API refused the pod itself (invalid, forbidden): a new pod would be
+                    // refused too.
+                    self.fail_try(key, &details, Evidence::PublishFailed);
+                }
             }
         }
     }
