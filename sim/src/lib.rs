@@ -26,6 +26,7 @@ pub mod invariants;
 pub mod replay;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod summary;
 pub mod sweep;
 pub mod trace;

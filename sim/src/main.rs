@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use podwarden_sim::scenario::Scenario;
 use podwarden_sim::sweep::{self, Shard, SweepReport, SweepSpec};
-use podwarden_sim::{classify, runner};
+use podwarden_sim::{classify, runner, shrink};
 
 /// Exit code: everything read and processed.
 const EXIT_OK: u8 = 0;
@@ -54,6 +54,9 @@ enum Command {
     /// Run a seed twice in this process and twice in fresh processes; all four trace hashes
     /// must be equal.
     CheckDeterminism(CheckArgs),
+    /// Reduce a failing run (a trace, or a scenario and seed) to a small world that breaks the
+    /// same invariant; writes it as PREFIX.toml plus PREFIX.trace.jsonl.
+    Shrink(ShrinkArgs),
     /// Classify every event of a pod watch stream with Airflow's watch table (rows 1–11).
     ///
     /// FILE is JSON Lines (`{"type":…,"object":…}` per line), a single Pod or watch event
@@ -129,6 +132,32 @@ struct ReplayArgs {
 }
 
 #[derive(Debug, Args)]
+struct ShrinkArgs {
+    /// A trace written by `run --trace FILE` (its header names the world and seed), or a
+    /// scenario file.
+    #[arg(value_name = "TRACE_OR_SCENARIO")]
+    input: PathBuf,
+    /// Seed, for a scenario file (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// For a scenario file: draw the world from the seed as `sweep --swarm` does.
+    #[arg(long)]
+    swarm: bool,
+    /// For a scenario file: the policy preset (default: the scenario's).
+    #[arg(long)]
+    policy: Option<String>,
+    /// Write PREFIX.toml and PREFIX.trace.jsonl (default: shrunk-NAME-SEED).
+    #[arg(long, value_name = "PREFIX")]
+    out: Option<PathBuf>,
+    /// Most world runs to spend.
+    #[arg(long, default_value_t = 2000)]
+    max_runs: usize,
+    /// Seeds tried per candidate world (the current one and the next ones).
+    #[arg(long, default_value_t = 4)]
+    seeds_per_candidate: u64,
+}
+
+#[derive(Debug, Args)]
 struct CheckArgs {
     /// The scenario file.
     #[arg(value_name = "SCENARIO")]
@@ -168,6 +197,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => run_sweep(&args),
         Command::Replay(args) => run_replay(&args),
         Command::CheckDeterminism(args) => run_check(&args),
+        Command::Shrink(args) => run_shrink(&args),
     };
     ExitCode::from(code)
 }
@@ -546,4 +576,105 @@ fn run_check(args: &CheckArgs) -> u8 {
         println!("NOT deterministic");
         EXIT_VIOLATION
     }
+}
+
+/// The world to shrink: a trace's header, or a scenario file (with the swarm draw and policy).
+fn shrink_input(args: &ShrinkArgs) -> Result<(Scenario, u64), String> {
+    let file = std::fs::File::open(&args.input)
+        .map_err(|e| format!("cannot read {}: {e}", args.input.display()))?;
+    if let Ok((scenario, seed)) = podwarden_sim::replay::read_header(io::BufReader::new(file)) {
+        if args.swarm || args.policy.is_some() || args.seed.is_some() {
+            return Err("a trace names its world and seed: --seed, --swarm and --policy apply to a scenario file only".into());
+        }
+        return Ok((scenario, seed));
+    }
+    let path = args.input.display().to_string();
+    let mut scenario = Scenario::load(&path).map_err(|e| e.to_string())?;
+    if let Some(p) = &args.policy {
+        p.clone_into(&mut scenario.policy);
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    if args.swarm {
+        scenario = sweep::swarm(&scenario, seed).0;
+    }
+    Ok((scenario, seed))
+}
+
+fn run_shrink(args: &ShrinkArgs) -> u8 {
+    let (scenario, seed) = match shrink_input(args) {
+        Ok(input) => input,
+        Err(message) => {
+            eprintln!("podwarden-sim shrink: {message}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let from = format!("{} seed {} ({})", scenario.name, seed, scenario.policy);
+    let prefix = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("shrunk-{}-{seed}", scenario.name)));
+    let spec = shrink::ShrinkSpec {
+        max_runs: args.max_runs,
+        seeds_per_candidate: args.seeds_per_candidate,
+    };
+    let before = shrink::size_line(&scenario);
+    let result = shrink::shrink(scenario, Some(seed), &spec, |step| {
+        eprintln!("kept: {step}")
+    });
+    let mut shrunk = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("podwarden-sim shrink: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    shrunk.scenario.name = prefix
+        .file_name()
+        .map_or_else(|| "shrunk".into(), |n| n.to_string_lossy().into_owned());
+    shrunk.scenario.description = format!(
+        "Shrunk by podwarden-sim shrink from {from}: {} still fires",
+        shrunk.violation.invariant
+    );
+    let toml_path = prefix.with_extension("toml");
+    let trace_path = prefix.with_extension("trace.jsonl");
+    let written = shrink::to_minimal_toml(&shrunk.scenario)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            std::fs::write(&toml_path, text)
+                .map_err(|e| format!("cannot write {}: {e}", toml_path.display()))
+        })
+        .and_then(|()| {
+            runner::run(
+                shrunk.scenario.clone(),
+                Some(shrunk.seed),
+                None,
+                Some(&trace_path),
+            )
+            .map_err(|e| e.to_string())
+        });
+    if let Err(message) = written {
+        eprintln!("podwarden-sim shrink: {message}");
+        return EXIT_UNREADABLE;
+    }
+    println!("invariant   {}", shrunk.violation.invariant);
+    println!("original    {from}: {before}");
+    println!(
+        "shrunk      seed {}: {}",
+        shrunk.seed,
+        shrink::size_line(&shrunk.scenario)
+    );
+    println!(
+        "runs        {} ({} reductions kept)",
+        shrunk.runs,
+        shrunk.steps.len()
+    );
+    println!("detail      {}", shrunk.violation.detail);
+    println!("scenario    {}", toml_path.display());
+    println!("trace       {}", trace_path.display());
+    println!(
+        "reproduce   podwarden-sim run {} && podwarden-sim replay {}",
+        toml_path.display(),
+        trace_path.display()
+    );
+    EXIT_OK
 }

@@ -101,6 +101,32 @@ impl Write for Comparer {
     }
 }
 
+/// The scenario and seed a trace's header names: what to run to get the trace again.
+///
+/// # Errors
+/// [`ReplayError`] if the first line cannot be read or is not a podwarden trace header.
+pub fn read_header(reader: impl BufRead) -> Result<(Scenario, u64), ReplayError> {
+    let first = reader
+        .lines()
+        .next()
+        .transpose()?
+        .ok_or_else(|| ReplayError::Header("the trace is empty".into()))?;
+    let header = parse_header(&first)?;
+    Ok((header.scenario, header.seed))
+}
+
+fn parse_header(line: &str) -> Result<Header, ReplayError> {
+    let header: Header =
+        serde_json::from_str(line).map_err(|e| ReplayError::Header(e.to_string()))?;
+    if header.podwarden_trace != 1 {
+        return Err(ReplayError::Header(format!(
+            "trace format {} is not supported",
+            header.podwarden_trace
+        )));
+    }
+    Ok(header)
+}
+
 /// Replays the trace read from `reader`.
 ///
 /// # Errors
@@ -111,14 +137,7 @@ pub fn replay(reader: impl BufRead + 'static) -> Result<ReplayReport, ReplayErro
         .next()
         .transpose()?
         .ok_or_else(|| ReplayError::Header("the trace is empty".into()))?;
-    let header: Header =
-        serde_json::from_str(&first).map_err(|e| ReplayError::Header(e.to_string()))?;
-    if header.podwarden_trace != 1 {
-        return Err(ReplayError::Header(format!(
-            "trace format {} is not supported",
-            header.podwarden_trace
-        )));
-    }
+    let header = parse_header(&first)?;
     // The world writes the header again: compare from the first line.
     let expected: Lines = Box::new(std::iter::once(Ok(first)).chain(lines));
     let state = Rc::new(RefCell::new(State {
