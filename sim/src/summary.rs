@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use podwarden_core::db::TaskState;
 
@@ -50,6 +50,54 @@ pub struct Summary {
     pub faults: u64,
     /// API and DB calls per scheduler id.
     pub per_scheduler: BTreeMap<String, SchedCounts>,
+    /// Task latency (arrival to SUCCESS or FAILED) of the tasks that ended.
+    pub task_latency: LatencyHistogram,
+}
+
+/// Latencies in buckets 2.5 % wide (a log scale), so that sweeps and shards merge percentiles
+/// exactly without keeping every sample; a percentile is read as its bucket's upper bound
+/// (at most 2.5 % above the true value).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyHistogram {
+    /// Samples per bucket index (sparse).
+    pub buckets: BTreeMap<u32, u64>,
+    /// Samples in all.
+    pub count: u64,
+}
+
+/// Width of a bucket: each is 2.5 % above the previous.
+const BUCKET_GROWTH: f64 = 1.025;
+
+impl LatencyHistogram {
+    /// Adds one latency.
+    pub fn record(&mut self, ms: u64) {
+        let index = ((ms as f64 + 1.0).ln() / BUCKET_GROWTH.ln()).floor() as u32;
+        *self.buckets.entry(index).or_default() += 1;
+        self.count += 1;
+    }
+
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &Self) {
+        for (b, n) in &other.buckets {
+            *self.buckets.entry(*b).or_default() += n;
+        }
+        self.count += other.count;
+    }
+
+    /// The `p`-th percentile in milliseconds (the upper bound of its bucket); 0 when empty.
+    #[must_use]
+    pub fn percentile(&self, p: u64) -> u64 {
+        let rank = (self.count * p).div_ceil(100).max(1);
+        let mut seen = 0;
+        for (b, n) in &self.buckets {
+            seen += n;
+            if seen >= rank {
+                return (BUCKET_GROWTH.powi(i32::try_from(*b + 1).unwrap_or(i32::MAX)) - 1.0).round()
+                    as u64;
+            }
+        }
+        0
+    }
 }
 
 impl Summary {
@@ -67,6 +115,11 @@ impl Summary {
             .filter(|t| t.state == Some(TaskState::Failed))
             .count();
         self.unfinished = self.tasks - self.succeeded - self.failed;
+        for ti in &db.tis {
+            if let Some(done) = ti.done_at {
+                self.task_latency.record(done.saturating_sub(ti.arrived_at));
+            }
+        }
         self.pods_left = api.pods.len();
         for s in scheds {
             for (id, c) in &s.counts {
@@ -100,6 +153,14 @@ impl Summary {
                 format!(
                     "{} ({} succeeded, {} failed, {} unfinished)",
                     self.tasks, self.succeeded, self.failed, self.unfinished
+                ),
+            ),
+            (
+                "task latency".into(),
+                format!(
+                    "p50 {:.1} s, p99 {:.1} s",
+                    self.task_latency.percentile(50) as f64 / 1000.0,
+                    self.task_latency.percentile(99) as f64 / 1000.0
                 ),
             ),
             ("pods created".into(), self.pods_created.to_string()),
@@ -157,5 +218,34 @@ impl Summary {
             let _ = writeln!(out, "{k:<24} {v}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_are_within_a_bucket_and_merge_exactly() {
+        let mut a = LatencyHistogram::default();
+        let mut b = LatencyHistogram::default();
+        for ms in 1..=1000u64 {
+            if ms % 2 == 1 {
+                a.record(ms * 100);
+            } else {
+                b.record(ms * 100);
+            }
+        }
+        let mut all = a.clone();
+        all.merge(&b);
+        assert_eq!(all.count, 1000);
+        for (p, exact) in [(50u64, 50_000f64), (99, 99_000.0)] {
+            let got = all.percentile(p) as f64;
+            assert!(
+                got >= exact && got <= exact * 1.026,
+                "p{p}: {got} vs {exact}"
+            );
+        }
+        assert_eq!(LatencyHistogram::default().percentile(50), 0);
     }
 }

@@ -92,6 +92,15 @@ pub struct SweepReport {
     /// Every scheduler's API call count, kept so shards merge exactly.
     #[serde(default)]
     pub api_calls_samples: Vec<u64>,
+    /// Task latency (arrival to SUCCESS or FAILED) over every run, p50 in milliseconds.
+    #[serde(default)]
+    pub task_latency_p50_ms: u64,
+    /// See `task_latency_p50_ms`.
+    #[serde(default)]
+    pub task_latency_p99_ms: u64,
+    /// Every run's latencies, bucketed, so shards merge exactly.
+    #[serde(default)]
+    pub task_latency: crate::summary::LatencyHistogram,
 }
 
 impl SweepReport {
@@ -117,6 +126,9 @@ impl SweepReport {
         self.api_calls_samples.sort_unstable();
         self.api_calls_per_scheduler_p50 = percentile(&self.api_calls_samples, 50);
         self.api_calls_per_scheduler_p99 = percentile(&self.api_calls_samples, 99);
+        self.task_latency.merge(&other.task_latency);
+        self.task_latency_p50_ms = self.task_latency.percentile(50);
+        self.task_latency_p99_ms = self.task_latency.percentile(99);
     }
 
     /// The report as a text table.
@@ -137,6 +149,13 @@ impl SweepReport {
             out,
             "{:<28} {} ({} succeeded, {} failed)",
             "tasks", self.tasks, self.succeeded, self.failed
+        );
+        let _ = writeln!(
+            out,
+            "{:<28} p50 {:.1} s p99 {:.1} s",
+            "task latency",
+            self.task_latency_p50_ms as f64 / 1000.0,
+            self.task_latency_p99_ms as f64 / 1000.0
         );
         let _ = writeln!(out, "{:<28} {}", "requeues", self.requeues);
         let _ = writeln!(
@@ -390,6 +409,7 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
         report.failed += s.failed as u64;
         report.requeues += s.requeues();
         report.retries_consumed += s.retries_consumed;
+        report.task_latency.merge(&s.task_latency);
         for c in s.per_scheduler.values() {
             report
                 .api_calls_samples
@@ -418,6 +438,8 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
     report.api_calls_samples.sort_unstable();
     report.api_calls_per_scheduler_p50 = percentile(&report.api_calls_samples, 50);
     report.api_calls_per_scheduler_p99 = percentile(&report.api_calls_samples, 99);
+    report.task_latency_p50_ms = report.task_latency.percentile(50);
+    report.task_latency_p99_ms = report.task_latency.percentile(99);
     Ok(report)
 }
 

@@ -29,6 +29,9 @@ pub(crate) struct Ti {
     pub(crate) stuck_resets: u32,
     /// Retries consumed (failed tries that made a new one).
     pub(crate) retries_consumed: u32,
+    /// When it arrived (simulated time), and when it reached SUCCESS or FAILED: its latency.
+    pub(crate) arrived_at: Ms,
+    pub(crate) done_at: Option<Ms>,
     /// A scheduler is handing this task instance to its executor (Airflow holds the row lock
     /// for the whole adoption transaction; other schedulers skip it).
     pub(crate) adopting_by: Option<String>,
@@ -151,8 +154,10 @@ impl World {
                 stuck_resets: 0,
                 retries_consumed: 0,
                 adopting_by: None,
+                arrived_at: span * u64::from(i) / u64::from(load.tasks.max(1)),
+                done_at: None,
             });
-            let at = span * u64::from(i) / u64::from(load.tasks.max(1));
+            let at = self.db.tis[idx].arrived_at;
             self.at(at, Ev::TaskArrives { ti: idx });
         }
     }
@@ -173,6 +178,7 @@ impl World {
         } else {
             ti.state = Some(TaskState::Failed);
             ti.queued_by = None;
+            ti.done_at = Some(now);
             false
         }
     }

@@ -371,7 +371,10 @@ impl World {
                 let same_try = self.db.tis[idx].key.try_number == key.try_number
                     && self.db.tis[idx].state == Some(TaskState::Running);
                 match code {
-                    0 if same_try => self.db.tis[idx].state = Some(TaskState::Success),
+                    0 if same_try => {
+                        self.db.tis[idx].state = Some(TaskState::Success);
+                        self.db.tis[idx].done_at = Some(self.now);
+                    }
                     // The task's own failure: the runner records it (a user retry).
                     1 if same_try => {
                         self.fail_try(idx);

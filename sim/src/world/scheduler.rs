@@ -358,6 +358,7 @@ impl World {
             } else {
                 ti.state = Some(TaskState::Failed);
                 ti.queued_by = None;
+                ti.done_at = Some(now);
             }
         }
     }

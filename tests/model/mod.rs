@@ -1,0 +1,522 @@
+//! A reference model of the executor's decision rules, written to be read, not to be fast.
+//!
+//! It knows nothing of the executor's code: it keeps, per try, only what the rules in
+//! `docs/decisions.md` talk about (the try's phase, its current pod, the requeues it used, the pod
+//! uids whose failure it counted), per pod whether its outcome was taken, and per peer scheduler
+//! its heartbeat as last observed. From an input it predicts the decisions: create, delete,
+//! label done, ask the DB, requeue, report, list completed pods with a given exclusion set.
+//! `tests/model_based.rs` drives it and the real `Executor` with the same generated inputs and
+//! compares what they decide after every step.
+//!
+//! The configuration is fixed (see [`model_config`]) so that the rules stay short: the launch
+//! window and the API budget are large enough never to hold a create back.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use podwarden::Config;
+
+/// This executor's scheduler id.
+pub const ME: &str = "5";
+/// The requeue budget (`pod_launch_failure_retries`).
+pub const REQUEUE_BUDGET: u32 = 2;
+/// `task_publish_max_retries`.
+pub const PUBLISH_RETRIES: u32 = 1;
+/// Seconds between completed-pod adoptions.
+pub const ADOPTION_INTERVAL_MS: u64 = 10_000;
+/// `scheduler_health_check_threshold`.
+pub const LIVENESS_THRESHOLD_MS: u64 = 30_000;
+
+/// The configuration the model describes: the defaults, with a budget of 2 requeues, one
+/// publish retry, a 10 s adoption interval, and room to create every queued try at once.
+pub fn model_config() -> Config {
+    Config {
+        pod_launch_failure_retries: i64::from(REQUEUE_BUDGET),
+        task_publish_max_retries: i64::from(PUBLISH_RETRIES),
+        orphaned_tasks_check_interval: ADOPTION_INTERVAL_MS as f64 / 1000.0,
+        scheduler_health_check_threshold: LIVENESS_THRESHOLD_MS as f64 / 1000.0,
+        worker_pods_creation_batch_size: 1_000,
+        api_qps: 1_000_000,
+        api_burst: 1_000_000,
+        ..Config::default()
+    }
+}
+
+/// What the executor decided, reduced to what the rules predict. Pod names are the executor's
+/// own (hashed); the model learns them from the creates.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Decision {
+    /// Create a pod for try `task`.
+    Create { task: usize },
+    /// Delete pod `pod`.
+    Delete { pod: String },
+    /// Label pod `pod` `airflow_executor_done=True`.
+    MarkDone { pod: String },
+    /// Ask the DB whether try `task` is still QUEUED.
+    Ask { task: usize },
+    /// Requeue try `task` transparently (its `attempt`-th requeue) for the failure of `pod`.
+    Requeue {
+        task: usize,
+        attempt: u32,
+        pod: String,
+    },
+    /// Report try `task` ended.
+    Report { task: usize, succeeded: bool },
+    /// List completed pods of every scheduler but these.
+    AdoptCompleted { excluded: BTreeSet<String> },
+}
+
+/// What a pod event shows, as the generator builds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// MODIFIED, phase Running.
+    Running,
+    /// MODIFIED, phase Succeeded.
+    Succeeded,
+    /// MODIFIED, phase Failed, the task's own error (`Error`, exit 1, started).
+    FailedError,
+    /// MODIFIED, phase Failed before the task started (`ContainerStatusUnknown`, 137).
+    FailedPrestart,
+    /// DELETED with a deletion timestamp, in its last phase (`last` says which).
+    Deleted(Last),
+    /// DELETED without a deletion timestamp: it left this executor's watch.
+    LeftWatch,
+}
+
+/// A pod's last phase, for a DELETED event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Last {
+    Pending,
+    Running,
+    Succeeded,
+    Failed { error: bool },
+}
+
+/// The DB's answer about a try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbAnswer {
+    Queued,
+    Running,
+    NoRow,
+    Unavailable,
+}
+
+/// The API's answer to a create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateAnswer {
+    Ok,
+    AlreadyExists,
+    Timeout,
+    ServerError,
+    Invalid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a create (the model creates at the end of every step).
+    Queued,
+    /// Its current pod: its create in flight, or created.
+    Launched { pod: String },
+    /// Its current pod failed; the DB was asked.
+    Deciding { pod: String, deleted_pending: bool },
+}
+
+#[derive(Debug, Clone)]
+struct Try {
+    phase: Phase,
+    requeues: u32,
+    publish_retries: u32,
+    /// Pod uids whose failure was counted (one decision per pod, ever).
+    counted: BTreeSet<String>,
+    /// The pod name a publish retry must reuse.
+    retry_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    running: bool,
+    value: u64,
+    changed_at: u64,
+}
+
+/// The model's state.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    now: u64,
+    tries: BTreeMap<usize, Try>,
+    /// Pods whose record the executor keeps, and whether their outcome was taken.
+    records: BTreeMap<String, bool>,
+    /// Every pod name ever created, and its try.
+    pod_task: BTreeMap<String, usize>,
+    /// Tries in the order they joined the launch queue.
+    launch_order: Vec<usize>,
+    peers: BTreeMap<String, Peer>,
+    /// The last heartbeat snapshot: when, and whether it could be read.
+    snapshot: Option<(u64, bool)>,
+    adoption_due: u64,
+    adoption_waiting: bool,
+    /// Decisions of the current step.
+    out: Vec<Decision>,
+}
+
+impl Model {
+    /// A model of an executor started at `now` whose first adoption already waits for
+    /// heartbeats (what `Harness::new` leaves).
+    pub fn new(now: u64) -> Self {
+        Self {
+            now,
+            adoption_due: now + ADOPTION_INTERVAL_MS,
+            adoption_waiting: true,
+            ..Self::default()
+        }
+    }
+
+    /// Tries tracked.
+    pub fn tries(&self) -> usize {
+        self.tries.len()
+    }
+
+    /// Pod records kept.
+    pub fn records(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The try a pod belongs to.
+    pub fn task_of(&self, pod: &str) -> Option<usize> {
+        self.pod_task.get(pod).copied()
+    }
+
+    /// The decisions of the step, sorted.
+    pub fn take(&mut self) -> Vec<Decision> {
+        self.launch();
+        let mut out = std::mem::take(&mut self.out);
+        out.sort();
+        out
+    }
+
+    /// The executor created `pod` for `task`: a publish retry reuses the name, anything else
+    /// gets a new one. Returns what is wrong, if anything.
+    pub fn bind_create(&mut self, task: usize, pod: &str) -> Result<(), String> {
+        let t = self.tries.get_mut(&task).ok_or("create for an untracked try")?;
+        match t.retry_name.take() {
+            Some(name) if name != pod => {
+                return Err(format!("publish retry of {name} created {pod} instead"))
+            }
+            None if self.pod_task.contains_key(pod) => {
+                return Err(format!("pod name {pod} reused by a new launch"))
+            }
+            _ => {}
+        }
+        t.phase = Phase::Launched {
+            pod: pod.to_string(),
+        };
+        self.pod_task.insert(pod.to_string(), task);
+        self.records.insert(pod.to_string(), false);
+        Ok(())
+    }
+
+    /// Every queued try is created at once (the window and budget never bind here).
+    fn launch(&mut self) {
+        let order = std::mem::take(&mut self.launch_order);
+        for task in order {
+            if self.tries.get(&task).is_some_and(|t| t.phase == Phase::Queued) {
+                self.out.push(Decision::Create { task });
+            }
+        }
+    }
+
+    fn queue(&mut self, task: usize) {
+        self.launch_order.push(task);
+    }
+
+    /// A new try. `false` when it is already tracked (the executor refuses it).
+    pub fn submit(&mut self, task: usize) -> bool {
+        if self.tries.contains_key(&task) {
+            return false;
+        }
+        self.tries.insert(
+            task,
+            Try {
+                phase: Phase::Queued,
+                requeues: 0,
+                publish_retries: 0,
+                counted: BTreeSet::new(),
+                retry_name: None,
+            },
+        );
+        self.queue(task);
+        true
+    }
+
+    fn is_current(&self, task: usize, pod: &str) -> bool {
+        self.tries
+            .get(&task)
+            .is_some_and(|t| matches!(&t.phase, Phase::Launched { pod: p } if p == pod))
+    }
+
+    /// The pod a clean-up goes to exists (`exists`): the API says OK and the record stays until
+    /// the watch shows the pod leave; otherwise 404 and the record goes.
+    fn dispose(&mut self, decision: Decision, pod: &str, exists: bool) {
+        self.out.push(decision);
+        if exists {
+            self.records.insert(pod.to_string(), true);
+        } else {
+            self.records.remove(pod);
+        }
+    }
+
+    /// The answer to `task`'s create of `pod`.
+    pub fn create_answered(&mut self, task: usize, pod: &str, answer: CreateAnswer) {
+        if !self.is_current(task, pod) {
+            return;
+        }
+        let transient = matches!(answer, CreateAnswer::Timeout | CreateAnswer::ServerError);
+        let t = self.tries.get_mut(&task).expect("current");
+        match answer {
+            CreateAnswer::Ok | CreateAnswer::AlreadyExists => t.publish_retries = 0,
+            _ if transient && t.publish_retries < PUBLISH_RETRIES => {
+                // Retried under the same name: a create that did go through answers 409.
+                t.publish_retries += 1;
+                t.phase = Phase::Queued;
+                t.retry_name = Some(pod.to_string());
+                self.records.remove(pod);
+                self.queue(task);
+            }
+            _ => {
+                self.records.remove(pod);
+                if answer == CreateAnswer::Timeout {
+                    // It may exist: delete it (in this model it does not: 404).
+                    self.dispose(
+                        Decision::Delete {
+                            pod: pod.to_string(),
+                        },
+                        pod,
+                        false,
+                    );
+                }
+                if transient {
+                    // A launch failure: the task never started.
+                    self.try_failed(task, pod, None, false, false);
+                } else {
+                    self.tries.remove(&task);
+                    self.out.push(Decision::Report {
+                        task,
+                        succeeded: false,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A watch event for `pod` of `task`; `exists` says whether the pod is still in the cluster
+    /// (for the answer to a clean-up).
+    pub fn pod_event(&mut self, pod: &str, shown: Shown, exists: bool) {
+        let task = self.pod_task[pod];
+        let uid = format!("uid-{pod}");
+        match shown {
+            Shown::Running => {}
+            Shown::LeftWatch => {
+                self.records.remove(pod);
+                if self.is_current(task, pod) {
+                    self.tries.remove(&task);
+                }
+            }
+            Shown::Deleted(Last::Pending) => {
+                self.records.remove(pod);
+                if self.is_current(task, pod) {
+                    self.try_failed(task, pod, Some(uid), false, true);
+                }
+            }
+            Shown::Succeeded | Shown::Deleted(Last::Succeeded) => {
+                let gone = shown != Shown::Succeeded;
+                if self.finish(pod, gone, true, exists) && self.is_current(task, pod) {
+                    self.tries.remove(&task);
+                    self.out.push(Decision::Report {
+                        task,
+                        succeeded: true,
+                    });
+                }
+            }
+            Shown::FailedError
+            | Shown::FailedPrestart
+            | Shown::Deleted(Last::Failed { .. } | Last::Running) => {
+                let gone = matches!(shown, Shown::Deleted(_));
+                let own_error = matches!(
+                    shown,
+                    Shown::FailedError | Shown::Deleted(Last::Failed { error: true })
+                );
+                if self.finish(pod, gone, false, exists) && self.is_current(task, pod) {
+                    self.try_failed(task, pod, Some(uid), own_error, false);
+                }
+            }
+        }
+    }
+
+    /// Takes a pod's outcome once: disposes of it (a succeeded pod is deleted, a failed one
+    /// kept and labelled done, a gone one left alone). `false` when the outcome was already
+    /// taken (a replay).
+    fn finish(&mut self, pod: &str, gone: bool, succeeded: bool, exists: bool) -> bool {
+        if self.records.get(pod) == Some(&true) {
+            if gone {
+                self.records.remove(pod);
+            }
+            return false;
+        }
+        let p = pod.to_string();
+        match (gone, succeeded) {
+            (true, _) => {
+                self.records.remove(pod);
+            }
+            (false, true) => self.dispose(Decision::Delete { pod: p }, pod, exists),
+            (false, false) => self.dispose(Decision::MarkDone { pod: p }, pod, exists),
+        }
+        true
+    }
+
+    /// The try's current pod failed: requeue if the budget allows and the DB says QUEUED, else
+    /// fail. `own_error`: the container reason is excluded (`Error`). A pod deleted while
+    /// Pending always asks: without a requeue the try waits for the scheduler's revoke.
+    fn try_failed(
+        &mut self,
+        task: usize,
+        pod: &str,
+        uid: Option<String>,
+        own_error: bool,
+        deleted_pending: bool,
+    ) {
+        let t = self.tries.get_mut(&task).expect("current");
+        if let Some(uid) = uid {
+            if !t.counted.insert(uid) {
+                return;
+            }
+        }
+        let budget_left = !own_error && t.requeues < REQUEUE_BUDGET;
+        if budget_left || deleted_pending {
+            t.phase = Phase::Deciding {
+                pod: pod.to_string(),
+                deleted_pending,
+            };
+            self.out.push(Decision::Ask { task });
+        } else {
+            self.tries.remove(&task);
+            self.out.push(Decision::Report {
+                task,
+                succeeded: false,
+            });
+        }
+    }
+
+    /// The DB answered about `task`.
+    pub fn db_answered(&mut self, task: usize, answer: DbAnswer) {
+        let Some(t) = self.tries.get_mut(&task) else {
+            return;
+        };
+        let Phase::Deciding {
+            pod,
+            deleted_pending,
+        } = t.phase.clone()
+        else {
+            return;
+        };
+        let budget_left = t.requeues < REQUEUE_BUDGET;
+        if deleted_pending && !(budget_left && answer == DbAnswer::Queued) {
+            match answer {
+                // Waits for the scheduler's stuck-in-queued revoke.
+                DbAnswer::Queued | DbAnswer::Unavailable => t.phase = Phase::Launched { pod },
+                DbAnswer::Running => {
+                    self.tries.remove(&task);
+                    self.out.push(Decision::Report {
+                        task,
+                        succeeded: false,
+                    });
+                }
+                DbAnswer::NoRow => {
+                    self.tries.remove(&task);
+                }
+            }
+            return;
+        }
+        if answer == DbAnswer::Queued {
+            t.requeues += 1;
+            t.publish_retries = 0;
+            t.phase = Phase::Queued;
+            let attempt = t.requeues;
+            self.out.push(Decision::Requeue { task, attempt, pod });
+            self.queue(task);
+        } else {
+            self.tries.remove(&task);
+            self.out.push(Decision::Report {
+                task,
+                succeeded: false,
+            });
+        }
+    }
+
+    /// A heartbeat snapshot (`None`: the read failed) of `(scheduler id, running, value)`.
+    pub fn heartbeats(&mut self, snapshot: Option<&[(String, bool, u64)]>) {
+        let now = self.now;
+        match snapshot {
+            None => self.snapshot = Some((now, false)),
+            Some(rows) => {
+                self.snapshot = Some((now, true));
+                let mut next = BTreeMap::new();
+                for (id, running, value) in rows {
+                    let changed_at = match self.peers.get(id) {
+                        Some(p) if p.value == *value => p.changed_at,
+                        _ => now,
+                    };
+                    next.insert(
+                        id.clone(),
+                        Peer {
+                            running: *running,
+                            value: *value,
+                            changed_at,
+                        },
+                    );
+                }
+                self.peers = next;
+            }
+        }
+        if self.adoption_waiting {
+            self.start_adoption();
+        }
+    }
+
+    /// Time passes to `until`; the adoption timer fires at each due time on the way.
+    pub fn advance(&mut self, until: u64) {
+        while self.adoption_due <= until {
+            self.now = self.adoption_due;
+            self.adoption_due = self.now + ADOPTION_INTERVAL_MS;
+            self.start_adoption();
+        }
+        self.now = until;
+    }
+
+    /// Lists completed pods of every scheduler not known to be alive (the list is answered at
+    /// once, empty). Alive: job running and heartbeat value changed within the threshold, as
+    /// seen at the last snapshot; a failed read excludes only this scheduler.
+    fn start_adoption(&mut self) {
+        let Some((at, readable)) = self.snapshot else {
+            self.adoption_waiting = true;
+            return;
+        };
+        self.adoption_waiting = false;
+        let mut excluded = BTreeSet::from([ME.to_string()]);
+        if readable {
+            excluded.extend(
+                self.peers
+                    .iter()
+                    .filter(|(id, p)| {
+                        id.as_str() != ME && p.running && at - p.changed_at <= LIVENESS_THRESHOLD_MS
+                    })
+                    .map(|(id, _)| id.clone()),
+            );
+        }
+        self.out.push(Decision::AdoptCompleted { excluded });
+    }
+
+    /// Sets the clock for an input at `now` (inputs do not fire timers).
+    pub fn at(&mut self, now: u64) {
+        self.now = now;
+    }
+}
