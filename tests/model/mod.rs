@@ -69,6 +69,8 @@ pub enum Decision {
 /// What a pod event shows, as the generator builds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shown {
+    /// MODIFIED, still Pending.
+    Pending,
     /// MODIFIED, phase Running.
     Running,
     /// MODIFIED, phase Succeeded.
@@ -155,6 +157,8 @@ pub struct Model {
     snapshot: Option<(u64, bool)>,
     adoption_due: u64,
     adoption_waiting: bool,
+    /// A completed-pod list is out and unanswered: the next due adoption is skipped.
+    adoption_in_flight: bool,
     /// Decisions of the current step.
     out: Vec<Decision>,
 }
@@ -188,7 +192,6 @@ impl Model {
 
     /// The decisions of the step, sorted.
     pub fn take(&mut self) -> Vec<Decision> {
-        self.launch();
         let mut out = std::mem::take(&mut self.out);
         out.sort();
         out
@@ -197,7 +200,10 @@ impl Model {
     /// The executor created `pod` for `task`: a publish retry reuses the name, anything else
     /// gets a new one. Returns what is wrong, if anything.
     pub fn bind_create(&mut self, task: usize, pod: &str) -> Result<(), String> {
-        let t = self.tries.get_mut(&task).ok_or("create for an untracked try")?;
+        let t = self
+            .tries
+            .get_mut(&task)
+            .ok_or("create for an untracked try")?;
         match t.retry_name.take() {
             Some(name) if name != pod => {
                 return Err(format!("publish retry of {name} created {pod} instead"))
@@ -215,11 +221,16 @@ impl Model {
         Ok(())
     }
 
-    /// Every queued try is created at once (the window and budget never bind here).
-    fn launch(&mut self) {
+    /// Ends an input: every queued try is created at once (the window and budget never bind
+    /// here). Call it before binding the executor's creates.
+    pub fn launch(&mut self) {
         let order = std::mem::take(&mut self.launch_order);
         for task in order {
-            if self.tries.get(&task).is_some_and(|t| t.phase == Phase::Queued) {
+            if self
+                .tries
+                .get(&task)
+                .is_some_and(|t| t.phase == Phase::Queued)
+            {
                 self.out.push(Decision::Create { task });
             }
         }
@@ -314,7 +325,7 @@ impl Model {
         let task = self.pod_task[pod];
         let uid = format!("uid-{pod}");
         match shown {
-            Shown::Running => {}
+            Shown::Pending | Shown::Running => {}
             Shown::LeftWatch => {
                 self.records.remove(pod);
                 if self.is_current(task, pod) {
@@ -496,6 +507,9 @@ impl Model {
     /// once, empty). Alive: job running and heartbeat value changed within the threshold, as
     /// seen at the last snapshot; a failed read excludes only this scheduler.
     fn start_adoption(&mut self) {
+        if self.adoption_in_flight {
+            return;
+        }
         let Some((at, readable)) = self.snapshot else {
             self.adoption_waiting = true;
             return;
@@ -513,6 +527,12 @@ impl Model {
             );
         }
         self.out.push(Decision::AdoptCompleted { excluded });
+        self.adoption_in_flight = true;
+    }
+
+    /// The completed-pod list was answered (empty).
+    pub fn adoption_answered(&mut self) {
+        self.adoption_in_flight = false;
     }
 
     /// Sets the clock for an input at `now` (inputs do not fire timers).
