@@ -150,10 +150,10 @@ struct ShrinkArgs {
     #[arg(long, value_name = "PREFIX")]
     out: Option<PathBuf>,
     /// Most world runs to spend.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 6000)]
     max_runs: usize,
     /// Seeds tried per candidate world (the current one and the next ones).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 16)]
     seeds_per_candidate: u64,
 }
 

@@ -32,8 +32,8 @@ pub struct ShrinkSpec {
 impl Default for ShrinkSpec {
     fn default() -> Self {
         Self {
-            max_runs: 2_000,
-            seeds_per_candidate: 4,
+            max_runs: 6_000,
+            seeds_per_candidate: 16,
         }
     }
 }
@@ -246,6 +246,9 @@ fn candidates(s: &Scenario) -> Vec<(String, Scenario)> {
             c,
         );
     }
+    for (what, c) in reset_to_defaults(s) {
+        push(what, c);
+    }
     for (i, f) in s.faults.iter().enumerate() {
         for milder in milder_faults(f) {
             let mut c = s.clone();
@@ -254,6 +257,96 @@ fn candidates(s: &Scenario) -> Vec<(String, Scenario)> {
         }
     }
     out
+}
+
+/// Knobs the other reductions lower step by step (or that identify the run): never reset to
+/// their default, which may be larger, so that shrinking always ends.
+const REDUCED_KEYS: [&str; 10] = [
+    "name",
+    "description",
+    "seed",
+    "policy",
+    "schedulers",
+    "duration_s",
+    "heal_s",
+    "faults",
+    "random_faults",
+    "expect",
+];
+const REDUCED_SUBKEYS: [(&str, &[&str]); 2] = [
+    (
+        "load",
+        &[
+            "tasks",
+            "retries",
+            "runtime_min_s",
+            "runtime_max_s",
+            "failure_rate",
+            "kpo_fraction",
+            "sidecar_stuck_rate",
+        ],
+    ),
+    (
+        "cluster",
+        &[
+            "nodes",
+            "image_pull_transient_failure_rate",
+            "image_pull_permanent_failure_rate",
+            "oom_kill_rate",
+            "admission_rejection_rate",
+        ],
+    ),
+];
+
+/// Every other knob that differs from its default, set back to it: a shrunk case should show
+/// only what it needs (a latency, a batch size, a config option the swarm drew).
+fn reset_to_defaults(s: &Scenario) -> Vec<(String, Scenario)> {
+    let (Ok(current), Ok(defaults)) = (
+        toml::Table::try_from(s),
+        toml::Table::try_from(Scenario::default()),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in &current {
+        if REDUCED_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let Some(default) = defaults.get(key) else {
+            continue;
+        };
+        let (toml::Value::Table(table), toml::Value::Table(default_table)) = (value, default)
+        else {
+            if value != default {
+                let mut t = current.clone();
+                t.insert(key.clone(), default.clone());
+                out.extend(from_table(t).map(|c| (format!("{key} back to its default"), c)));
+            }
+            continue;
+        };
+        let reduced = REDUCED_SUBKEYS
+            .iter()
+            .find(|(k, _)| *k == key.as_str())
+            .map_or(&[][..], |(_, subs)| *subs);
+        for (sub, v) in table {
+            let Some(d) = default_table.get(sub) else {
+                continue;
+            };
+            if v == d || reduced.contains(&sub.as_str()) {
+                continue;
+            }
+            let mut t = current.clone();
+            if let Some(toml::Value::Table(section)) = t.get_mut(key) {
+                section.insert(sub.clone(), d.clone());
+            }
+            out.extend(from_table(t).map(|c| (format!("{key}.{sub} back to its default"), c)));
+        }
+    }
+    out
+}
+
+fn from_table(t: toml::Table) -> Option<Scenario> {
+    toml::Value::Table(t).try_into().ok()
 }
 
 /// A numeric knob of a scenario that shrinking may lower.

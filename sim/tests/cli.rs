@@ -365,3 +365,49 @@ fn a_swarm_seed_reruns_with_a_trace_that_replays() {
     assert!(out.starts_with("replay matches:"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn shrink_of_a_trace_writes_a_scenario_and_a_trace_that_reproduce() {
+    let dir = std::env::temp_dir().join(format!("podwarden-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let prefix = dir.join("again");
+    let out = sim(&[
+        "shrink",
+        "sim/tests/regressions/legacy-adoption-thrash.trace.jsonl",
+        "--out",
+        &prefix.display().to_string(),
+        "--seeds-per-candidate",
+        "2",
+    ]);
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(field(&stdout, "invariant"), Some("no_thrash"), "{stdout}");
+    let toml = prefix.with_extension("toml");
+    let trace = prefix.with_extension("trace.jsonl");
+    let run = sim(&["run", &toml.display().to_string()]);
+    assert_eq!(run.status.code(), Some(1), "the shrunk case still fails");
+    assert!(text(&run.stdout).contains("VIOLATED no_thrash"));
+    let replay = sim(&["replay", &trace.display().to_string()]);
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stdout));
+    // A trace names its world: scenario options are refused, not silently ignored.
+    let refused = sim(&[
+        "shrink",
+        "sim/tests/regressions/legacy-adoption-thrash.trace.jsonl",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("apply to a scenario file only"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shrink_of_a_run_that_breaks_nothing_is_an_error() {
+    let out = sim(&["shrink", SIGTERM_STORM, "--seed", "0"]);
+    let (code, _, stderr) = outcome(&out);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("breaks no invariant: nothing to shrink"),
+        "{stderr}"
+    );
+}
