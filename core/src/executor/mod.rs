@@ -9,6 +9,7 @@
 //! reaches a command comes out in the same order on every run.
 
 mod adopting;
+mod pod_table;
 mod requeueing;
 mod sweeping;
 mod tracking;
@@ -219,7 +220,7 @@ pub struct Executor {
     timers: TimerTable,
     awaiting: BTreeMap<CommandId, Awaiting>,
     tasks: BTreeMap<TaskKey, Task>,
-    pods: BTreeMap<PodRef, PodRecord>,
+    pods: pod_table::PodTable,
     launch: LaunchQueue,
     watch: WatchState,
     /// Clean-up retries by due time; the id breaks ties in issue order.
@@ -285,7 +286,7 @@ impl Executor {
             timers,
             awaiting: BTreeMap::new(),
             tasks: BTreeMap::new(),
-            pods: BTreeMap::new(),
+            pods: pod_table::PodTable::default(),
             launch: LaunchQueue::default(),
             watch: WatchState::default(),
             cleanup_retries: BTreeMap::new(),

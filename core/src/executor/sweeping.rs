@@ -85,7 +85,8 @@ impl Executor {
             .unwrap_or(usize::MAX);
         let expired: Vec<(PodRef, TaskKey, String, Option<String>)> = self
             .pods
-            .iter()
+            .sorted()
+            .into_iter()
             .filter(|(pod, r)| {
                 !r.finishing
                     && r.pending_since
@@ -170,10 +171,9 @@ impl Executor {
 
     /// Labels the pod revoked (so every watch ignores it), then deletes it.
     fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
-        let record = self
-            .pods
-            .entry(pod.clone())
-            .or_insert_with(|| super::PodRecord::new(key, String::new(), true, true));
+        let record = self.pods.get_or_insert_with(pod.clone(), || {
+            super::PodRecord::new(key, String::new(), true, true)
+        });
         record.finishing = true;
         let labels = BTreeMap::from([(label::POD_REVOKED.to_string(), label::TRUE.to_string())]);
         self.emit_api(

@@ -166,12 +166,20 @@ impl Executor {
         pod: &PodView,
         vanished: bool,
     ) -> Result<(), InputError> {
-        let pod_ref = pod.pod_ref();
-        if !self.pods.contains_key(&pod_ref) && !self.orphan_patches.is_empty() {
+        if !self.orphan_patches.is_empty() && !self.pods.contains_by(&pod.namespace, &pod.name) {
             self.adopt_from_watch(pod);
         }
         let now = self.now;
-        let key = match self.pods.get_mut(&pod_ref) {
+        let gone = kind == EventType::Deleted;
+        let classification = watch::classify(
+            kind,
+            pod,
+            &self.config.worker_pod_pending_fatal_container_state_reasons,
+        );
+        // The hot path: most events (Pending, Running, replays) change nothing but the record.
+        // They are applied without allocating.
+        let quiet = classification.outcome == Outcome::Ignore && !gone;
+        let key = match self.pods.get_mut_by(&pod.namespace, &pod.name) {
             Some(record) => {
                 if !pod.uid.is_empty() && !record.uid.is_empty() && pod.uid != record.uid {
                     // Same name, new pod: what we knew about the old one no longer applies.
@@ -193,19 +201,20 @@ impl Executor {
                 } else {
                     record.pending_since = None;
                 }
+                if quiet {
+                    return Ok(());
+                }
                 record.key.clone()
             }
             None => pod.task_key().map_err(|error| InputError::PodIdentity {
-                pod: pod_ref.clone(),
+                pod: pod.pod_ref(),
                 error,
             })?,
         };
-        let gone = kind == EventType::Deleted;
-        let classification = watch::classify(
-            kind,
-            pod,
-            &self.config.worker_pod_pending_fatal_container_state_reasons,
-        );
+        if quiet {
+            return Ok(());
+        }
+        let pod_ref = pod.pod_ref();
         match classification.outcome {
             Outcome::Ignore => {
                 if gone {
@@ -409,7 +418,8 @@ impl Executor {
         // Tracked pods the list no longer has are gone: apply what their deletion means.
         let vanished: Vec<(PodRef, PodRecord)> = self
             .pods
-            .iter()
+            .sorted()
+            .into_iter()
             .filter(|(pod, record)| record.seen && !present.contains(*pod))
             .map(|(pod, record)| (pod.clone(), record.clone()))
             .collect();

@@ -1,0 +1,159 @@
+//! The executor's pod records, found by hash.
+//!
+//! Every watch event looks its pod up here, so this lookup is the executor's hot path. An
+//! ordered map of `(namespace, name)` strings costs a string comparison per tree level, each a
+//! pointer chase into a different cache line: at a million tracked pods that was most of an
+//! event's cost. A hash map finds the record in one or two cache misses. Its hasher has fixed
+//! keys (SipHash with zero keys), so nothing in the core depends on a random seed, and every
+//! iteration whose order can reach a command goes through [`PodTable::sorted`].
+//!
+//! A lookup by the event's own `(namespace, name)` borrows them ([`PodKey`]), so looking a pod up
+//! allocates nothing.
+
+use std::borrow::Borrow;
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use super::PodRecord;
+use crate::pod::PodRef;
+
+/// A pod's address, owned ([`PodRef`]) or borrowed (`(&str, &str)`), hashed and compared the same
+/// way so that either finds the same record.
+pub(crate) trait PodKey {
+    fn namespace(&self) -> &str;
+    fn name(&self) -> &str;
+}
+
+impl PodKey for PodRef {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl PodKey for (&str, &str) {
+    fn namespace(&self) -> &str {
+        self.0
+    }
+    fn name(&self) -> &str {
+        self.1
+    }
+}
+
+impl<'a> Borrow<dyn PodKey + 'a> for PodRef {
+    fn borrow(&self) -> &(dyn PodKey + 'a) {
+        self
+    }
+}
+
+/// Must hash as `PodRef`'s derived `Hash` does: its fields in order.
+impl Hash for dyn PodKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespace().hash(state);
+        self.name().hash(state);
+    }
+}
+
+impl PartialEq for dyn PodKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace() == other.namespace() && self.name() == other.name()
+    }
+}
+
+impl Eq for dyn PodKey + '_ {}
+
+type FixedHasher = BuildHasherDefault<DefaultHasher>;
+
+/// Pod records by pod.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PodTable {
+    map: HashMap<PodRef, PodRecord, FixedHasher>,
+}
+
+impl PodTable {
+    pub(crate) fn get(&self, pod: &PodRef) -> Option<&PodRecord> {
+        self.map.get(pod)
+    }
+
+    pub(crate) fn get_mut(&mut self, pod: &PodRef) -> Option<&mut PodRecord> {
+        self.map.get_mut(pod)
+    }
+
+    /// The record of the pod `namespace/name`, found without allocating.
+    pub(crate) fn get_mut_by(&mut self, namespace: &str, name: &str) -> Option<&mut PodRecord> {
+        self.map.get_mut(&(namespace, name) as &dyn PodKey)
+    }
+
+    pub(crate) fn contains_by(&self, namespace: &str, name: &str) -> bool {
+        self.map.contains_key(&(namespace, name) as &dyn PodKey)
+    }
+
+    pub(crate) fn contains_key(&self, pod: &PodRef) -> bool {
+        self.map.contains_key(pod)
+    }
+
+    pub(crate) fn insert(&mut self, pod: PodRef, record: PodRecord) -> Option<PodRecord> {
+        self.map.insert(pod, record)
+    }
+
+    pub(crate) fn remove(&mut self, pod: &PodRef) -> Option<PodRecord> {
+        self.map.remove(pod)
+    }
+
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        pod: PodRef,
+        make: impl FnOnce() -> PodRecord,
+    ) -> &mut PodRecord {
+        match self.map.entry(pod) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(make()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Every record in pod order: for scans whose order reaches commands (relist, pending
+    /// timeout). O(n log n), but these run on a timer or a relist, never per event.
+    pub(crate) fn sorted(&self) -> Vec<(&PodRef, &PodRecord)> {
+        let mut all: Vec<_> = self.map.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::TaskKey;
+
+    #[test]
+    fn owned_and_borrowed_addresses_find_the_same_record() {
+        let mut t = PodTable::default();
+        let key = TaskKey::new("d", "t", "r", 1);
+        t.insert(
+            PodRef::new("ns", "a"),
+            PodRecord::new(key.clone(), "u".into(), true, false),
+        );
+        assert!(t.contains_by("ns", "a"));
+        assert!(!t.contains_by("other", "a"), "the namespace counts");
+        assert!(!t.contains_by("ns", "b"));
+        t.get_mut_by("ns", "a").expect("found").finishing = true;
+        assert!(t.get(&PodRef::new("ns", "a")).expect("found").finishing);
+        t.insert(
+            PodRef::new("ns", "0"),
+            PodRecord::new(key, String::new(), false, false),
+        );
+        let order: Vec<&str> = t.sorted().iter().map(|(p, _)| p.name.as_str()).collect();
+        assert_eq!(order, ["0", "a"]);
+    }
+}
