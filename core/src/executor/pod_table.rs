@@ -99,8 +99,15 @@ impl PodTable {
         self.map.insert(pod, record)
     }
 
+    /// Removes a record; the table gives memory back once it is a quarter full, so that a
+    /// burst of a million pods does not pin its peak for the executor's lifetime (amortised
+    /// O(1): a shrink halves the capacity at most once per `len` removals).
     pub(crate) fn remove(&mut self, pod: &PodRef) -> Option<PodRecord> {
-        self.map.remove(pod)
+        let removed = self.map.remove(pod);
+        if self.map.capacity() > 64 && self.map.len() * 4 < self.map.capacity() {
+            self.map.shrink_to(self.map.len() * 2);
+        }
+        removed
     }
 
     pub(crate) fn get_or_insert_with(
