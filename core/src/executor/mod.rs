@@ -48,7 +48,9 @@ enum TaskPhase {
 #[derive(Debug, Clone, PartialEq)]
 struct Task {
     /// What its pods run; `None` for a try adopted without a template (it cannot be relaunched).
-    template: Option<PodTemplate>,
+    /// Boxed: it is read once per launch, and inline it would make every tracked try 88 bytes
+    /// bigger (see `docs/performance.md`, memory per tracked try).
+    template: Option<Box<PodTemplate>>,
     /// The launch number of the current pod, part of its name; kept across publish retries so a
     /// retried create is idempotent, fresh for every new pod.
     launch: Option<u64>,
@@ -66,7 +68,7 @@ struct Task {
 impl Task {
     fn new(template: Option<PodTemplate>, requeues: u32, phase: TaskPhase) -> Self {
         Self {
-            template,
+            template: template.map(Box::new),
             launch: None,
             publish_retries: 0,
             requeues,

@@ -48,7 +48,7 @@ impl Executor {
             };
             let Some(template) = task
                 .template
-                .as_ref()
+                .as_deref()
                 .filter(|_| task.phase == TaskPhase::Queued)
             else {
                 continue;
