@@ -23,6 +23,7 @@
 
 pub mod builder;
 pub mod invariants;
+pub mod kube_replay;
 pub mod replay;
 pub mod runner;
 pub mod scenario;
@@ -269,6 +270,30 @@ pub mod classify {
                 .collect();
         }
         classify_json_lines(input, fatal_reasons)
+    }
+
+    /// Splits a recorded watch stream into its events, each with the line it starts on: one
+    /// JSON document, pretty-printed documents one after the other
+    /// (`kubectl get pods -w -o json --output-watch-events`), or JSON Lines. A document that is
+    /// not a watch event is an `Err` for that document only.
+    #[must_use]
+    pub fn watch_lines(input: &str) -> Vec<(usize, Result<WatchLine, ParseError>)> {
+        if let Ok(value) = serde_json::from_str::<Value>(input) {
+            let line = line_of(input, first_non_blank(input, 0));
+            return vec![(line, k8s_json::watch_line_from_value(value))];
+        }
+        if let Some(values) = concatenated_documents(input) {
+            return values
+                .into_iter()
+                .map(|(line, value)| (line, k8s_json::watch_line_from_value(value)))
+                .collect();
+        }
+        input
+            .lines()
+            .enumerate()
+            .filter(|(_, text)| !text.trim().is_empty())
+            .map(|(i, text)| (i + 1, k8s_json::parse_watch_line(text)))
+            .collect()
     }
 
     /// Classifies JSON Lines: one watch event per line, blank lines skipped.

@@ -127,8 +127,29 @@ struct SweepArgs {
 #[derive(Debug, Args)]
 struct ReplayArgs {
     /// A trace written by `run --trace FILE`.
-    #[arg(value_name = "TRACE")]
-    trace: PathBuf,
+    #[arg(value_name = "TRACE", required_unless_present = "kube_watch")]
+    trace: Option<PathBuf>,
+    /// Instead: a pod watch stream recorded from a real cluster (`kubectl get pods -w -o json
+    /// --output-watch-events`, or the API's JSON Lines), fed through one executor; prints its
+    /// decisions per event as JSON Lines, then a summary line.
+    #[arg(long, value_name = "FILE", conflicts_with = "trace")]
+    kube_watch: Option<PathBuf>,
+    /// With --kube-watch: the replaying executor's scheduler id (it takes the recorded pods over
+    /// from their owners, so it must differ from theirs).
+    #[arg(long, default_value = "podwarden-replay", requires = "kube_watch")]
+    scheduler_id: String,
+    /// With --kube-watch: what the DB answers about a try. `infer`: RUNNING if the stream showed
+    /// its main container started, else QUEUED.
+    #[arg(long, value_enum, default_value = "infer", requires = "kube_watch")]
+    db_state: DbState,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DbState {
+    Infer,
+    Queued,
+    Running,
+    None,
 }
 
 #[derive(Debug, Args)]
@@ -482,14 +503,78 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     verdict
 }
 
+fn run_kube_replay(args: &ReplayArgs, path: &PathBuf) -> u8 {
+    use podwarden_sim::kube_replay::{self, DbAssumption, KubeReplaySpec};
+    let input = match read_input(path) {
+        Ok(text) => text,
+        Err(message) => {
+            eprintln!("podwarden-sim replay: {message}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let spec = KubeReplaySpec {
+        scheduler_id: args.scheduler_id.clone(),
+        db: match args.db_state {
+            DbState::Infer => DbAssumption::Infer,
+            DbState::Queued => DbAssumption::Queued,
+            DbState::Running => DbAssumption::Running,
+            DbState::None => DbAssumption::NoRow,
+        },
+        ..KubeReplaySpec::default()
+    };
+    if let Err(e) = podwarden_core::Config::validate_scheduler_id(&spec.scheduler_id) {
+        eprintln!("podwarden-sim replay: --scheduler-id: {e}");
+        return EXIT_UNREADABLE;
+    }
+    let (events, summary) = kube_replay::replay_kube_watch(&input, &spec);
+    let mut text = String::new();
+    for e in &events {
+        match e {
+            Ok(decisions) => {
+                text += &serde_json::to_string(decisions).unwrap_or_default();
+                text.push('\n');
+            }
+            Err(bad) => eprintln!("line {}: {}", bad.line, bad.error),
+        }
+    }
+    text += &serde_json::to_string(&serde_json::json!({ "summary": &summary })).unwrap_or_default();
+    text.push('\n');
+    eprintln!(
+        "{} events, {} malformed lines skipped, {} tries tracked: {} deletes, {} done labels, \
+         {} requeues, {} creates, {} reports",
+        summary.events,
+        summary.malformed,
+        summary.tries_tracked,
+        summary.deleted.len(),
+        summary.labelled_done.len(),
+        summary.requeued.len(),
+        summary.created.len(),
+        summary.reported.len()
+    );
+    let verdict = if summary.malformed > 0 {
+        EXIT_BAD_LINES
+    } else {
+        EXIT_OK
+    };
+    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+        return write_failed_with(&e, verdict);
+    }
+    verdict
+}
+
 fn run_replay(args: &ReplayArgs) -> u8 {
-    let file = match std::fs::File::open(&args.trace) {
+    let trace = match (&args.kube_watch, &args.trace) {
+        (Some(path), _) => return run_kube_replay(args, path),
+        (None, Some(trace)) => trace,
+        (None, None) => {
+            eprintln!("podwarden-sim replay: give a TRACE or --kube-watch FILE");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let file = match std::fs::File::open(trace) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!(
-                "podwarden-sim replay: cannot read {}: {e}",
-                args.trace.display()
-            );
+            eprintln!("podwarden-sim replay: cannot read {}: {e}", trace.display());
             return EXIT_UNREADABLE;
         }
     };

@@ -411,3 +411,56 @@ fn shrink_of_a_run_that_breaks_nothing_is_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn replay_kube_watch_prints_decisions_per_event_and_one_requeue_for_a_sigterm_sequence() {
+    let out = sim(&["replay", "--kube-watch", "sim/streams/sigterm-storm.jsonl"]);
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect();
+    assert_eq!(lines.len(), 22, "21 events and the summary");
+    // The SIGTERM sequence of transform-orders (lines 11-13: MODIFIED, MODIFIED Failed,
+    // DELETED Failed) is one requeue, at the first Failed event.
+    let requeue_lines: Vec<u64> = lines
+        .iter()
+        .filter(|l| {
+            l["pod"]
+                .as_str()
+                .is_some_and(|p| p.contains("transform-orders"))
+                && l["decisions"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|c| c["command"] == "requeue"))
+        })
+        .map(|l| l["line"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(requeue_lines, [12]);
+    let summary = &lines[21]["summary"];
+    assert_eq!(summary["events"], 21);
+    assert_eq!(summary["requeued"].as_array().map(Vec::len), Some(2));
+    assert!(stderr.contains("2 requeues"), "{stderr}");
+}
+
+#[test]
+fn replay_kube_watch_reports_malformed_lines_and_replays_the_rest() {
+    let dir = std::env::temp_dir().join(format!("podwarden-kube-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let stream = std::fs::read_to_string(workspace_root().join("sim/streams/sigterm-storm.jsonl"))
+        .expect("the fixture");
+    let mut lines: Vec<&str> = stream.lines().collect();
+    lines.insert(1, "{\"type\": \"MODIFIED\", \"object\": ");
+    let path = dir.join("broken.jsonl");
+    std::fs::write(&path, lines.join("\n")).expect("written");
+    let out = sim(&["replay", "--kube-watch", &path.display().to_string()]);
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!(code, Some(1), "bad lines exit 1");
+    assert!(stderr.starts_with("line 2: "), "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        22,
+        "every other event, and the summary"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
