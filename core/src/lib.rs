@@ -89,6 +89,8 @@ pub mod db;
 mod executor;
 pub mod health;
 pub mod input;
+#[cfg(feature = "k8s-openapi")]
+pub mod k8s;
 pub mod k8s_json;
 pub mod key;
 pub mod label;
