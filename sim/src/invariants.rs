@@ -283,7 +283,9 @@ impl World {
             }
         }
         if let Some((name, detail)) = self.checker.take() {
-            self.violation = Some(self.violation(name, detail));
+            if self.violation.is_none() {
+                self.violation = Some(self.violation(name, detail));
+            }
         }
     }
 
@@ -318,7 +320,9 @@ impl World {
             );
         }
         if let Some((name, detail)) = self.checker.take() {
-            self.violation = Some(self.violation(name, detail));
+            if self.violation.is_none() {
+                self.violation = Some(self.violation(name, detail));
+            }
         }
     }
 

@@ -24,6 +24,7 @@
 pub mod builder;
 pub mod invariants;
 pub mod kube_replay;
+pub mod plot;
 pub mod replay;
 pub mod runner;
 pub mod scenario;

@@ -94,6 +94,10 @@ struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Also draw the run as an SVG timeline here (the run then goes past a violation, so the
+    /// picture covers it all; the verdict is still the first violation).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +203,9 @@ struct CompareArgs {
     /// Seed (default: the scenario's).
     #[arg(long)]
     seed: Option<u64>,
+    /// Also draw both runs as SVG timelines, one above the other, on one time axis.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -320,12 +327,28 @@ fn run_scenario(args: &RunArgs) -> u8 {
         eprintln!("swarm: {knobs}");
         scenario = drawn;
     }
-    let report = match runner::run(
-        scenario,
-        args.seed,
-        args.policy.as_deref(),
-        args.trace.as_deref(),
-    ) {
+    let result = match &args.plot {
+        Some(svg) => runner::run_plotted(
+            scenario,
+            args.seed,
+            args.policy.as_deref(),
+            args.trace.as_deref(),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|(report, timeline)| {
+            std::fs::write(svg, podwarden_sim::plot::to_svg(&[&timeline]))
+                .map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
+            Ok(report)
+        }),
+        None => runner::run(
+            scenario,
+            args.seed,
+            args.policy.as_deref(),
+            args.trace.as_deref(),
+        )
+        .map_err(|e| e.to_string()),
+    };
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("podwarden-sim run: {e}");
@@ -366,13 +389,29 @@ fn run_compare(args: &CompareArgs) -> u8 {
         Err(code) => return code,
     };
     let mut reports = Vec::new();
+    let mut timelines = Vec::new();
     for policy in &args.policy {
-        match runner::run(scenario.clone(), args.seed, Some(policy), None) {
+        let result = if args.plot.is_some() {
+            runner::run_plotted(scenario.clone(), args.seed, Some(policy), None).map(|(r, t)| {
+                timelines.push(t);
+                r
+            })
+        } else {
+            runner::run(scenario.clone(), args.seed, Some(policy), None)
+        };
+        match result {
             Ok(r) => reports.push(r),
             Err(e) => {
                 eprintln!("podwarden-sim compare: {e}");
                 return EXIT_UNREADABLE;
             }
+        }
+    }
+    if let Some(svg) = &args.plot {
+        let all: Vec<&podwarden_sim::plot::Timeline> = timelines.iter().collect();
+        if let Err(e) = std::fs::write(svg, podwarden_sim::plot::to_svg(&all)) {
+            eprintln!("podwarden-sim compare: cannot write {}: {e}", svg.display());
+            return EXIT_UNREADABLE;
         }
     }
     let verdict = if reports.iter().any(|r| r.outcome.violation.is_some()) {

@@ -60,6 +60,49 @@ pub fn run(
     })
 }
 
+/// Runs like [`run`], past the first violation (it is still the one reported), and draws the
+/// run's [`Timeline`](crate::plot::Timeline) from its trace as it goes.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_plotted(
+    mut scenario: Scenario,
+    seed: Option<u64>,
+    policy: Option<&str>,
+    trace: Option<&Path>,
+) -> Result<(Report, crate::plot::Timeline), ScenarioError> {
+    use crate::plot::{Tee, TimelineSink};
+    if let Some(p) = policy {
+        p.clone_into(&mut scenario.policy);
+    }
+    let (sink, timeline) = TimelineSink::new();
+    let out: Box<dyn std::io::Write> = match trace {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| ScenarioError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Box::new(Tee(Box::new(std::io::BufWriter::new(file)), Box::new(sink)))
+        }
+        None => Box::new(sink),
+    };
+    let name = scenario.name.clone();
+    let policy = scenario.policy.clone();
+    let world = World::new(scenario, seed, Trace::writing(out))?.keep_going();
+    let seed = world.seed();
+    let outcome = world.run();
+    let timeline = timeline.borrow().clone();
+    Ok((
+        Report {
+            scenario: name,
+            seed,
+            policy,
+            outcome,
+        },
+        timeline,
+    ))
+}
+
 /// The report as text: the summary, the invariants' verdict, the trace hash.
 #[must_use]
 pub fn to_text(r: &Report) -> String {

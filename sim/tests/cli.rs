@@ -27,6 +27,13 @@ fn sim(args: &[&str]) -> Output {
         .expect("podwarden-sim runs")
 }
 
+/// A fresh directory for one test's files (removed by the test at its end).
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("podwarden-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
 }
@@ -368,8 +375,7 @@ fn a_swarm_seed_reruns_with_a_trace_that_replays() {
 
 #[test]
 fn shrink_of_a_trace_writes_a_scenario_and_a_trace_that_reproduce() {
-    let dir = std::env::temp_dir().join(format!("podwarden-shrink-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let dir = scratch_dir("shrink");
     let prefix = dir.join("again");
     let out = sim(&[
         "shrink",
@@ -445,8 +451,7 @@ fn replay_kube_watch_prints_decisions_per_event_and_one_requeue_for_a_sigterm_se
 
 #[test]
 fn replay_kube_watch_reports_malformed_lines_and_replays_the_rest() {
-    let dir = std::env::temp_dir().join(format!("podwarden-kube-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let dir = scratch_dir("kube");
     let stream = std::fs::read_to_string(workspace_root().join("sim/streams/sigterm-storm.jsonl"))
         .expect("the fixture");
     let mut lines: Vec<&str> = stream.lines().collect();
@@ -462,5 +467,47 @@ fn replay_kube_watch_reports_malformed_lines_and_replays_the_rest() {
         22,
         "every other event, and the summary"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compare_plot_draws_both_timelines_and_the_thrash_shows_only_under_legacy_adoption() {
+    let dir = scratch_dir("plot");
+    let svg = dir.join("thrash.svg");
+    let out = sim(&[
+        "compare",
+        LEGACY_THRASH,
+        "--policy",
+        "legacy-adoption",
+        "--policy",
+        "default",
+        "--plot",
+        &svg.display().to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the legacy run violates no_thrash"
+    );
+    let text = std::fs::read_to_string(&svg).expect("the SVG is written");
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    let titles: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("font-weight=\"bold\""))
+        .collect();
+    assert_eq!(titles.len(), 2, "one timeline per policy");
+    assert!(
+        titles[0].contains("policy legacy-adoption") && !titles[0].contains("— 0 owner changes")
+    );
+    assert!(titles[1].contains("policy default") && titles[1].contains("— 0 owner changes"));
+    // The thrash strip: purple bars only in the first timeline.
+    let second = text.find(titles[1]).expect("second title");
+    let bars = |s: &str| s.matches("fill=\"#6a1b9a\"").count();
+    assert!(
+        bars(&text[..second]) > 2,
+        "owner-change bars under legacy adoption"
+    );
+    // Under default: only the strip's label, its axis and the legend use the colour.
+    assert_eq!(bars(&text[second..]), 3, "no owner change under default");
     let _ = std::fs::remove_dir_all(&dir);
 }

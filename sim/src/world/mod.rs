@@ -170,6 +170,8 @@ pub struct World {
     pub(crate) checker: Checker,
     pub(crate) summary: Summary,
     pub(crate) violation: Option<Violation>,
+    /// Run past the first violation ([`World::keep_going`]).
+    keep_going: bool,
 }
 
 impl std::fmt::Debug for World {
@@ -219,6 +221,7 @@ impl World {
             checker: Checker::new(&scenario),
             summary: Summary::default(),
             violation: None,
+            keep_going: false,
             scenario,
         };
         world.record_header();
@@ -271,7 +274,7 @@ impl World {
     /// Runs one event. Returns `false` when the run is over (queue empty, end reached, or an
     /// invariant fired).
     pub fn step(&mut self) -> bool {
-        if self.violation.is_some() {
+        if self.violation.is_some() && !self.keep_going {
             return false;
         }
         let Some(Reverse(next)) = self.queue.pop() else {
@@ -285,13 +288,21 @@ impl World {
         self.record(&next.ev);
         self.handle(next.ev);
         self.check_step();
-        self.violation.is_none()
+        self.violation.is_none() || self.keep_going
+    }
+
+    /// Runs past the first violation to the end (it is still the one reported): for pictures
+    /// of how a policy goes wrong over time (`--plot`), not for checking.
+    #[must_use]
+    pub fn keep_going(mut self) -> Self {
+        self.keep_going = true;
+        self
     }
 
     /// Runs to the end and checks the liveness invariants.
     pub fn run(mut self) -> Outcome {
         while self.step() {}
-        if self.violation.is_none() {
+        if self.violation.is_none() || self.keep_going {
             self.now = self.now.max(self.end);
             self.check_end();
         }
