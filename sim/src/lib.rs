@@ -29,6 +29,8 @@ pub mod replay;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod summary;
 pub mod sweep;
 pub mod trace;
