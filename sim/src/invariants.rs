@@ -287,6 +287,14 @@ impl World {
                 self.violation = Some(self.violation(name, detail));
             }
         }
+        self.check_custom_step();
+    }
+
+    /// A registered invariant broke: reported like a built-in one (unless one broke first).
+    pub(crate) fn custom_violation(&mut self, name: &str, detail: String) {
+        if self.violation.is_none() {
+            self.violation = Some(self.violation(name, detail));
+        }
     }
 
     /// Liveness invariants, at the end of the run.
@@ -324,6 +332,7 @@ impl World {
                 self.violation = Some(self.violation(name, detail));
             }
         }
+        self.check_custom_end();
     }
 
     /// Pods the policy should have removed by the end.

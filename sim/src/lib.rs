@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod custom;
 pub mod invariants;
 pub mod kube_replay;
 pub mod plot;

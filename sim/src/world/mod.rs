@@ -172,6 +172,8 @@ pub struct World {
     pub(crate) violation: Option<Violation>,
     /// Run past the first violation ([`World::keep_going`]).
     keep_going: bool,
+    /// Invariants of the user's own ([`World::with_invariant`]).
+    pub(crate) custom: crate::custom::Registered,
 }
 
 impl std::fmt::Debug for World {
@@ -222,6 +224,7 @@ impl World {
             summary: Summary::default(),
             violation: None,
             keep_going: false,
+            custom: crate::custom::Registered::default(),
             scenario,
         };
         world.record_header();

@@ -1,0 +1,187 @@
+//! Invariants of your own: implement [`Invariant`], register it on a [`World`] with
+//! [`World::with_invariant`], and it is checked with the built-in ones. A violation comes back
+//! in the same [`crate::invariants::Violation`], with the same reproduction command and recent
+//! trace lines.
+//!
+//! ```
+//! use podwarden_sim::custom::{Invariant, InvariantKind, WorldView};
+//! use podwarden_sim::{scenario::Scenario, trace::Trace, World};
+//!
+//! /// No pod is deleted within 10 s of its creation.
+//! struct NoHastyDelete;
+//!
+//! impl Invariant for NoHastyDelete {
+//!     fn name(&self) -> &str { "no_hasty_delete" }
+//!     fn kind(&self) -> InvariantKind { InvariantKind::Always }
+//!     fn check(&mut self, world: &WorldView<'_>) -> Result<(), String> {
+//!         for pod in world.pods() {
+//!             if let (Some(created), Some(deleted)) = (pod.creation_timestamp, pod.deletion_timestamp) {
+//!                 if deleted.since(created) < 10_000 {
+//!                     return Err(format!("{} deleted {} ms after creation", pod.name, deleted.since(created)));
+//!                 }
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let scenario = Scenario { duration_s: 120.0, heal_s: 120.0, ..Scenario::default() };
+//! let outcome = World::new(scenario, Some(1), Trace::hashing())
+//!     .unwrap()
+//!     .with_invariant(Box::new(NoHastyDelete))
+//!     .run();
+//! // Tasks of 20 s and more: nothing is deleted that fast here.
+//! assert!(outcome.violation.is_none(), "{:?}", outcome.violation);
+//! ```
+
+use podwarden_core::db::TaskState;
+use podwarden_core::{PodView, TaskKey, Timestamp};
+
+use crate::world::World;
+
+/// When an invariant is checked, and what failing means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvariantKind {
+    /// Checked after every event; an `Err` is a violation at once (a safety property).
+    Always,
+    /// Checked once, at the end of the run (after the settle time); an `Err` is a violation (a
+    /// liveness property: "by the end, every …").
+    Eventually,
+    /// Checked after every event; it must return `Ok` at least once by the end, else the run is
+    /// a violation (coverage: "the run reached …"). `Err` before that is not a violation.
+    Sometimes,
+}
+
+/// A property of a simulated run.
+pub trait Invariant {
+    /// Its name, as violations report it (`snake_case` reads best next to the built-in ones).
+    fn name(&self) -> &str;
+    /// When it is checked.
+    fn kind(&self) -> InvariantKind;
+    /// Checks the world; `Err` says what is wrong (for `Sometimes`: not reached yet). It may keep
+    /// state between calls (`&mut self`), e.g. what it saw earlier.
+    ///
+    /// # Errors
+    /// What is wrong, in a sentence.
+    fn check(&mut self, world: &WorldView<'_>) -> Result<(), String>;
+}
+
+/// What an invariant may look at: the cluster's pods, the tasks' states in the metadata DB,
+/// the time. Read-only.
+pub struct WorldView<'a> {
+    pub(crate) world: &'a World,
+}
+
+impl WorldView<'_> {
+    /// Simulated time now.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.world.now()
+    }
+
+    /// Every pod in the cluster (the API server's view), in name order.
+    pub fn pods(&self) -> impl Iterator<Item = &PodView> {
+        self.world.api.pods.values().map(|p| &p.view)
+    }
+
+    /// Whether pod `name`'s task process ever started in it.
+    #[must_use]
+    pub fn task_started_in(&self, name: &str) -> bool {
+        self.world
+            .api
+            .pods
+            .get(name)
+            .is_some_and(|p| p.task_started)
+    }
+
+    /// Every task instance that has arrived: its current try and state (`None`: scheduled, not
+    /// yet queued).
+    pub fn tasks(&self) -> impl Iterator<Item = (&TaskKey, Option<TaskState>)> {
+        self.world.db.tis.iter().map(|t| (&t.key, t.state))
+    }
+
+    /// Schedulers in the scenario.
+    #[must_use]
+    pub fn schedulers(&self) -> u32 {
+        self.world.scenario.schedulers
+    }
+}
+
+/// The registered invariants of a world and what the `Sometimes` ones have reached.
+#[derive(Default)]
+pub(crate) struct Registered {
+    pub(crate) invariants: Vec<Box<dyn Invariant>>,
+    pub(crate) reached: Vec<bool>,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.invariants.iter().map(|i| i.name().to_string()))
+            .finish()
+    }
+}
+
+impl World {
+    /// Registers an invariant of your own, checked with the built-in ones.
+    #[must_use]
+    pub fn with_invariant(mut self, invariant: Box<dyn Invariant>) -> Self {
+        self.custom.invariants.push(invariant);
+        self.custom.reached.push(false);
+        self
+    }
+
+    /// After every event: `Always` and `Sometimes` invariants.
+    pub(crate) fn check_custom_step(&mut self) {
+        if self.custom.invariants.is_empty() {
+            return;
+        }
+        let mut custom = std::mem::take(&mut self.custom);
+        let mut broken = None;
+        for (i, inv) in custom.invariants.iter_mut().enumerate() {
+            let kind = inv.kind();
+            if kind == InvariantKind::Eventually
+                || (kind == InvariantKind::Sometimes && custom.reached[i])
+            {
+                continue;
+            }
+            let result = inv.check(&WorldView { world: self });
+            match (kind, result) {
+                (InvariantKind::Sometimes, Ok(())) => custom.reached[i] = true,
+                (InvariantKind::Always, Err(detail)) if broken.is_none() => {
+                    broken = Some((inv.name().to_string(), detail));
+                }
+                _ => {}
+            }
+        }
+        self.custom = custom;
+        if let Some((name, detail)) = broken {
+            self.custom_violation(&name, detail);
+        }
+    }
+
+    /// At the end: `Eventually` invariants, and `Sometimes` ones never reached.
+    pub(crate) fn check_custom_end(&mut self) {
+        let mut custom = std::mem::take(&mut self.custom);
+        let mut broken = None;
+        for (i, inv) in custom.invariants.iter_mut().enumerate() {
+            let failed = match inv.kind() {
+                InvariantKind::Eventually => inv.check(&WorldView { world: self }).err(),
+                InvariantKind::Sometimes if !custom.reached[i] => Some(format!(
+                    "never reached: {}",
+                    inv.check(&WorldView { world: self })
+                        .err()
+                        .unwrap_or_default()
+                )),
+                _ => None,
+            };
+            if let (Some(detail), None) = (failed, &broken) {
+                broken = Some((inv.name().to_string(), detail));
+            }
+        }
+        self.custom = custom;
+        if let Some((name, detail)) = broken {
+            self.custom_violation(&name, detail);
+        }
+    }
+}
