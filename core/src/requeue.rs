@@ -142,6 +142,40 @@ pub enum RequeueDedupe {
     LastPod,
 }
 
+/// A requeue rule of your own, on top of podwarden's: it can only say no. It is asked when a
+/// try's pod failed and podwarden's rules would requeue (budget left, reason not excluded),
+/// before the DB question; `false` fails the try normally. Plug it in with
+/// [`crate::Executor::with_requeue_policy`].
+///
+/// ```
+/// use podwarden_core::requeue::{FailureContext, RequeuePolicy};
+///
+/// /// Never requeue a try whose container was OOM-killed: a bigger pod is the fix, not a retry.
+/// #[derive(Debug)]
+/// struct NoRequeueAfterOom;
+///
+/// impl RequeuePolicy for NoRequeueAfterOom {
+///     fn may_requeue(&self, failure: &FailureContext<'_>) -> bool {
+///         failure.details.container_reason() != Some("OOMKilled")
+///     }
+/// }
+/// ```
+pub trait RequeuePolicy: std::fmt::Debug + Send + Sync {
+    /// Whether this failure may be requeued (podwarden's own rules already said yes).
+    fn may_requeue(&self, failure: &FailureContext<'_>) -> bool;
+}
+
+/// What a [`RequeuePolicy`] is told about a failure.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureContext<'a> {
+    /// What the pod says about why it failed.
+    pub details: &'a FailureDetails,
+    /// Requeues this try has used so far.
+    pub requeues_used: u32,
+    /// The most specific cause the pod shows.
+    pub cause: &'a RequeueCause,
+}
+
 /// What to do with a try whose current pod failed, before asking the DB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Gate {

@@ -133,3 +133,61 @@ fn sometimes_must_be_reached_by_the_end() {
     assert_eq!(v.invariant, "some_task_ran");
     assert!(v.detail.starts_with("never reached"), "{}", v.detail);
 }
+
+mod policies {
+    use std::sync::Arc;
+
+    use podwarden_core::requeue::{FailureContext, RequeueCause, RequeuePolicy};
+    use podwarden_sim::runner;
+    use podwarden_sim::scenario::Scenario;
+    use podwarden_sim::trace::Trace;
+    use podwarden_sim::World;
+
+    /// Deliberately weak: "evictions are the node's problem, not ours" never requeues one.
+    #[derive(Debug)]
+    struct NoRequeueOnDisruption;
+
+    impl RequeuePolicy for NoRequeueOnDisruption {
+        fn may_requeue(&self, f: &FailureContext<'_>) -> bool {
+            !matches!(f.cause, RequeueCause::Disruption(_))
+        }
+    }
+
+    /// Sound: never requeue after an OOM kill (a retry would be killed again).
+    #[derive(Debug)]
+    struct NoRequeueAfterOom;
+
+    impl RequeuePolicy for NoRequeueAfterOom {
+        fn may_requeue(&self, f: &FailureContext<'_>) -> bool {
+            f.details.container_reason() != Some("OOMKilled")
+        }
+    }
+
+    fn drain_world() -> Scenario {
+        let path = format!("{}/scenarios/node-drain.toml", env!("CARGO_MANIFEST_DIR"));
+        Scenario::load(&path).expect("the shipped node-drain scenario")
+    }
+
+    #[test]
+    fn a_weak_requeue_policy_is_caught_by_the_built_in_invariants() {
+        let base = runner::run(drain_world(), Some(0), None, None).expect("runs");
+        assert!(base.outcome.violation.is_none(), "ours holds");
+        assert!(
+            base.outcome.summary.requeues() > 0,
+            "the drain needs requeues"
+        );
+        let weak = World::new(drain_world(), Some(0), Trace::hashing())
+            .expect("valid")
+            .with_requeue_policy(Arc::new(NoRequeueOnDisruption))
+            .run();
+        let v = weak
+            .violation
+            .expect("the weak policy charges users for drains");
+        assert_eq!(v.invariant, "no_retry_for_prestart_failure", "{}", v.detail);
+        let sound = World::new(drain_world(), Some(0), Trace::hashing())
+            .expect("valid")
+            .with_requeue_policy(Arc::new(NoRequeueAfterOom))
+            .run();
+        assert!(sound.violation.is_none(), "{:?}", sound.violation);
+    }
+}

@@ -129,6 +129,9 @@ struct PendingDecision {
     /// The pod was deleted while Pending (row 4): without a requeue the try waits for the
     /// scheduler's stuck-in-queued revoke, as in Airflow, instead of failing.
     deleted_pending: bool,
+    /// The host's requeue policy said no: the DB is asked only for a pod deleted while Pending,
+    /// which then waits for the revoke as when the budget is used up.
+    vetoed: bool,
 }
 
 /// A handed-over try's pod being relabelled to this executor.
@@ -239,6 +242,8 @@ pub struct Executor {
     orphan_patches: BTreeMap<PodRef, CommandId>,
     /// Pod owners no heartbeat row names, with when they were first seen unknown.
     unknown_owners: BTreeMap<String, Timestamp>,
+    /// The host's own requeue rule, asked after podwarden's ([`Executor::with_requeue_policy`]).
+    requeue_policy: Option<std::sync::Arc<dyn crate::requeue::RequeuePolicy>>,
 }
 
 impl Executor {
@@ -300,10 +305,23 @@ impl Executor {
             zombie_deletes: BTreeSet::new(),
             orphan_patches: BTreeMap::new(),
             unknown_owners: BTreeMap::new(),
+            requeue_policy: None,
         };
         ex.start_relist();
         ex.arm_timers();
         Ok(ex)
+    }
+
+    /// Adds a requeue rule of the host's own: asked whenever podwarden's rules would requeue a
+    /// failed try, it can veto the requeue (the try then fails normally). See
+    /// [`crate::requeue::RequeuePolicy`].
+    #[must_use]
+    pub fn with_requeue_policy(
+        mut self,
+        policy: std::sync::Arc<dyn crate::requeue::RequeuePolicy>,
+    ) -> Self {
+        self.requeue_policy = Some(policy);
+        self
     }
 
     /// Feeds one input. Drain [`Self::poll_command`] afterwards.

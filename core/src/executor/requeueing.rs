@@ -41,24 +41,34 @@ impl Executor {
             task.requeues,
             &details,
         );
+        let cause = match evidence {
+            Evidence::PendingTimeout => RequeueCause::PendingTimeout(
+                details
+                    .pending_reason
+                    .clone()
+                    .unwrap_or_else(|| "Pending".to_string()),
+            ),
+            Evidence::PublishFailed => {
+                RequeueCause::PublishFailed(details.pod_message.clone().unwrap_or_default())
+            }
+            Evidence::Event(_) | Evidence::Vanished => requeue::cause_of(&details),
+        };
+        // The host's own rule can only veto a requeue podwarden's rules allow.
+        let vetoed = gate == Gate::AskDb
+            && self.requeue_policy.as_ref().is_some_and(|p| {
+                !p.may_requeue(&requeue::FailureContext {
+                    details: &details,
+                    requeues_used: task.requeues,
+                    cause: &cause,
+                })
+            });
+        let gate = if vetoed { Gate::Fail } else { gate };
         // A pod deleted while Pending always asks: whether the try is QUEUED decides between
         // requeue (or waiting for the scheduler's revoke) and forgetting a try that moved on.
         match if deleted_pending { Gate::AskDb } else { gate } {
             Gate::Fail => self.fail_try(key, &details, evidence),
             Gate::AskDb => {
                 task.phase = TaskPhase::Deciding { pod: pod.clone() };
-                let cause = match evidence {
-                    Evidence::PendingTimeout => RequeueCause::PendingTimeout(
-                        details
-                            .pending_reason
-                            .clone()
-                            .unwrap_or_else(|| "Pending".to_string()),
-                    ),
-                    Evidence::PublishFailed => {
-                        RequeueCause::PublishFailed(details.pod_message.clone().unwrap_or_default())
-                    }
-                    Evidence::Event(_) | Evidence::Vanished => requeue::cause_of(&details),
-                };
                 let decision = PendingDecision {
                     key: key.clone(),
                     pod,
@@ -66,6 +76,7 @@ impl Executor {
                     evidence,
                     cause,
                     deleted_pending,
+                    vetoed,
                 };
                 self.emit_query(
                     CommandKind::QueryTaskStates { keys: vec![key] },
@@ -93,12 +104,13 @@ impl Executor {
             DbOutcome::UnfinishedTasks { .. } | DbOutcome::Unavailable { .. } => None,
         };
         let excluded = &self.config.pod_launch_failure_excluded_container_reasons;
-        let budget_left = requeue::gate(
-            &self.config,
-            task.template.is_some(),
-            task.requeues,
-            &d.details,
-        ) == Gate::AskDb;
+        let budget_left = !d.vetoed
+            && requeue::gate(
+                &self.config,
+                task.template.is_some(),
+                task.requeues,
+                &d.details,
+            ) == Gate::AskDb;
         if d.deleted_pending && !(budget_left && state == Some(TaskState::Queued)) {
             match (state, outcome_unavailable) {
                 // Still QUEUED with no requeue left, or no answer: the try waits for the
@@ -115,7 +127,7 @@ impl Executor {
             }
             return;
         }
-        if requeue::is_pre_execution_failure(state, &d.details, excluded) {
+        if budget_left && requeue::is_pre_execution_failure(state, &d.details, excluded) {
             task.requeues += 1;
             task.last_requeued_pod = Some(d.pod.name.clone());
             task.phase = TaskPhase::Queued;

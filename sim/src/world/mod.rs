@@ -174,6 +174,8 @@ pub struct World {
     keep_going: bool,
     /// Invariants of the user's own ([`World::with_invariant`]).
     pub(crate) custom: crate::custom::Registered,
+    /// A requeue rule of the user's own, given to every executor ([`World::with_requeue_policy`]).
+    pub(crate) requeue_policy: Option<std::sync::Arc<dyn podwarden_core::requeue::RequeuePolicy>>,
 }
 
 impl std::fmt::Debug for World {
@@ -225,6 +227,7 @@ impl World {
             violation: None,
             keep_going: false,
             custom: crate::custom::Registered::default(),
+            requeue_policy: None,
             scenario,
         };
         world.record_header();
@@ -292,6 +295,23 @@ impl World {
         self.handle(next.ev);
         self.check_step();
         self.violation.is_none() || self.keep_going
+    }
+
+    /// Gives every executor of this world a requeue rule of your own (see
+    /// [`podwarden_core::requeue::RequeuePolicy`]), to run it against the same faults as ours.
+    /// Executors already started get it too.
+    #[must_use]
+    pub fn with_requeue_policy(
+        mut self,
+        policy: std::sync::Arc<dyn podwarden_core::requeue::RequeuePolicy>,
+    ) -> Self {
+        for s in &mut self.scheds {
+            if let Some(ex) = s.exec.take() {
+                s.exec = Some(ex.with_requeue_policy(std::sync::Arc::clone(&policy)));
+            }
+        }
+        self.requeue_policy = Some(policy);
+        self
     }
 
     /// Runs past the first violation to the end (it is still the one reported): for pictures
