@@ -136,3 +136,33 @@ fn sometimes_must_be_reached_by_the_end() {
 
 // Custom requeue policies (a weak one caught by the built-in invariants, a sound one holding)
 // are worked through, with their tests, in `sim/examples/policy_kit.rs`.
+
+#[test]
+fn a_sweep_checks_your_invariants_in_every_world() {
+    use podwarden_sim::sweep::{sweep, InvariantFactory, SweepSpec};
+    use std::sync::Arc;
+    let mut s = small();
+    s.cluster.image_pull_permanent_failure_rate = 1.0;
+    let spec = SweepSpec {
+        first: 0,
+        end: 4,
+        jobs: 2,
+        shard: None,
+        swarm: false,
+        policy: None,
+        progress: false,
+        invariants: Some(InvariantFactory(Arc::new(|| {
+            vec![Box::new(NoHastyDelete) as Box<dyn Invariant>]
+        }))),
+    };
+    let report = sweep(s, &spec).expect("runs");
+    assert_eq!(
+        report.violations.get("no_hasty_delete"),
+        Some(&4),
+        "{report:?}"
+    );
+    assert!(report
+        .failures
+        .iter()
+        .all(|f| f.reproduce.contains("--seed")));
+}
