@@ -7,38 +7,12 @@
 //! ```
 
 use std::cell::Cell;
-use std::io::Write;
 use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use podwarden_sim::scenario::Scenario;
-use podwarden_sim::trace::Trace;
+use podwarden_sim::trace::{LineSink, Trace};
 use podwarden_sim::World;
-
-/// Counts the trace lines that are core inputs (`"input":`), and all lines.
-struct Counter {
-    inputs: Rc<Cell<u64>>,
-    line: Vec<u8>,
-}
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for &b in buf {
-            if b == b'\n' {
-                if self.line.windows(8).any(|w| w == b"\"input\":") {
-                    self.inputs.set(self.inputs.get() + 1);
-                }
-                self.line.clear();
-            } else {
-                self.line.push(b);
-            }
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn scenario(name: &str) -> Scenario {
     let path = format!("{}/sim/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
@@ -48,10 +22,12 @@ fn scenario(name: &str) -> Scenario {
 /// (core inputs, trace lines) of one run.
 fn counts(s: &Scenario) -> (u64, u64) {
     let inputs = Rc::new(Cell::new(0));
-    let sink = Counter {
-        inputs: Rc::clone(&inputs),
-        line: Vec::new(),
-    };
+    let counted = Rc::clone(&inputs);
+    let sink = LineSink::new(move |line| {
+        if line.contains("\"input\":") {
+            counted.set(counted.get() + 1);
+        }
+    });
     let outcome = World::new(s.clone(), None, Trace::writing(Box::new(sink)))
         .expect("valid")
         .run();

@@ -257,44 +257,14 @@ impl Timeline {
     }
 }
 
-/// A sink for [`crate::trace::Trace::writing`] that builds a [`Timeline`] as the run goes.
-pub struct TimelineSink {
-    timeline: Rc<RefCell<Timeline>>,
-    partial: Vec<u8>,
-}
-
-impl TimelineSink {
-    /// A sink and the timeline it fills.
-    #[must_use]
-    pub fn new() -> (Self, Rc<RefCell<Timeline>>) {
-        let timeline = Rc::new(RefCell::new(Timeline::default()));
-        (
-            Self {
-                timeline: Rc::clone(&timeline),
-                partial: Vec::new(),
-            },
-            timeline,
-        )
-    }
-}
-
-impl Write for TimelineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for &b in buf {
-            if b == b'\n' {
-                let line = String::from_utf8_lossy(&self.partial).into_owned();
-                self.timeline.borrow_mut().line(&line);
-                self.partial.clear();
-            } else {
-                self.partial.push(b);
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// A sink for [`crate::trace::Trace::writing`] that builds a [`Timeline`] as the run goes, and
+/// the timeline it fills.
+#[must_use]
+pub fn timeline_sink() -> (impl Write, Rc<RefCell<Timeline>>) {
+    let timeline = Rc::new(RefCell::new(Timeline::default()));
+    let filled = Rc::clone(&timeline);
+    let sink = crate::trace::LineSink::new(move |line| filled.borrow_mut().line(line));
+    (sink, timeline)
 }
 
 /// Copies everything written to two writers (a trace file and a timeline).

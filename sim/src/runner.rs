@@ -30,34 +30,12 @@ pub struct Report {
 /// # Errors
 /// [`ScenarioError`] for an invalid scenario or policy, or an unwritable trace file.
 pub fn run(
-    mut scenario: Scenario,
+    scenario: Scenario,
     seed: Option<u64>,
     policy: Option<&str>,
     trace: Option<&Path>,
 ) -> Result<Report, ScenarioError> {
-    if let Some(p) = policy {
-        p.clone_into(&mut scenario.policy);
-    }
-    let sink = match trace {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|source| ScenarioError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            Trace::writing(Box::new(std::io::BufWriter::new(file)))
-        }
-        None => Trace::hashing(),
-    };
-    let name = scenario.name.clone();
-    let policy = scenario.policy.clone();
-    let world = World::new(scenario, seed, sink)?;
-    let seed = world.seed();
-    Ok(Report {
-        scenario: name,
-        seed,
-        policy,
-        outcome: world.run(),
-    })
+    drive(scenario, seed, policy, trace, None)
 }
 
 /// Runs like [`run`], past the first violation (it is still the one reported), and draws the
@@ -66,41 +44,58 @@ pub fn run(
 /// # Errors
 /// As [`run`].
 pub fn run_plotted(
-    mut scenario: Scenario,
+    scenario: Scenario,
     seed: Option<u64>,
     policy: Option<&str>,
     trace: Option<&Path>,
 ) -> Result<(Report, crate::plot::Timeline), ScenarioError> {
-    use crate::plot::{Tee, TimelineSink};
+    let (sink, timeline) = crate::plot::timeline_sink();
+    let report = drive(scenario, seed, policy, trace, Some(Box::new(sink)))?;
+    let timeline = timeline.borrow().clone();
+    Ok((report, timeline))
+}
+
+/// One run: the policy override, the trace file (and `also`, which sees every trace line and
+/// makes the run go past its first violation), the report.
+fn drive(
+    mut scenario: Scenario,
+    seed: Option<u64>,
+    policy: Option<&str>,
+    trace: Option<&Path>,
+    also: Option<Box<dyn std::io::Write>>,
+) -> Result<Report, ScenarioError> {
     if let Some(p) = policy {
         p.clone_into(&mut scenario.policy);
     }
-    let (sink, timeline) = TimelineSink::new();
-    let out: Box<dyn std::io::Write> = match trace {
+    let file: Option<Box<dyn std::io::Write>> = match trace {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|source| ScenarioError::Read {
                 path: path.display().to_string(),
                 source,
             })?;
-            Box::new(Tee(Box::new(std::io::BufWriter::new(file)), Box::new(sink)))
+            Some(Box::new(std::io::BufWriter::new(file)))
         }
-        None => Box::new(sink),
+        None => None,
+    };
+    let keep_going = also.is_some();
+    let sink = match (file, also) {
+        (Some(f), Some(a)) => Trace::writing(Box::new(crate::plot::Tee(f, a))),
+        (Some(out), None) | (None, Some(out)) => Trace::writing(out),
+        (None, None) => Trace::hashing(),
     };
     let name = scenario.name.clone();
     let policy = scenario.policy.clone();
-    let world = World::new(scenario, seed, Trace::writing(out))?.keep_going();
+    let mut world = World::new(scenario, seed, sink)?;
+    if keep_going {
+        world = world.keep_going();
+    }
     let seed = world.seed();
-    let outcome = world.run();
-    let timeline = timeline.borrow().clone();
-    Ok((
-        Report {
-            scenario: name,
-            seed,
-            policy,
-            outcome,
-        },
-        timeline,
-    ))
+    Ok(Report {
+        scenario: name,
+        seed,
+        policy,
+        outcome: world.run(),
+    })
 }
 
 /// The report as text: the summary, the invariants' verdict, the trace hash.

@@ -124,6 +124,41 @@ impl Trace {
     }
 }
 
+/// A trace sink that hands each complete line to `on_line`: for tools that read a run as it
+/// goes (a timeline, a counter) instead of from a file.
+pub struct LineSink<F: FnMut(&str)> {
+    on_line: F,
+    partial: Vec<u8>,
+}
+
+impl<F: FnMut(&str)> LineSink<F> {
+    /// Calls `on_line` with every line written, without its newline.
+    pub fn new(on_line: F) -> Self {
+        Self {
+            on_line,
+            partial: Vec::new(),
+        }
+    }
+}
+
+impl<F: FnMut(&str)> Write for LineSink<F> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &b in buf {
+            if b == b'\n' {
+                (self.on_line)(&String::from_utf8_lossy(&self.partial));
+                self.partial.clear();
+            } else {
+                self.partial.push(b);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

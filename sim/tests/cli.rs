@@ -300,8 +300,7 @@ fn a_typo_in_a_scenario_exits_2_naming_the_key() {
 
 #[test]
 fn replay_confirms_a_trace_and_finds_a_tampered_line() {
-    let dir = std::env::temp_dir().join(format!("podwarden-cli-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch_dir("cli-replay");
     let trace = dir.join("trace.jsonl");
     let trace_s = trace.display().to_string();
     let (code, _, _) = outcome(&sim(&[
@@ -350,8 +349,7 @@ fn check_determinism_compares_runs_in_and_across_processes() {
 /// bit for bit (serde_json's `float_roundtrip`), or the replayed world differs from line 1.
 #[test]
 fn a_swarm_seed_reruns_with_a_trace_that_replays() {
-    let dir = std::env::temp_dir().join(format!("podwarden-cli-swarm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch_dir("cli-swarm");
     let trace = dir.join("trace.jsonl");
     let trace_s = trace.display().to_string();
     let (_, _, err) = outcome(&sim(&[
