@@ -90,6 +90,90 @@ pub fn completed_pods_selector(
     Some(sel.ne(label::EXECUTOR_DONE, label::TRUE))
 }
 
+/// Which adoption path found a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdoptionPath {
+    /// The scheduler handed the try over (`AdoptOrphans`): the pod is the try's current pod,
+    /// possibly still running. Declining it leaves the try unadopted, so the scheduler resets it
+    /// and runs it again while this pod may still be running.
+    Orphan,
+    /// A Succeeded pod of a scheduler that is not alive, found by the periodic completed-pod
+    /// adoption. Declining it leaves the pod where it is; it is offered again next interval.
+    Completed,
+}
+
+/// An adoption rule of your own, on top of podwarden's: it can only say no. It is asked for
+/// every pod podwarden's rules would relabel to this executor (the owner is dead or handed the
+/// try over, the pod is the try's newest), just before the relabel; `false` leaves the pod
+/// alone. Plug it in with [`crate::policy::Policies::adoption`].
+///
+/// Podwarden's own guarantees hold whatever it answers (only dead schedulers' pods, a
+/// conditional relabel), but declining has costs the simulator shows: a declined orphan is reset
+/// and run again (double execution if its pod was running), a declined completed pod is left
+/// behind (a leaked pod if nobody else takes it). A rule must be a pure function of what it is
+/// told, or runs stop being reproducible.
+///
+/// ```
+/// use podwarden_core::adoption::{AdoptionCandidate, AdoptionPath, AdoptionPolicy};
+///
+/// /// Leave completed pods for a minute after their owner died: time for a post-mortem.
+/// #[derive(Debug)]
+/// struct GraceBeforeCleanup;
+///
+/// impl AdoptionPolicy for GraceBeforeCleanup {
+///     fn may_adopt(&self, candidate: &AdoptionCandidate<'_>) -> bool {
+///         candidate.path != AdoptionPath::Completed
+///             || candidate
+///                 .pod
+///                 .creation_timestamp
+///                 .is_some_and(|created| candidate.now.since(created) >= 60_000)
+///     }
+/// }
+/// ```
+pub trait AdoptionPolicy: std::fmt::Debug + Send + Sync {
+    /// Whether this executor may take `candidate` over (podwarden's own rules already said yes).
+    fn may_adopt(&self, candidate: &AdoptionCandidate<'_>) -> bool;
+}
+
+/// What an [`AdoptionPolicy`] is told about a pod it may take over. New fields may be added:
+/// build one with [`AdoptionCandidate::new`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct AdoptionCandidate<'a> {
+    /// Which path found the pod.
+    pub path: AdoptionPath,
+    /// The pod, as the adoption list returned it.
+    pub pod: &'a crate::pod::PodView,
+    /// The try the pod runs.
+    pub key: &'a TaskKey,
+    /// The scheduler that owns it now (its `airflow-worker` label), if labelled.
+    pub owner: Option<&'a str>,
+    /// The executor's clock.
+    pub now: crate::time::Timestamp,
+}
+
+impl<'a> AdoptionCandidate<'a> {
+    /// A candidate; for testing a policy on its own.
+    #[must_use]
+    pub fn new(
+        path: AdoptionPath,
+        pod: &'a crate::pod::PodView,
+        key: &'a TaskKey,
+        owner: Option<&'a str>,
+        now: crate::time::Timestamp,
+    ) -> Self {
+        Self {
+            path,
+            pod,
+            key,
+            owner,
+            now,
+        }
+    }
+}
+
 /// A task instance handed over by the scheduler (Airflow's `try_adopt_task_instances` input).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrphanTask {

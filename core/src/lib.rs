@@ -97,6 +97,7 @@ pub mod label;
 pub mod launch;
 pub mod liveness;
 pub mod pod;
+pub mod policy;
 pub mod requeue;
 pub mod selector;
 pub mod time;

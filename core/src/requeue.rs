@@ -145,7 +145,8 @@ pub enum RequeueDedupe {
 /// A requeue rule of your own, on top of podwarden's: it can only say no. It is asked when a
 /// try's pod failed and podwarden's rules would requeue (budget left, reason not excluded),
 /// before the DB question; `false` fails the try normally. Plug it in with
-/// [`crate::Executor::with_requeue_policy`].
+/// [`crate::policy::Policies::requeue`]. A rule must be a pure function of what it is told, or
+/// runs stop being reproducible.
 ///
 /// ```
 /// use podwarden_core::requeue::{FailureContext, RequeuePolicy};
@@ -165,8 +166,10 @@ pub trait RequeuePolicy: std::fmt::Debug + Send + Sync {
     fn may_requeue(&self, failure: &FailureContext<'_>) -> bool;
 }
 
-/// What a [`RequeuePolicy`] is told about a failure.
-#[derive(Debug, Clone, Copy)]
+/// What a [`RequeuePolicy`] is told about a failure. New fields may be added: build one with
+/// [`FailureContext::new`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct FailureContext<'a> {
     /// What the pod says about why it failed.
     pub details: &'a FailureDetails,
@@ -174,6 +177,18 @@ pub struct FailureContext<'a> {
     pub requeues_used: u32,
     /// The most specific cause the pod shows.
     pub cause: &'a RequeueCause,
+}
+
+impl<'a> FailureContext<'a> {
+    /// A failure context; for testing a policy on its own.
+    #[must_use]
+    pub fn new(details: &'a FailureDetails, requeues_used: u32, cause: &'a RequeueCause) -> Self {
+        Self {
+            details,
+            requeues_used,
+            cause,
+        }
+    }
 }
 
 /// What to do with a try whose current pod failed, before asking the DB.

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use podwarden_core::requeue::{FailureContext, RequeueCause, RequeuePolicy};
+use podwarden_core::policy::{FailureContext, Policies, RequeuePolicy};
+use podwarden_core::requeue::RequeueCause;
 use podwarden_sim::custom::{Invariant, InvariantKind, WorldView};
 use podwarden_sim::scenario::{Fault, Scenario};
 use podwarden_sim::trace::Trace;
@@ -68,7 +69,7 @@ pub fn run(
 ) -> Outcome {
     let world = World::new(scenario, Some(seed), Trace::hashing())
         .expect("a valid scenario")
-        .with_requeue_policy(policy);
+        .with_policies(Policies::new().requeue(policy));
     match invariant {
         Some(i) => world.with_invariant(i).run(),
         None => world.run(),

@@ -250,7 +250,8 @@ impl World {
             detail,
             recent_trace: self.trace.recent(),
             reproduce: format!(
-                "podwarden-sim run {} --seed {} --policy {} --trace trace.jsonl",
+                "{} run {} --seed {} --policy {} --trace trace.jsonl",
+                self.scenario.extensions.program(),
                 self.scenario_path_hint(),
                 self.seed,
                 self.scenario.policy

@@ -23,6 +23,7 @@
 
 pub mod builder;
 pub mod custom;
+pub mod extensions;
 pub mod invariants;
 pub mod kube_replay;
 pub mod plot;

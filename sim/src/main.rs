@@ -497,7 +497,6 @@ fn run_sweep(args: &SweepArgs) -> u8 {
             swarm: args.swarm,
             policy: args.policy.clone(),
             progress: io::IsTerminal::is_terminal(&io::stderr()),
-            invariants: None,
         };
         match sweep::sweep(scenario, &spec) {
             Ok(r) => r,

@@ -30,7 +30,7 @@ pub enum ScenarioError {
     #[error("invalid scenario: {0}")]
     Invalid(String),
     /// An unknown policy preset.
-    #[error("unknown policy {0:?} (known: {known})", known = POLICIES.join(", "))]
+    #[error("unknown policy {0:?} (presets: {known}; a policy of your own is known only to the program that registers it)", known = POLICIES.join(", "))]
     UnknownPolicy(String),
 }
 
@@ -318,6 +318,10 @@ pub struct Scenario {
     /// commands.
     #[serde(skip)]
     pub source: Option<String>,
+    /// Code of your own its worlds run with (a policy named by `policy`, invariants); never
+    /// read from or written to files.
+    #[serde(skip)]
+    pub extensions: crate::extensions::Extensions,
 }
 
 impl Default for Scenario {
@@ -341,6 +345,7 @@ impl Default for Scenario {
             random_faults: RandomFaults::default(),
             expect: Expectations::default(),
             source: None,
+            extensions: crate::extensions::Extensions::default(),
         }
     }
 }
@@ -518,7 +523,16 @@ impl Scenario {
                 ));
             }
         }
-        let config = apply_policy(&self.policy, self.config.clone())?;
+        if let Some(mine) = self.extensions.policy() {
+            if POLICIES.contains(&mine.name()) {
+                return bad(format!(
+                    "a policy of your own cannot take a preset's name ({:?})",
+                    mine.name()
+                ));
+            }
+        }
+        let (preset, _) = self.extensions.resolve(&self.policy);
+        let config = apply_policy(preset, self.config.clone())?;
         config
             .validate()
             .map_err(|e| ScenarioError::Invalid(format!("config: {e}")))

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::custom::Invariant;
 use crate::scenario::{Fault, Scenario, ScenarioError};
 use crate::trace::Trace;
 use crate::world::{stream, World};
@@ -319,17 +318,6 @@ type SeedResult = (
     Option<String>,
 );
 
-/// Makes a fresh set of your own invariants for each world of a sweep (every world checks its
-/// own copies, on its own thread).
-#[derive(Clone)]
-pub struct InvariantFactory(pub Arc<dyn Fn() -> Vec<Box<dyn Invariant>> + Send + Sync>);
-
-impl std::fmt::Debug for InvariantFactory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InvariantFactory")
-    }
-}
-
 /// Sweep settings.
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
@@ -347,9 +335,6 @@ pub struct SweepSpec {
     pub policy: Option<String>,
     /// Show a progress bar on stderr.
     pub progress: bool,
-    /// Your own invariants, checked in every world with the built-in ones. A failing seed's
-    /// reproduce command reruns the same world; register your invariants again to check it.
-    pub invariants: Option<InvariantFactory>,
 }
 
 /// Runs the sweep.
@@ -394,14 +379,7 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
                 } else {
                     (base.clone(), None)
                 };
-                let outcome = World::new(scenario, Some(seed), Trace::hashing()).map(|world| {
-                    let mine = spec
-                        .invariants
-                        .as_ref()
-                        .map(|f| (f.0)())
-                        .unwrap_or_default();
-                    mine.into_iter().fold(world, World::with_invariant).run()
-                });
+                let outcome = World::new(scenario, Some(seed), Trace::hashing()).map(World::run);
                 if outcome.as_ref().is_ok_and(|o| o.violation.is_some()) {
                     let n = violations.fetch_add(1, Ordering::Relaxed) + 1;
                     bar.set_message(format!("{n} violations"));
@@ -441,7 +419,8 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
             *report.violations.entry(v.invariant.clone()).or_default() += 1;
             let reproduce = if spec.swarm {
                 format!(
-                    "podwarden-sim run {} --swarm --seed {seed} --policy {} --trace trace.jsonl",
+                    "{} run {} --swarm --seed {seed} --policy {} --trace trace.jsonl",
+                    base.extensions.program(),
                     base.source.clone().unwrap_or_default(),
                     base.policy
                 )
@@ -491,7 +470,6 @@ mod tests {
             swarm: false,
             policy: None,
             progress: false,
-            invariants: None,
         };
         let whole = sweep(base.clone(), &spec(None)).unwrap();
         let mut merged = SweepReport::default();

@@ -139,10 +139,15 @@ fn sometimes_must_be_reached_by_the_end() {
 
 #[test]
 fn a_sweep_checks_your_invariants_in_every_world() {
-    use podwarden_sim::sweep::{sweep, InvariantFactory, SweepSpec};
-    use std::sync::Arc;
+    use podwarden_sim::extensions::{Extensions, InvariantFactory};
+    use podwarden_sim::sweep::{sweep, SweepSpec};
     let mut s = small();
     s.cluster.image_pull_permanent_failure_rate = 1.0;
+    s.extensions = Extensions::new()
+        .with_invariants(InvariantFactory::new(|| {
+            vec![Box::new(NoHastyDelete) as Box<dyn Invariant>]
+        }))
+        .with_program("my-lab");
     let spec = SweepSpec {
         first: 0,
         end: 4,
@@ -151,9 +156,6 @@ fn a_sweep_checks_your_invariants_in_every_world() {
         swarm: false,
         policy: None,
         progress: false,
-        invariants: Some(InvariantFactory(Arc::new(|| {
-            vec![Box::new(NoHastyDelete) as Box<dyn Invariant>]
-        }))),
     };
     let report = sweep(s, &spec).expect("runs");
     assert_eq!(
@@ -161,8 +163,12 @@ fn a_sweep_checks_your_invariants_in_every_world() {
         Some(&4),
         "{report:?}"
     );
-    assert!(report
-        .failures
-        .iter()
-        .all(|f| f.reproduce.contains("--seed")));
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.reproduce.starts_with("my-lab run ") && f.reproduce.contains("--seed")),
+        "{:?}",
+        report.failures
+    );
 }

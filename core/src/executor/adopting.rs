@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Awaiting, Cleanup, Executor, OrphanClaim, PodRecord, Task, TaskPhase};
 use crate::adoption::{
-    self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, ORPHAN_FIELD_SELECTOR,
+    self, AdoptionCandidate, AdoptionPath, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR,
+    ORPHAN_FIELD_SELECTOR,
 };
 use crate::command::{ApiOutcome, CommandKind, Precondition, ReportedState};
 use crate::completion;
@@ -117,8 +118,21 @@ impl Executor {
                     }
                 }
             }
-            let patches: Vec<(TaskKey, PodView)> =
-                newest.into_iter().map(|(k, (_, _, p))| (k, p)).collect();
+            // The host's rule may decline a pod: its try stays a candidate and is reset.
+            let (policies, now) = (&self.policies, self.now);
+            let patches: Vec<(TaskKey, PodView)> = newest
+                .into_iter()
+                .map(|(k, (_, _, p))| (k, p))
+                .filter(|(key, pod)| {
+                    policies.may_adopt(&AdoptionCandidate::new(
+                        AdoptionPath::Orphan,
+                        pod,
+                        key,
+                        pod.labels.get(label::AIRFLOW_WORKER).map(String::as_str),
+                        now,
+                    ))
+                })
+                .collect();
             round.outstanding += patches.len();
             for (key, pod) in patches {
                 let requeues = launch_attempt(&pod);
@@ -291,6 +305,16 @@ impl Executor {
                         continue;
                     }
                 }
+            }
+            let candidate = AdoptionCandidate::new(
+                AdoptionPath::Completed,
+                &pod,
+                &key,
+                owner.map(String::as_str),
+                self.now,
+            );
+            if !self.policies.may_adopt(&candidate) {
+                continue;
             }
             let kind = self.adopt_patch(&pod);
             self.emit_api(

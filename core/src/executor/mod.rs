@@ -242,8 +242,8 @@ pub struct Executor {
     orphan_patches: BTreeMap<PodRef, CommandId>,
     /// Pod owners no heartbeat row names, with when they were first seen unknown.
     unknown_owners: BTreeMap<String, Timestamp>,
-    /// The host's own requeue rule, asked after podwarden's ([`Executor::with_requeue_policy`]).
-    requeue_policy: Option<std::sync::Arc<dyn crate::requeue::RequeuePolicy>>,
+    /// The host's own rules, asked after podwarden's ([`Executor::with_policies`]).
+    policies: crate::policy::Policies,
 }
 
 impl Executor {
@@ -305,22 +305,19 @@ impl Executor {
             zombie_deletes: BTreeSet::new(),
             orphan_patches: BTreeMap::new(),
             unknown_owners: BTreeMap::new(),
-            requeue_policy: None,
+            policies: crate::policy::Policies::default(),
         };
         ex.start_relist();
         ex.arm_timers();
         Ok(ex)
     }
 
-    /// Adds a requeue rule of the host's own: asked whenever podwarden's rules would requeue a
-    /// failed try, it can veto the requeue (the try then fails normally). See
-    /// [`crate::requeue::RequeuePolicy`].
+    /// Adds rules of the host's own (replacing any given before): each is asked when
+    /// podwarden's rules would act on its concern, and can only say no. See
+    /// [`crate::policy`].
     #[must_use]
-    pub fn with_requeue_policy(
-        mut self,
-        policy: std::sync::Arc<dyn crate::requeue::RequeuePolicy>,
-    ) -> Self {
-        self.requeue_policy = Some(policy);
+    pub fn with_policies(mut self, policies: crate::policy::Policies) -> Self {
+        self.policies = policies;
         self
     }
 

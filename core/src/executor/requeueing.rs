@@ -55,13 +55,11 @@ impl Executor {
         };
         // The host's own rule can only veto a requeue podwarden's rules allow.
         let vetoed = gate == Gate::AskDb
-            && self.requeue_policy.as_ref().is_some_and(|p| {
-                !p.may_requeue(&requeue::FailureContext {
-                    details: &details,
-                    requeues_used: task.requeues,
-                    cause: &cause,
-                })
-            });
+            && !self.policies.may_requeue(&requeue::FailureContext::new(
+                &details,
+                task.requeues,
+                &cause,
+            ));
         let gate = if vetoed { Gate::Fail } else { gate };
         // A pod deleted while Pending always asks: whether the try is QUEUED decides between
         // requeue (or waiting for the scheduler's revoke) and forgetting a try that moved on.

@@ -174,8 +174,8 @@ pub struct World {
     keep_going: bool,
     /// Invariants of the user's own ([`World::with_invariant`]).
     pub(crate) custom: crate::custom::Registered,
-    /// A requeue rule of the user's own, given to every executor ([`World::with_requeue_policy`]).
-    pub(crate) requeue_policy: Option<std::sync::Arc<dyn podwarden_core::requeue::RequeuePolicy>>,
+    /// Rules of the user's own, given to every executor ([`World::with_policies`]).
+    pub(crate) policies: podwarden_core::policy::Policies,
 }
 
 impl std::fmt::Debug for World {
@@ -196,7 +196,14 @@ impl World {
     /// [`ScenarioError`] if the scenario is invalid.
     pub fn new(scenario: Scenario, seed: Option<u64>, trace: Trace) -> Result<Self, ScenarioError> {
         scenario.validate()?;
-        let config = apply_policy(&scenario.policy, scenario.config.clone())?;
+        let (preset, rules) = scenario.extensions.resolve(&scenario.policy);
+        let config = apply_policy(preset, scenario.config.clone())?;
+        let policies = rules.cloned().unwrap_or_default();
+        let invariants = scenario
+            .extensions
+            .invariants()
+            .map(crate::extensions::InvariantFactory::make)
+            .unwrap_or_default();
         let seed = seed.unwrap_or(scenario.seed);
         let heal = secs(scenario.heal_s);
         let end = secs(scenario.duration_s).max(heal) + secs(scenario.expect.lost_task_bound_s);
@@ -227,12 +234,12 @@ impl World {
             violation: None,
             keep_going: false,
             custom: crate::custom::Registered::default(),
-            requeue_policy: None,
+            policies,
             scenario,
         };
         world.record_header();
         world.populate();
-        Ok(world)
+        Ok(invariants.into_iter().fold(world, Self::with_invariant))
     }
 
     /// Simulated time now.
@@ -297,20 +304,17 @@ impl World {
         self.violation.is_none() || self.keep_going
     }
 
-    /// Gives every executor of this world a requeue rule of your own (see
-    /// [`podwarden_core::requeue::RequeuePolicy`]), to run it against the same faults as ours.
-    /// Executors already started get it too.
+    /// Gives every executor of this world rules of your own (see [`podwarden_core::policy`]),
+    /// replacing any given before (the scenario's custom policy too), to run them against the
+    /// same faults as ours. Executors already started get them too.
     #[must_use]
-    pub fn with_requeue_policy(
-        mut self,
-        policy: std::sync::Arc<dyn podwarden_core::requeue::RequeuePolicy>,
-    ) -> Self {
+    pub fn with_policies(mut self, policies: podwarden_core::policy::Policies) -> Self {
         for s in &mut self.scheds {
             if let Some(ex) = s.exec.take() {
-                s.exec = Some(ex.with_requeue_policy(std::sync::Arc::clone(&policy)));
+                s.exec = Some(ex.with_policies(policies.clone()));
             }
         }
-        self.requeue_policy = Some(policy);
+        self.policies = policies;
         self
     }
 

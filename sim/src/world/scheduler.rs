@@ -136,15 +136,10 @@ impl World {
         s.next_stuck_check = now + STUCK_CHECK_INTERVAL;
         s.unhealthy_since = None;
         let local = s.local(now);
-        let policy = self.requeue_policy.clone();
+        let policies = self.policies.clone();
         let s = &mut self.scheds[i as usize];
         match Executor::new(self.config.clone(), id.clone(), local) {
-            Ok(ex) => {
-                s.exec = Some(match policy {
-                    Some(p) => ex.with_requeue_policy(p),
-                    None => ex,
-                })
-            }
+            Ok(ex) => s.exec = Some(ex.with_policies(policies)),
             Err(_) => {
                 s.status = Status::Down;
                 return;

@@ -1,0 +1,151 @@
+//! Rules of your own for the decisions podwarden lets a host narrow: which failed tries are
+//! requeued ([`RequeuePolicy`]) and which pods are adopted ([`AdoptionPolicy`]).
+//!
+//! A rule can only say no to what podwarden's rules would do, never widen it: the guarantees
+//! the simulator checks for podwarden's own policy (dead-only adoption, conditional relabels,
+//! a bounded requeue budget, one requeue per pod failure) hold whatever a rule answers. What a
+//! rule can break is the rest (a lost task, a leaked pod, a retry charged for an infrastructure
+//! failure), and that is what the simulator and `podwarden_sim::strategies` are for.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use podwarden_core::policy::Policies;
+//! use podwarden_core::requeue::{FailureContext, RequeuePolicy};
+//! use podwarden_core::{Config, Executor, Timestamp};
+//!
+//! #[derive(Debug)]
+//! struct NoRequeueAfterOom;
+//!
+//! impl RequeuePolicy for NoRequeueAfterOom {
+//!     fn may_requeue(&self, failure: &FailureContext<'_>) -> bool {
+//!         failure.details.container_reason() != Some("OOMKilled")
+//!     }
+//! }
+//!
+//! let rules = Policies::new().requeue(Arc::new(NoRequeueAfterOom));
+//! let executor = Executor::new(Config::default(), "scheduler-1", Timestamp(0))
+//!     .unwrap()
+//!     .with_policies(rules);
+//! # let _ = executor;
+//! ```
+
+use std::sync::Arc;
+
+pub use crate::adoption::{AdoptionCandidate, AdoptionPath, AdoptionPolicy};
+pub use crate::requeue::{FailureContext, RequeuePolicy};
+
+/// The host's rules, one per concern; an empty set is podwarden's policy unchanged.
+///
+/// Rules are shared (`Arc`), so one set can be given to every executor of a process or a
+/// simulated world. Equality is identity: two sets are equal when they hold the same rule
+/// objects (trait objects have no equality of their own).
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    requeue: Option<Arc<dyn RequeuePolicy>>,
+    adoption: Option<Arc<dyn AdoptionPolicy>>,
+}
+
+impl Policies {
+    /// No rules of your own.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the requeue rule, asked whenever podwarden's rules would requeue a failed try.
+    #[must_use]
+    pub fn requeue(mut self, rule: Arc<dyn RequeuePolicy>) -> Self {
+        self.requeue = Some(rule);
+        self
+    }
+
+    /// Sets the adoption rule, asked for every pod podwarden's rules would take over.
+    #[must_use]
+    pub fn adoption(mut self, rule: Arc<dyn AdoptionPolicy>) -> Self {
+        self.adoption = Some(rule);
+        self
+    }
+
+    /// Whether no rule is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.requeue.is_none() && self.adoption.is_none()
+    }
+
+    /// Whether the requeue rule (if any) allows this requeue.
+    pub(crate) fn may_requeue(&self, failure: &FailureContext<'_>) -> bool {
+        self.requeue.as_ref().is_none_or(|r| r.may_requeue(failure))
+    }
+
+    /// Whether the adoption rule (if any) allows this adoption.
+    pub(crate) fn may_adopt(&self, candidate: &AdoptionCandidate<'_>) -> bool {
+        self.adoption
+            .as_ref()
+            .is_none_or(|r| r.may_adopt(candidate))
+    }
+}
+
+impl PartialEq for Policies {
+    fn eq(&self, other: &Self) -> bool {
+        fn same<T: ?Sized>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+        }
+        same(self.requeue.as_ref(), other.requeue.as_ref())
+            && same(self.adoption.as_ref(), other.adoption.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::TaskKey;
+    use crate::pod::PodView;
+    use crate::requeue::RequeueCause;
+    use crate::time::Timestamp;
+    use crate::watch::FailureDetails;
+
+    #[derive(Debug)]
+    struct Never;
+    impl RequeuePolicy for Never {
+        fn may_requeue(&self, _: &FailureContext<'_>) -> bool {
+            false
+        }
+    }
+    impl AdoptionPolicy for Never {
+        fn may_adopt(&self, _: &AdoptionCandidate<'_>) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn an_empty_set_allows_everything_and_a_rule_is_asked() {
+        let details = FailureDetails::default();
+        let cause = RequeueCause::Unknown;
+        let failure = FailureContext::new(&details, 0, &cause);
+        let pod = PodView::new("ns", "p");
+        let key = TaskKey::new("d", "t", "r", 1);
+        let candidate =
+            AdoptionCandidate::new(AdoptionPath::Completed, &pod, &key, None, Timestamp(0));
+        let none = Policies::new();
+        assert!(none.is_empty());
+        assert!(none.may_requeue(&failure) && none.may_adopt(&candidate));
+        let never = Arc::new(Never);
+        let both = Policies::new().requeue(never.clone()).adoption(never);
+        assert!(!both.is_empty());
+        assert!(!both.may_requeue(&failure) && !both.may_adopt(&candidate));
+    }
+
+    #[test]
+    fn equality_is_identity() {
+        let never = Arc::new(Never);
+        let a = Policies::new().requeue(never.clone());
+        assert_eq!(a, a.clone());
+        assert_eq!(a, Policies::new().requeue(never));
+        assert_ne!(a, Policies::new().requeue(Arc::new(Never)));
+        assert_ne!(a, Policies::new());
+    }
+}
