@@ -1,13 +1,29 @@
-//! The property-testing kit, worked through: an invariant of your own, a requeue rule of your
-//! own, and a proptest that finds (and shrinks) the counterexample of a deliberately weak rule
-//! while the sound one passes. `cargo test -p podwarden-sim --example policy_kit` runs the tests;
-//! `cargo run -p podwarden-sim --example policy_kit` prints one weak run's violation.
+//! The property-testing kit, worked through: invariants of your own, requeue and adoption rules
+//! of your own, a proptest that finds (and shrinks) the counterexample of a deliberately weak
+//! rule while the sound one passes, and your own `podwarden-sim` with all of them registered.
+//!
+//! `cargo test -p podwarden-sim --example policy_kit` runs the tests. As a program it is the
+//! simulator's whole command line, plus the policies and the invariant registered in [`lab`]:
+//!
+//! ```text
+//! cargo run -p podwarden-sim --example policy_kit -- list
+//! cargo run -p podwarden-sim --example policy_kit -- \
+//!     compare sim/scenarios/node-drain.toml --policy default --policy no-disruption-requeue
+//! cargo run -p podwarden-sim --example policy_kit -- \
+//!     sweep sim/scenarios/steady-ha.toml --swarm --seeds 0..100 --policy keep-completed-pods
+//! ```
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use podwarden_core::policy::{FailureContext, Policies, RequeuePolicy};
+use podwarden_core::policy::{
+    AdoptionCandidate, AdoptionPath, AdoptionPolicy, FailureContext, Policies, RequeuePolicy,
+};
 use podwarden_core::requeue::RequeueCause;
+use podwarden_core::{PodPhase, TaskKey};
+use podwarden_sim::cli::Lab;
 use podwarden_sim::custom::{Invariant, InvariantKind, WorldView};
+use podwarden_sim::extensions::{CustomPolicy, InvariantFactory};
 use podwarden_sim::scenario::{Fault, Scenario};
 use podwarden_sim::trace::Trace;
 use podwarden_sim::{Outcome, World};
@@ -93,17 +109,89 @@ pub fn drained() -> Scenario {
     s
 }
 
-fn main() {
-    let weak = run(drained(), 0, Arc::new(NoRequeueOnDisruption), None);
-    match weak.violation {
-        Some(v) => println!(
-            "weak rule: {} at {} ms: {}\n  {}",
-            v.invariant, v.at_ms, v.detail, v.reproduce
-        ),
-        None => println!("weak rule: no violation on this seed"),
+/// Weak: "a running pod is still doing its job, leave it alone" declines to adopt an orphan
+/// whose pod runs. The scheduler then resets the try and runs it again beside the old pod.
+#[derive(Debug)]
+pub struct LeaveRunningOrphans;
+
+impl AdoptionPolicy for LeaveRunningOrphans {
+    fn may_adopt(&self, c: &AdoptionCandidate<'_>) -> bool {
+        c.path != AdoptionPath::Orphan || c.pod.phase != Some(PodPhase::Running)
     }
-    let sound = run(drained(), 0, Arc::new(NoRequeueAfterOom), None);
-    println!("sound rule: {:?}", sound.violation.map(|v| v.invariant));
+}
+
+/// Weak: "keep dead schedulers' completed pods for a post-mortem" never adopts them, so
+/// nobody ever deletes them.
+#[derive(Debug)]
+pub struct KeepCompletedPods;
+
+impl AdoptionPolicy for KeepCompletedPods {
+    fn may_adopt(&self, c: &AdoptionCandidate<'_>) -> bool {
+        c.path != AdoptionPath::Completed
+    }
+}
+
+/// Your invariant: a try never has more pods than its first plus one per requeue its budget
+/// (`pod_launch_failure_retries`) allows, whatever the cluster does.
+#[derive(Default)]
+pub struct PodsPerTryWithinBudget {
+    seen: BTreeMap<TaskKey, BTreeSet<String>>,
+}
+
+impl Invariant for PodsPerTryWithinBudget {
+    fn name(&self) -> &str {
+        "pods_per_try_within_budget"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &WorldView<'_>) -> Result<(), String> {
+        // -1 is unlimited.
+        let Ok(budget) = usize::try_from(world.config().pod_launch_failure_retries) else {
+            return Ok(());
+        };
+        for pod in world.pods() {
+            let Ok(key) = pod.task_key() else { continue };
+            let pods = self.seen.entry(key).or_default();
+            if pods.insert(pod.uid.clone()) && pods.len() > 1 + budget {
+                return Err(format!(
+                    "{} is its try's pod number {} with a requeue budget of {budget}",
+                    pod.name,
+                    pods.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Your own `podwarden-sim`: its command line, with the rules above as named policies and
+/// [`PodsPerTryWithinBudget`] checked in every world.
+pub fn lab() -> Lab {
+    Lab::new("policy_kit")
+        .policy(CustomPolicy::new(
+            "no-oom-requeue",
+            Policies::new().requeue(Arc::new(NoRequeueAfterOom)),
+        ))
+        .policy(CustomPolicy::new(
+            "no-disruption-requeue",
+            Policies::new().requeue(Arc::new(NoRequeueOnDisruption)),
+        ))
+        .policy(CustomPolicy::new(
+            "leave-running-orphans",
+            Policies::new().adoption(Arc::new(LeaveRunningOrphans)),
+        ))
+        .policy(CustomPolicy::new(
+            "keep-completed-pods",
+            Policies::new().adoption(Arc::new(KeepCompletedPods)),
+        ))
+        .invariants(InvariantFactory::new(|| {
+            vec![Box::new(PodsPerTryWithinBudget::default()) as Box<dyn Invariant>]
+        }))
+}
+
+fn main() -> std::process::ExitCode {
+    lab().main()
 }
 
 #[cfg(test)]
@@ -206,5 +294,112 @@ mod tests {
             "{:?}",
             calm.violation.map(|v| v.detail)
         );
+    }
+}
+
+#[cfg(test)]
+mod command_line {
+    //! The lab's command line, driven in this process (its reports go to this test's stdout).
+    use super::*;
+    use std::path::PathBuf;
+
+    fn scenario(name: &str) -> String {
+        format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn lab_run(args: &[&str]) -> u8 {
+        lab().run(std::iter::once("policy_kit").chain(args.iter().copied()))
+    }
+
+    /// A scratch directory, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("policy-kit-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a temp dir");
+            Self(dir)
+        }
+        fn path(&self, file: &str) -> String {
+            self.0.join(file).display().to_string()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_weak_requeue_rule_fails_where_ours_and_the_sound_one_hold_and_its_trace_replays() {
+        let drain = scenario("node-drain");
+        assert_eq!(lab_run(&["run", &drain, "--policy", "default"]), 0);
+        assert_eq!(lab_run(&["run", &drain, "--policy", "no-oom-requeue"]), 0);
+        let dir = Scratch::new("weak-requeue");
+        let trace = dir.path("weak.jsonl");
+        let code = lab_run(&[
+            "run",
+            &drain,
+            "--policy",
+            "no-disruption-requeue",
+            "--trace",
+            &trace,
+        ]);
+        assert_eq!(code, 1, "no_retry_for_prestart_failure fires");
+        let header = std::fs::read_to_string(&trace).expect("a trace");
+        assert!(
+            header
+                .lines()
+                .next()
+                .is_some_and(|h| h.contains(r#""policy":"no-disruption-requeue""#)),
+            "the trace names the policy"
+        );
+        // The header names the policy; the lab attaches its code again, so the run matches.
+        assert_eq!(lab_run(&["replay", &trace]), 0);
+        // Shrinking keeps the policy in the smaller world it writes.
+        let prefix = dir.path("small");
+        assert_eq!(
+            lab_run(&["shrink", &trace, "--out", &prefix, "--max-runs", "12"]),
+            0
+        );
+        let small = std::fs::read_to_string(format!("{prefix}.toml")).expect("the shrunk world");
+        assert!(
+            small.contains(r#"policy = "no-disruption-requeue""#),
+            "{small}"
+        );
+        assert_eq!(lab_run(&["run", &format!("{prefix}.toml")]), 1);
+    }
+
+    #[test]
+    fn compare_shows_the_weak_adoption_rule_leaking_pods() {
+        let crash = scenario("scheduler-crash");
+        let verdict = lab_run(&[
+            "compare",
+            &crash,
+            "--policy",
+            "default",
+            "--policy",
+            "keep-completed-pods",
+        ]);
+        assert_eq!(verdict, 1, "no_leaked_pod fires for keep-completed-pods");
+        let costly = lab_run(&[
+            "compare",
+            &crash,
+            "--policy",
+            "default",
+            "--policy",
+            "leave-running-orphans",
+        ]);
+        assert_eq!(costly, 0, "resetting orphans costs time, breaks nothing");
+    }
+
+    #[test]
+    fn unknown_policies_and_bad_command_lines_exit_2() {
+        let drain = scenario("node-drain");
+        assert_eq!(lab_run(&["run", &drain, "--policy", "nope"]), 2);
+        assert_eq!(lab_run(&["run"]), 2);
+        assert_eq!(lab_run(&["--version"]), 0);
     }
 }

@@ -105,6 +105,13 @@ impl WorldView<'_> {
     pub fn schedulers(&self) -> u32 {
         self.world.scenario.schedulers
     }
+
+    /// The configuration every executor runs with (the scenario's, under its policy preset):
+    /// for properties that depend on it, e.g. a requeue budget.
+    #[must_use]
+    pub fn config(&self) -> &podwarden_core::Config {
+        &self.world.config
+    }
 }
 
 /// The registered invariants of a world and what the `Sometimes` ones have reached.

@@ -75,8 +75,7 @@ impl Checker {
     /// A checker for the scenario's policy and expectations.
     #[must_use]
     pub fn new(scenario: &Scenario) -> Self {
-        let config = crate::scenario::apply_policy(&scenario.policy, scenario.config.clone())
-            .unwrap_or_default();
+        let config = scenario.executor_config().unwrap_or_default();
         Self {
             budget: config.pod_launch_failure_retries,
             prestart_budget: scenario.expect.prestart_budget,

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod cli;
 pub mod custom;
 pub mod extensions;
 pub mod invariants;

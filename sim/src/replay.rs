@@ -127,11 +127,16 @@ fn parse_header(line: &str) -> Result<Header, ReplayError> {
     Ok(header)
 }
 
-/// Replays the trace read from `reader`.
+/// Replays the trace read from `reader`. `attach` may add code of your own to the header's
+/// scenario before it runs (its [`Scenario::extensions`]: the header names your policy but
+/// cannot hold it); pass `|_| {}` for a world of podwarden's presets.
 ///
 /// # Errors
 /// [`ReplayError`] if the trace cannot be read or has no valid header.
-pub fn replay(reader: impl BufRead + 'static) -> Result<ReplayReport, ReplayError> {
+pub fn replay(
+    reader: impl BufRead + 'static,
+    attach: impl FnOnce(&mut Scenario),
+) -> Result<ReplayReport, ReplayError> {
     let mut lines = reader.lines();
     let first = lines
         .next()
@@ -149,8 +154,10 @@ pub fn replay(reader: impl BufRead + 'static) -> Result<ReplayReport, ReplayErro
         state: Rc::clone(&state),
         partial: Vec::new(),
     };
+    let mut scenario = header.scenario;
+    attach(&mut scenario);
     let outcome = World::new(
-        header.scenario,
+        scenario,
         Some(header.seed),
         Trace::writing(Box::new(comparer)),
     )?
@@ -218,7 +225,7 @@ mod tests {
     fn a_trace_replays_to_the_same_lines() {
         let text = trace_of(4);
         let lines = text.lines().count() as u64;
-        let report = replay(std::io::Cursor::new(text.into_bytes())).unwrap();
+        let report = replay(std::io::Cursor::new(text.into_bytes()), |_| {}).unwrap();
         assert_eq!(report.divergence, None);
         assert_eq!(report.lines, lines);
     }
@@ -229,19 +236,19 @@ mod tests {
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         lines[57] = lines[57].replace("\"t\":", "\"t\": ");
         let tampered = lines.join("\n") + "\n";
-        let report = replay(std::io::Cursor::new(tampered.into_bytes())).unwrap();
+        let report = replay(std::io::Cursor::new(tampered.into_bytes()), |_| {}).unwrap();
         let d = report.divergence.expect("diverges");
         assert_eq!(d.line, 58);
         assert_eq!(d.expected.as_deref(), Some(lines[57].as_str()));
         // A trace longer than the run diverges where the run ended.
         let longer = text.clone() + "{\"t\":1}\n";
-        let d = replay(std::io::Cursor::new(longer.into_bytes()))
+        let d = replay(std::io::Cursor::new(longer.into_bytes()), |_| {})
             .unwrap()
             .divergence
             .expect("extra line");
         assert_eq!((d.line, d.actual), (text.lines().count() as u64 + 1, None));
         assert!(matches!(
-            replay(std::io::Cursor::new(b"not json\n".to_vec())),
+            replay(std::io::Cursor::new(b"not json\n".to_vec()), |_| {}),
             Err(ReplayError::Header(_))
         ));
     }

@@ -390,11 +390,31 @@ pub fn apply_policy(name: &str, mut config: Config) -> Result<Config, ScenarioEr
 }
 
 impl Scenario {
+    /// The configuration its executors run with: `config` under the policy's preset (a custom
+    /// policy's preset, when `policy` names the one in `extensions`).
+    ///
+    /// # Errors
+    /// [`ScenarioError::UnknownPolicy`].
+    pub fn executor_config(&self) -> Result<Config, ScenarioError> {
+        let (preset, _) = self.extensions.resolve(&self.policy);
+        apply_policy(preset, self.config.clone())
+    }
+
     /// Reads a scenario file (TOML, or JSON if the name ends in `.json`).
     ///
     /// # Errors
     /// [`ScenarioError`] naming the file and what is wrong.
     pub fn load(path: &str) -> Result<Self, ScenarioError> {
+        Self::load_with(path, |_| {})
+    }
+
+    /// Reads a scenario file like [`Scenario::load`], letting `attach` change it before it is
+    /// validated: to add code of your own to its [`Scenario::extensions`] (a file can name a
+    /// policy of yours, which only your code makes valid) or override its policy.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming the file and what is wrong.
+    pub fn load_with(path: &str, attach: impl FnOnce(&mut Self)) -> Result<Self, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: path.into(),
             source,
@@ -410,11 +430,13 @@ impl Scenario {
                 message: e.to_string(),
             })?
         };
-        parsed.validate()?;
-        Ok(Self {
+        let mut scenario = Self {
             source: Some(path.to_string()),
             ..parsed
-        })
+        };
+        attach(&mut scenario);
+        scenario.validate()?;
+        Ok(scenario)
     }
 
     /// Checks ranges and the embedded executor configuration.
@@ -531,9 +553,7 @@ impl Scenario {
                 ));
             }
         }
-        let (preset, _) = self.extensions.resolve(&self.policy);
-        let config = apply_policy(preset, self.config.clone())?;
-        config
+        self.executor_config()?
             .validate()
             .map_err(|e| ScenarioError::Invalid(format!("config: {e}")))
     }

@@ -103,10 +103,19 @@ fn list_prints_every_shipped_scenario() {
     assert!(shipped.len() >= 2, "{shipped:?}");
     let (code, stdout, stderr) = outcome(&sim(&["list"]));
     assert_eq!(code, Some(0), "stderr: {stderr}");
-    let listed: Vec<&str> = stdout
+    let (scenarios, policies) = stdout.split_once("\n\n").expect("scenarios, then policies");
+    let listed: Vec<&str> = scenarios
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
+    assert_eq!(
+        policies.trim(),
+        format!(
+            "policy presets: {}",
+            podwarden_sim::scenario::POLICIES.join(", ")
+        ),
+        "the plain binary knows the presets only"
+    );
     for (name, description, _) in &shipped {
         assert!(
             listed.contains(&name.as_str()),
@@ -508,4 +517,15 @@ fn compare_plot_draws_both_timelines_and_the_thrash_shows_only_under_legacy_adop
     // Under default: only the strip's label, its axis and the legend use the colour.
     assert_eq!(bars(&text[second..]), 3, "no owner change under default");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_policy_of_your_own_is_unknown_to_the_plain_binary() {
+    let (code, _, stderr) = outcome(&sim(&["run", SIGTERM_STORM, "--policy", "no-oom-requeue"]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("unknown policy \"no-oom-requeue\"")
+            && stderr.contains("known only to the program that registers it"),
+        "{stderr}"
+    );
 }

@@ -66,7 +66,7 @@ fn each_case_holds_under_the_default_policy() {
 fn each_committed_trace_replays_exactly() {
     for (stem, _) in CASES {
         let file = File::open(path(stem, "trace.jsonl")).expect("the trace is committed");
-        let report = replay::replay(BufReader::new(file)).expect("a trace header");
+        let report = replay::replay(BufReader::new(file), |_| {}).expect("a trace header");
         assert_eq!(report.divergence, None, "{stem} replays");
         assert!(
             report.lines > 100,

@@ -28,7 +28,7 @@ use podwarden_core::{
 };
 
 use crate::invariants::{Checker, Violation};
-use crate::scenario::{apply_policy, Fault, Scenario, ScenarioError};
+use crate::scenario::{Fault, Scenario, ScenarioError};
 use crate::summary::Summary;
 use crate::trace::{Fnv64, Trace};
 
@@ -196,8 +196,8 @@ impl World {
     /// [`ScenarioError`] if the scenario is invalid.
     pub fn new(scenario: Scenario, seed: Option<u64>, trace: Trace) -> Result<Self, ScenarioError> {
         scenario.validate()?;
-        let (preset, rules) = scenario.extensions.resolve(&scenario.policy);
-        let config = apply_policy(preset, scenario.config.clone())?;
+        let config = scenario.executor_config()?;
+        let (_, rules) = scenario.extensions.resolve(&scenario.policy);
         let policies = rules.cloned().unwrap_or_default();
         let invariants = scenario
             .extensions
