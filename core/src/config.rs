@@ -155,6 +155,7 @@ impl Default for Config {
 
 /// Why a configuration is unusable.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A count that must be at least 1 is 0.
     #[error("{0} must be at least 1")]

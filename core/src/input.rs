@@ -91,6 +91,7 @@ pub enum Input {
 /// Why an input was rejected. The executor's state is unchanged by a rejected input, except
 /// that a watch event's resource version is still recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InputError {
     /// The try is already queued or running on this executor.
     #[error("task {0} is already tracked by this executor")]

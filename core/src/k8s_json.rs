@@ -13,6 +13,7 @@ use crate::time::{parse_rfc3339_ms, Timestamp};
 
 /// Why a document could not be read as a pod or a watch event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseError {
     /// Not JSON, or JSON of the wrong shape (the message has serde's line and column).
     #[error("invalid JSON: {0}")]

@@ -150,6 +150,7 @@ impl fmt::Display for TaskKey {
 
 /// Why a pod's annotations do not name a task try.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum KeyError {
     /// A required annotation is absent.
     #[error("annotation {0:?} is missing")]

@@ -68,14 +68,23 @@
 //! |---|---|
 //! | [`watch`] | what one pod event means (Airflow's classification table) |
 //! | [`launch`] | which tries get a pod now, the pod's identity, create-error handling |
-//! | [`completion`] (internal) | delete or mark done, then report; bounded clean-up retries |
+//! | `completion` (internal) | delete or mark done, then report; bounded clean-up retries |
+//! | [`adoption`], [`liveness`] | which peers are dead, whose pods to take over |
+//! | [`requeue`] | which pod failures are infrastructure's, requeued without a user retry |
+//! | [`zombie`] | which pod-operator pods outlived their task |
+//! | [`policy`] | rules of your own that narrow the requeue and adoption decisions |
 //! | [`label`], [`selector`], [`key`] | identity on pods: label-safe values, selectors, task keys |
 //! | [`k8s_json`] | reading Kubernetes' own JSON (pods, watch lines) |
 //! | [`health`] | the executor's own progress-based health |
 //!
-//! Adoption, pre-execution requeue, the zombie sweep, the pending timeout and peer liveness slot
-//! in as further policy modules composed by [`Executor`], with their inputs added to [`Input`]
-//! (which is `#[non_exhaustive]` for that reason).
+//! ## Stability
+//!
+//! Pre-1.0, but reviewed with semver in mind (`docs/api-review.md`): error enums, causes and
+//! [`Input`] are `#[non_exhaustive]` (new variants are not breaking); the types a rule of yours
+//! is handed have constructors and are `#[non_exhaustive]` too; [`Config`] and the wire types
+//! (commands, pod views) are plain data, to be built with `..Default::default()` where they
+//! have a default. [`CommandKind`] is deliberately exhaustive: a host must handle every
+//! command, so a new one is a breaking change a compiler should point out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

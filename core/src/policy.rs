@@ -10,7 +10,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use podwarden_core::policy::Policies;
-//! use podwarden_core::requeue::{FailureContext, RequeuePolicy};
+//! use podwarden_core::policy::{FailureContext, RequeuePolicy};
 //! use podwarden_core::{Config, Executor, Timestamp};
 //!
 //! #[derive(Debug)]
@@ -31,8 +31,146 @@
 
 use std::sync::Arc;
 
-pub use crate::adoption::{AdoptionCandidate, AdoptionPath, AdoptionPolicy};
-pub use crate::requeue::{FailureContext, RequeuePolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::key::TaskKey;
+use crate::pod::PodView;
+use crate::requeue::RequeueCause;
+use crate::time::Timestamp;
+use crate::watch::FailureDetails;
+
+/// A requeue rule of your own, on top of podwarden's: it can only say no. It is asked when a
+/// try's pod failed and podwarden's rules would requeue (budget left, reason not excluded),
+/// before the DB question; `false` fails the try normally. Plug it in with
+/// [`Policies::requeue`]. A rule must be a pure function of what it is told, or
+/// runs stop being reproducible.
+///
+/// ```
+/// use podwarden_core::policy::{FailureContext, RequeuePolicy};
+///
+/// /// Never requeue a try whose container was OOM-killed: a bigger pod is the fix, not a retry.
+/// #[derive(Debug)]
+/// struct NoRequeueAfterOom;
+///
+/// impl RequeuePolicy for NoRequeueAfterOom {
+///     fn may_requeue(&self, failure: &FailureContext<'_>) -> bool {
+///         failure.details.container_reason() != Some("OOMKilled")
+///     }
+/// }
+/// ```
+pub trait RequeuePolicy: std::fmt::Debug + Send + Sync {
+    /// Whether this failure may be requeued (podwarden's own rules already said yes).
+    fn may_requeue(&self, failure: &FailureContext<'_>) -> bool;
+}
+
+/// What a [`RequeuePolicy`] is told about a failure. New fields may be added: build one with
+/// [`FailureContext::new`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct FailureContext<'a> {
+    /// What the pod says about why it failed.
+    pub details: &'a FailureDetails,
+    /// Requeues this try has used so far.
+    pub requeues_used: u32,
+    /// The most specific cause the pod shows.
+    pub cause: &'a RequeueCause,
+}
+
+impl<'a> FailureContext<'a> {
+    /// A failure context; for testing a policy on its own.
+    #[must_use]
+    pub fn new(details: &'a FailureDetails, requeues_used: u32, cause: &'a RequeueCause) -> Self {
+        Self {
+            details,
+            requeues_used,
+            cause,
+        }
+    }
+}
+
+/// Which adoption path found a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdoptionPath {
+    /// The scheduler handed the try over (`AdoptOrphans`): the pod is the try's current pod,
+    /// possibly still running. Declining it leaves the try unadopted, so the scheduler resets it
+    /// and runs it again while this pod may still be running.
+    Orphan,
+    /// A Succeeded pod of a scheduler that is not alive, found by the periodic completed-pod
+    /// adoption. Declining it leaves the pod where it is; it is offered again next interval.
+    Completed,
+}
+
+/// An adoption rule of your own, on top of podwarden's: it can only say no. It is asked for
+/// every pod podwarden's rules would relabel to this executor (the owner is dead or handed the
+/// try over, the pod is the try's newest), just before the relabel; `false` leaves the pod
+/// alone. Plug it in with [`Policies::adoption`].
+///
+/// Podwarden's own guarantees hold whatever it answers (only dead schedulers' pods, a
+/// conditional relabel), but declining has costs the simulator shows: a declined orphan is reset
+/// and run again (double execution if its pod was running), a declined completed pod is left
+/// behind (a leaked pod if nobody else takes it). A rule must be a pure function of what it is
+/// told, or runs stop being reproducible.
+///
+/// ```
+/// use podwarden_core::policy::{AdoptionCandidate, AdoptionPath, AdoptionPolicy};
+///
+/// /// Leave completed pods for a minute after their owner died: time for a post-mortem.
+/// #[derive(Debug)]
+/// struct GraceBeforeCleanup;
+///
+/// impl AdoptionPolicy for GraceBeforeCleanup {
+///     fn may_adopt(&self, candidate: &AdoptionCandidate<'_>) -> bool {
+///         candidate.path != AdoptionPath::Completed
+///             || candidate
+///                 .pod
+///                 .creation_timestamp
+///                 .is_some_and(|created| candidate.now.since(created) >= 60_000)
+///     }
+/// }
+/// ```
+pub trait AdoptionPolicy: std::fmt::Debug + Send + Sync {
+    /// Whether this executor may take `candidate` over (podwarden's own rules already said yes).
+    fn may_adopt(&self, candidate: &AdoptionCandidate<'_>) -> bool;
+}
+
+/// What an [`AdoptionPolicy`] is told about a pod it may take over. New fields may be added:
+/// build one with [`AdoptionCandidate::new`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct AdoptionCandidate<'a> {
+    /// Which path found the pod.
+    pub path: AdoptionPath,
+    /// The pod, as the adoption list returned it.
+    pub pod: &'a PodView,
+    /// The try the pod runs.
+    pub key: &'a TaskKey,
+    /// The scheduler that owns it now (its `airflow-worker` label), if labelled.
+    pub owner: Option<&'a str>,
+    /// The executor's clock.
+    pub now: Timestamp,
+}
+
+impl<'a> AdoptionCandidate<'a> {
+    /// A candidate; for testing a policy on its own.
+    #[must_use]
+    pub fn new(
+        path: AdoptionPath,
+        pod: &'a PodView,
+        key: &'a TaskKey,
+        owner: Option<&'a str>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            path,
+            pod,
+            key,
+            owner,
+            now,
+        }
+    }
+}
 
 /// The host's rules, one per concern; an empty set is podwarden's policy unchanged.
 ///
@@ -102,11 +240,6 @@ impl PartialEq for Policies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::TaskKey;
-    use crate::pod::PodView;
-    use crate::requeue::RequeueCause;
-    use crate::time::Timestamp;
-    use crate::watch::FailureDetails;
 
     #[derive(Debug)]
     struct Never;

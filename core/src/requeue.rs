@@ -31,6 +31,7 @@ pub const LAUNCH_ATTEMPT_ANNOTATION: &str = "podwarden/launch-attempt";
 /// Why a pod failed before its task started, as far as the pod tells.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "cause", content = "reason")]
+#[non_exhaustive]
 pub enum RequeueCause {
     /// Kubernetes marked the pod with a `DisruptionTarget` condition: `EvictionByEvictionAPI`
     /// (drain), `PreemptionByScheduler`, `DeletionByTaintManager` (node loss),
@@ -140,55 +141,6 @@ pub enum RequeueDedupe {
     /// last requeued pod's name is remembered. A replayed failure of an older pod requeues again
     /// while the budget allows (with a budget above 1, one pod failure can start several pods).
     LastPod,
-}
-
-/// A requeue rule of your own, on top of podwarden's: it can only say no. It is asked when a
-/// try's pod failed and podwarden's rules would requeue (budget left, reason not excluded),
-/// before the DB question; `false` fails the try normally. Plug it in with
-/// [`crate::policy::Policies::requeue`]. A rule must be a pure function of what it is told, or
-/// runs stop being reproducible.
-///
-/// ```
-/// use podwarden_core::requeue::{FailureContext, RequeuePolicy};
-///
-/// /// Never requeue a try whose container was OOM-killed: a bigger pod is the fix, not a retry.
-/// #[derive(Debug)]
-/// struct NoRequeueAfterOom;
-///
-/// impl RequeuePolicy for NoRequeueAfterOom {
-///     fn may_requeue(&self, failure: &FailureContext<'_>) -> bool {
-///         failure.details.container_reason() != Some("OOMKilled")
-///     }
-/// }
-/// ```
-pub trait RequeuePolicy: std::fmt::Debug + Send + Sync {
-    /// Whether this failure may be requeued (podwarden's own rules already said yes).
-    fn may_requeue(&self, failure: &FailureContext<'_>) -> bool;
-}
-
-/// What a [`RequeuePolicy`] is told about a failure. New fields may be added: build one with
-/// [`FailureContext::new`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct FailureContext<'a> {
-    /// What the pod says about why it failed.
-    pub details: &'a FailureDetails,
-    /// Requeues this try has used so far.
-    pub requeues_used: u32,
-    /// The most specific cause the pod shows.
-    pub cause: &'a RequeueCause,
-}
-
-impl<'a> FailureContext<'a> {
-    /// A failure context; for testing a policy on its own.
-    #[must_use]
-    pub fn new(details: &'a FailureDetails, requeues_used: u32, cause: &'a RequeueCause) -> Self {
-        Self {
-            details,
-            requeues_used,
-            cause,
-        }
-    }
 }
 
 /// What to do with a try whose current pod failed, before asking the DB.

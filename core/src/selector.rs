@@ -185,6 +185,7 @@ impl fmt::Display for LabelSelector {
 
 /// Why a selector string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SelectorError {
     /// A term between commas was empty (`a=b,,c`).
     #[error("empty requirement at position {0}")]

@@ -2,7 +2,7 @@
 //!
 //! Every mutating call takes `now`, so a host can drive the executor faster than real time (the
 //! simulator) or from a monotonic clock (a real driver). Timers are a fixed table keyed by
-//! [`TimerKind`], fired in declaration order, as quinn-proto's `TimerTable` does, so two hosts
+//! `TimerKind`, fired in declaration order, as quinn-proto's `TimerTable` does, so two hosts
 //! that feed the same inputs see the same commands in the same order.
 
 use serde::{Deserialize, Serialize};

@@ -21,6 +21,7 @@ use crate::pod::{PodRef, PodView};
 /// Why a pod is a zombie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "why")]
+#[non_exhaustive]
 pub enum ZombieReason {
     /// No unfinished task instance has this identity.
     NoUnfinishedTask,

@@ -52,7 +52,7 @@ pub struct Violation {
 
 /// Incremental bookkeeping for the invariants. The world feeds it facts as they happen.
 #[derive(Debug, Default)]
-pub struct Checker {
+pub(crate) struct Checker {
     /// `pod_launch_failure_retries` of the policy under test (`-1` unlimited).
     budget: i64,
     prestart_budget: u32,
@@ -74,7 +74,7 @@ pub struct Checker {
 impl Checker {
     /// A checker for the scenario's policy and expectations.
     #[must_use]
-    pub fn new(scenario: &Scenario) -> Self {
+    pub(crate) fn new(scenario: &Scenario) -> Self {
         let config = scenario.executor_config().unwrap_or_default();
         Self {
             budget: config.pod_launch_failure_retries,
@@ -92,12 +92,12 @@ impl Checker {
     }
 
     /// The first violation seen, if any, taken out.
-    pub fn take(&mut self) -> Option<(&'static str, String)> {
+    pub(crate) fn take(&mut self) -> Option<(&'static str, String)> {
         self.fired.take()
     }
 
     /// A scheduler id is alive (running and making progress) or not.
-    pub fn set_alive(&mut self, id: &str, alive: bool) {
+    pub(crate) fn set_alive(&mut self, id: &str, alive: bool) {
         if alive {
             self.alive.insert(id.to_string());
         } else {
@@ -106,7 +106,7 @@ impl Checker {
     }
 
     /// `no_thrash`: `patcher` relabels `pod` with `labels`.
-    pub fn label_patch(
+    pub(crate) fn label_patch(
         &mut self,
         patcher: &str,
         pod: &PodView,
@@ -139,12 +139,12 @@ impl Checker {
     }
 
     /// A pod was created for `key`.
-    pub fn pod_created_for(&mut self, key: &TaskKey) {
+    pub(crate) fn pod_created_for(&mut self, key: &TaskKey) {
         *self.pods_created.entry(key.clone()).or_default() += 1;
     }
 
     /// `no_double_execution`: the pod's task process started.
-    pub fn task_started(&mut self, pod: &str, key: &TaskKey) {
+    pub(crate) fn task_started(&mut self, pod: &str, key: &TaskKey) {
         let set = self.running.entry(key.clone()).or_default();
         set.insert(pod.to_string());
         if set.len() > 1 {
@@ -155,7 +155,7 @@ impl Checker {
     }
 
     /// The pod's task process ended (exit, kill, node loss).
-    pub fn task_stopped(&mut self, pod: &str) {
+    pub(crate) fn task_stopped(&mut self, pod: &str) {
         self.running.retain(|_, pods| {
             pods.remove(pod);
             !pods.is_empty()
@@ -163,12 +163,12 @@ impl Checker {
     }
 
     /// A new submission of `key` starts a fresh requeue budget.
-    pub fn submitted(&mut self, key: &TaskKey) {
+    pub(crate) fn submitted(&mut self, key: &TaskKey) {
         self.requeues.remove(key);
     }
 
     /// `requeue_bounded`: `key` was requeued because `failed_pod` failed.
-    pub fn requeued(&mut self, key: &TaskKey, failed_pod: &str) {
+    pub(crate) fn requeued(&mut self, key: &TaskKey, failed_pod: &str) {
         let n = self.requeues.entry(key.clone()).or_default();
         *n += 1;
         let n = *n;
@@ -191,7 +191,7 @@ impl Checker {
 
     /// `no_retry_for_prestart_failure`: the scheduler charged a failure of `key` to the user
     /// (a retry consumed, or the task failed for good).
-    pub fn retry_consumed(&mut self, key: &TaskKey, never_started: bool, now: Ms) {
+    pub(crate) fn retry_consumed(&mut self, key: &TaskKey, never_started: bool, now: Ms) {
         let requeues = self.requeues.get(key).copied().unwrap_or(0);
         let had_pod = self.pods_created.get(key).is_some_and(|n| *n > 0);
         if never_started && had_pod && requeues < self.prestart_budget {
@@ -203,13 +203,13 @@ impl Checker {
     }
 
     /// A scheduler stalled.
-    pub fn stalled(&mut self, index: u32, id: &str, since: Ms) {
+    pub(crate) fn stalled(&mut self, index: u32, id: &str, since: Ms) {
         self.stalled.insert(index, since);
         self.set_alive(id, false);
     }
 
     /// `stall_detected`: the probe read a stalled scheduler's health.
-    pub fn stall_probe(&mut self, index: u32, healthy: bool, now: Ms) {
+    pub(crate) fn stall_probe(&mut self, index: u32, healthy: bool, now: Ms) {
         let Some(&since) = self.stalled.get(&index) else {
             return;
         };
@@ -228,7 +228,7 @@ impl Checker {
 
     /// `bounded_core_state`: an executor tracks `tracked` tries while `in_flight` are queued or
     /// running anywhere.
-    pub fn core_state(&mut self, scheduler: &str, tracked: usize, in_flight: usize) {
+    pub(crate) fn core_state(&mut self, scheduler: &str, tracked: usize, in_flight: usize) {
         if tracked > in_flight {
             self.fire(
                 "bounded_core_state",

@@ -268,7 +268,7 @@ pub fn timeline_sink() -> (impl Write, Rc<RefCell<Timeline>>) {
 }
 
 /// Copies everything written to two writers (a trace file and a timeline).
-pub struct Tee(pub Box<dyn Write>, pub Box<dyn Write>);
+pub(crate) struct Tee(pub(crate) Box<dyn Write>, pub(crate) Box<dyn Write>);
 
 impl Write for Tee {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

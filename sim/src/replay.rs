@@ -44,6 +44,7 @@ pub struct ReplayReport {
 
 /// Why a trace cannot be replayed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// The file cannot be read.
     #[error("cannot read the trace: {0}")]

@@ -9,6 +9,7 @@ use podwarden_core::Config;
 
 /// Why a scenario cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]

@@ -40,6 +40,7 @@ impl Default for ShrinkSpec {
 
 /// Why a run cannot be shrunk.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ShrinkError {
     /// The scenario is invalid.
     #[error(transparent)]

@@ -75,7 +75,7 @@ impl Trace {
     }
 
     /// Records one line (without its newline).
-    pub fn record(&mut self, line: String) {
+    pub(crate) fn record(&mut self, line: String) {
         self.hash.write(line.as_bytes());
         self.hash.write(b"\n");
         self.lines += 1;
@@ -93,19 +93,19 @@ impl Trace {
 
     /// The rolling hash of every line so far.
     #[must_use]
-    pub fn hash(&self) -> u64 {
+    pub(crate) fn hash(&self) -> u64 {
         self.hash.value()
     }
 
     /// Lines recorded.
     #[must_use]
-    pub fn lines(&self) -> u64 {
+    pub(crate) fn lines(&self) -> u64 {
         self.lines
     }
 
     /// The last lines, oldest first.
     #[must_use]
-    pub fn recent(&self) -> Vec<String> {
+    pub(crate) fn recent(&self) -> Vec<String> {
         self.recent.iter().cloned().collect()
     }
 
@@ -113,7 +113,7 @@ impl Trace {
     ///
     /// # Errors
     /// The first I/O error met while writing.
-    pub fn finish(&mut self) -> Result<(), String> {
+    pub(crate) fn finish(&mut self) -> Result<(), String> {
         if let Some(out) = self.out.as_mut() {
             out.flush().map_err(|e| e.to_string())?;
         }

@@ -4,8 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Awaiting, Cleanup, Executor, OrphanClaim, PodRecord, Task, TaskPhase};
 use crate::adoption::{
-    self, AdoptionCandidate, AdoptionPath, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR,
-    ORPHAN_FIELD_SELECTOR,
+    self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, ORPHAN_FIELD_SELECTOR,
 };
 use crate::command::{ApiOutcome, CommandKind, Precondition, ReportedState};
 use crate::completion;
@@ -13,6 +12,7 @@ use crate::key::TaskKey;
 use crate::label;
 use crate::liveness::{AliveSet, HeartbeatRecord, HeartbeatsUnavailable};
 use crate::pod::{PodRef, PodView};
+use crate::policy::{AdoptionCandidate, AdoptionPath};
 use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
 use crate::watch::Outcome;
 

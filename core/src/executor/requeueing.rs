@@ -55,11 +55,13 @@ impl Executor {
         };
         // The host's own rule can only veto a requeue podwarden's rules allow.
         let vetoed = gate == Gate::AskDb
-            && !self.policies.may_requeue(&requeue::FailureContext::new(
-                &details,
-                task.requeues,
-                &cause,
-            ));
+            && !self
+                .policies
+                .may_requeue(&crate::policy::FailureContext::new(
+                    &details,
+                    task.requeues,
+                    &cause,
+                ));
         let gate = if vetoed { Gate::Fail } else { gate };
         // A pod deleted while Pending always asks: whether the try is QUEUED decides between
         // requeue (or waiting for the scheduler's revoke) and forgetting a try that moved on.
