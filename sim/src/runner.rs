@@ -110,7 +110,19 @@ pub fn to_text(r: &Report) -> String {
     out.push_str(&r.outcome.summary.to_text());
     match &r.outcome.violation {
         None => {
-            let _ = writeln!(out, "{:<24} all {} held", "invariants", INVARIANTS.len());
+            let yours = &r.outcome.custom_invariants;
+            if yours.is_empty() {
+                let _ = writeln!(out, "{:<24} all {} held", "invariants", INVARIANTS.len());
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{:<24} all {} held ({} built-in; yours: {})",
+                    "invariants",
+                    INVARIANTS.len() + yours.len(),
+                    INVARIANTS.len(),
+                    yours.join(", ")
+                );
+            }
         }
         Some(v) => {
             let _ = writeln!(

@@ -102,7 +102,21 @@ fn always_fires_at_the_event_with_a_reproduce_command() {
     assert!(v.detail.contains("ms after creation"), "{}", v.detail);
     assert!(v.reproduce.contains("--seed 3"), "{}", v.reproduce);
     assert!(!v.recent_trace.is_empty());
-    assert!(run(small(), Box::new(NoHastyDelete)).violation.is_none());
+    let held = run(small(), Box::new(NoHastyDelete));
+    assert!(held.violation.is_none());
+    // The report says your invariant was checked too.
+    assert_eq!(held.custom_invariants, ["no_hasty_delete"]);
+    let report = podwarden_sim::runner::Report {
+        scenario: "custom".into(),
+        seed: 3,
+        policy: "default".into(),
+        outcome: held,
+    };
+    let text = podwarden_sim::runner::to_text(&report);
+    assert!(
+        text.contains("all 9 held (8 built-in; yours: no_hasty_delete)"),
+        "{text}"
+    );
 }
 
 #[test]

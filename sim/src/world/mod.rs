@@ -143,6 +143,9 @@ pub struct Outcome {
     pub trace_hash: String,
     /// Trace lines written.
     pub trace_lines: u64,
+    /// The names of your own invariants checked in this run, besides the built-in ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_invariants: Vec<String>,
 }
 
 /// A simulated cluster with its schedulers, ready to run.
@@ -341,6 +344,12 @@ impl World {
             violation: self.violation,
             trace_hash: format!("{:016x}", self.trace.hash()),
             trace_lines: self.trace.lines(),
+            custom_invariants: self
+                .custom
+                .invariants
+                .iter()
+                .map(|i| i.name().to_string())
+                .collect(),
         }
     }
 
