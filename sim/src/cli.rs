@@ -304,7 +304,7 @@ impl Lab {
             }
         };
         match cli.command {
-            Command::Classify(args) => run_classify(&args),
+            Command::Classify(args) => run_classify(self, &args),
             Command::Run(args) => run_scenario(self, &args),
             Command::Compare(args) => run_compare(self, &args),
             Command::List => run_list(self),
@@ -352,11 +352,11 @@ fn read_input(file: &PathBuf) -> Result<String, String> {
     }
 }
 
-fn run_classify(args: &ClassifyArgs) -> u8 {
+fn run_classify(lab: &Lab, args: &ClassifyArgs) -> u8 {
     let input = match read_input(&args.file) {
         Ok(text) => text,
         Err(message) => {
-            eprintln!("podwarden-sim classify: {message}");
+            eprintln!("{} classify: {message}", lab.program);
             return EXIT_UNREADABLE;
         }
     };
@@ -386,7 +386,8 @@ fn run_classify(args: &ClassifyArgs) -> u8 {
     }
     if bad > 0 {
         eprintln!(
-            "podwarden-sim classify: {bad} of {} events could not be read",
+            "{} classify: {bad} of {} events could not be read",
+            lab.program,
             results.len()
         );
         EXIT_BAD_LINES
@@ -441,7 +442,7 @@ fn run_scenario(lab: &Lab, args: &RunArgs) -> u8 {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("podwarden-sim run: {e}");
+            eprintln!("{} run: {e}", lab.program);
             return EXIT_UNREADABLE;
         }
     };
@@ -450,7 +451,7 @@ fn run_scenario(lab: &Lab, args: &RunArgs) -> u8 {
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(json) => json + "\n",
             Err(e) => {
-                eprintln!("podwarden-sim run: {e}");
+                eprintln!("{} run: {e}", lab.program);
                 return EXIT_UNREADABLE;
             }
         },
@@ -469,7 +470,8 @@ fn run_scenario(lab: &Lab, args: &RunArgs) -> u8 {
 fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
     if args.policy.len() != 2 {
         eprintln!(
-            "podwarden-sim compare: give exactly two --policy options, got {}",
+            "{} compare: give exactly two --policy options, got {}",
+            lab.program,
             args.policy.len()
         );
         return EXIT_UNREADABLE;
@@ -494,7 +496,7 @@ fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
         match result {
             Ok(r) => reports.push(r),
             Err(e) => {
-                eprintln!("podwarden-sim compare: {e}");
+                eprintln!("{} compare: {e}", lab.program);
                 return EXIT_UNREADABLE;
             }
         }
@@ -502,7 +504,11 @@ fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
     if let Some(svg) = &args.plot {
         let all: Vec<&crate::plot::Timeline> = timelines.iter().collect();
         if let Err(e) = std::fs::write(svg, crate::plot::to_svg(&all)) {
-            eprintln!("podwarden-sim compare: cannot write {}: {e}", svg.display());
+            eprintln!(
+                "{} compare: cannot write {}: {e}",
+                lab.program,
+                svg.display()
+            );
             return EXIT_UNREADABLE;
         }
     }
@@ -540,7 +546,7 @@ fn run_list(lab: &Lab) -> u8 {
             }
         }
         Err(e) => {
-            eprintln!("podwarden-sim list: {e}");
+            eprintln!("{} list: {e}", lab.program);
             EXIT_UNREADABLE
         }
     }
@@ -567,7 +573,7 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
 fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
     let report = if args.merge.is_empty() {
         let Some(path) = args.scenario.as_deref() else {
-            eprintln!("podwarden-sim sweep: a scenario is needed");
+            eprintln!("{} sweep: a scenario is needed", lab.program);
             return EXIT_UNREADABLE;
         };
         let scenario = match lab.load(path, args.policy.as_deref()) {
@@ -581,7 +587,7 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
         let ((first, end), shard) = match parsed {
             Ok(v) => v,
             Err(e) => {
-                eprintln!("podwarden-sim sweep: {e}");
+                eprintln!("{} sweep: {e}", lab.program);
                 return EXIT_UNREADABLE;
             }
         };
@@ -600,7 +606,7 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
         match sweep::sweep(scenario, &spec) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("podwarden-sim sweep: {e}");
+                eprintln!("{} sweep: {e}", lab.program);
                 return EXIT_UNREADABLE;
             }
         }
@@ -613,7 +619,7 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
             match parsed {
                 Ok(r) => merged.merge(r),
                 Err(e) => {
-                    eprintln!("podwarden-sim sweep --merge: {}: {e}", file.display());
+                    eprintln!("{} sweep --merge: {}: {e}", lab.program, file.display());
                     return EXIT_UNREADABLE;
                 }
             }
@@ -625,7 +631,7 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(j) => j + "\n",
             Err(e) => {
-                eprintln!("podwarden-sim sweep: {e}");
+                eprintln!("{} sweep: {e}", lab.program);
                 return EXIT_UNREADABLE;
             }
         },
@@ -641,12 +647,12 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
     verdict
 }
 
-fn run_kube_replay(args: &ReplayArgs, path: &PathBuf) -> u8 {
+fn run_kube_replay(lab: &Lab, args: &ReplayArgs, path: &PathBuf) -> u8 {
     use crate::kube_replay::{self, DbAssumption, KubeReplaySpec};
     let input = match read_input(path) {
         Ok(text) => text,
         Err(message) => {
-            eprintln!("podwarden-sim replay: {message}");
+            eprintln!("{} replay: {message}", lab.program);
             return EXIT_UNREADABLE;
         }
     };
@@ -661,7 +667,7 @@ fn run_kube_replay(args: &ReplayArgs, path: &PathBuf) -> u8 {
         ..KubeReplaySpec::default()
     };
     if let Err(e) = podwarden_core::Config::validate_scheduler_id(&spec.scheduler_id) {
-        eprintln!("podwarden-sim replay: --scheduler-id: {e}");
+        eprintln!("{} replay: --scheduler-id: {e}", lab.program);
         return EXIT_UNREADABLE;
     }
     let (events, summary) = kube_replay::replay_kube_watch(&input, &spec);
@@ -702,17 +708,21 @@ fn run_kube_replay(args: &ReplayArgs, path: &PathBuf) -> u8 {
 
 fn run_replay(lab: &Lab, args: &ReplayArgs) -> u8 {
     let trace = match (&args.kube_watch, &args.trace) {
-        (Some(path), _) => return run_kube_replay(args, path),
+        (Some(path), _) => return run_kube_replay(lab, args, path),
         (None, Some(trace)) => trace,
         (None, None) => {
-            eprintln!("podwarden-sim replay: give a TRACE or --kube-watch FILE");
+            eprintln!("{} replay: give a TRACE or --kube-watch FILE", lab.program);
             return EXIT_UNREADABLE;
         }
     };
     let file = match std::fs::File::open(trace) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("podwarden-sim replay: cannot read {}: {e}", trace.display());
+            eprintln!(
+                "{} replay: cannot read {}: {e}",
+                lab.program,
+                trace.display()
+            );
             return EXIT_UNREADABLE;
         }
     };
@@ -742,7 +752,7 @@ fn run_replay(lab: &Lab, args: &ReplayArgs) -> u8 {
             }
         },
         Err(e) => {
-            eprintln!("podwarden-sim replay: {e}");
+            eprintln!("{} replay: {e}", lab.program);
             EXIT_UNREADABLE
         }
     }
@@ -758,7 +768,7 @@ fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
         match runner::run(scenario.clone(), args.seed, None, None) {
             Ok(r) => hashes.push(("in process", r.outcome.trace_hash)),
             Err(e) => {
-                eprintln!("podwarden-sim check-determinism: {e}");
+                eprintln!("{} check-determinism: {e}", lab.program);
                 return EXIT_UNREADABLE;
             }
         }
@@ -766,7 +776,10 @@ fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("podwarden-sim check-determinism: cannot find this program: {e}");
+            eprintln!(
+                "{} check-determinism: cannot find this program: {e}",
+                lab.program
+            );
             return EXIT_UNREADABLE;
         }
     };
@@ -784,7 +797,10 @@ fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
         match hash {
             Some(h) => hashes.push(("separate process", h)),
             None => {
-                eprintln!("podwarden-sim check-determinism: a child run produced no report");
+                eprintln!(
+                    "{} check-determinism: a child run produced no report",
+                    lab.program
+                );
                 return EXIT_UNREADABLE;
             }
         }
@@ -827,7 +843,7 @@ fn run_shrink(lab: &Lab, args: &ShrinkArgs) -> u8 {
     let (scenario, seed) = match shrink_input(lab, args) {
         Ok(input) => input,
         Err(message) => {
-            eprintln!("podwarden-sim shrink: {message}");
+            eprintln!("{} shrink: {message}", lab.program);
             return EXIT_UNREADABLE;
         }
     };
@@ -847,7 +863,7 @@ fn run_shrink(lab: &Lab, args: &ShrinkArgs) -> u8 {
     let mut shrunk = match result {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("podwarden-sim shrink: {e}");
+            eprintln!("{} shrink: {e}", lab.program);
             return EXIT_UNREADABLE;
         }
     };
@@ -876,7 +892,7 @@ fn run_shrink(lab: &Lab, args: &ShrinkArgs) -> u8 {
             .map_err(|e| e.to_string())
         });
     if let Err(message) = written {
-        eprintln!("podwarden-sim shrink: {message}");
+        eprintln!("{} shrink: {message}", lab.program);
         return EXIT_UNREADABLE;
     }
     println!("invariant   {}", shrunk.violation.invariant);
