@@ -1,6 +1,7 @@
 //! Peer liveness and adoption: orphan hand-overs and completed pods of dead schedulers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::{Awaiting, Cleanup, Executor, OrphanClaim, PodRecord, Task, TaskPhase};
 use crate::adoption::{
@@ -181,11 +182,12 @@ impl Executor {
             let phase = TaskPhase::Launched {
                 pod: claim.pod.clone(),
             };
+            let key = Arc::new(claim.key);
             self.tasks.insert(
-                claim.key.clone(),
+                Arc::clone(&key),
                 Task::new(ti.template, claim.requeues, phase),
             );
-            let mut record = PodRecord::new(claim.key, claim.uid, true, false);
+            let mut record = PodRecord::new(key, claim.uid, true, false);
             record.last_phase = claim.phase;
             self.pods.insert(claim.pod, record);
         }
@@ -350,8 +352,10 @@ impl Executor {
             &Outcome::Succeeded,
             completion::PodState::Terminal,
         ) {
-            self.pods
-                .insert(pod.clone(), PodRecord::new(key, String::new(), true, true));
+            self.pods.insert(
+                pod.clone(),
+                PodRecord::new(Arc::new(key), String::new(), true, true),
+            );
             self.start_cleanup(Cleanup {
                 pod,
                 disposal,

@@ -15,6 +15,7 @@ mod sweeping;
 mod tracking;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
@@ -58,11 +59,19 @@ struct Task {
     publish_retries: u32,
     /// Transparent requeues used (`pod_launch_failure_retries`), carried on the pods.
     requeues: u32,
+    /// What the try remembers of its pods' failures; boxed, and only once a pod failed: most
+    /// tries never fail, and inline it would make every tracked try 40 bytes bigger.
+    failures: Option<Box<FailureMemory>>,
+    phase: TaskPhase,
+}
+
+/// A try's memory of its pods' failures, for one decision per pod failure.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct FailureMemory {
     /// Uids of this try's pods whose failure was already counted.
     failed_pods: BTreeSet<String>,
     /// Name of the pod of the last requeue (Airflow's dedupe memory, for `last_pod`).
     last_requeued_pod: Option<String>,
-    phase: TaskPhase,
 }
 
 impl Task {
@@ -72,8 +81,7 @@ impl Task {
             launch: None,
             publish_retries: 0,
             requeues,
-            failed_pods: BTreeSet::new(),
-            last_requeued_pod: None,
+            failures: None,
             phase,
         }
     }
@@ -82,7 +90,8 @@ impl Task {
 /// A pod this executor created, adopted, or is cleaning up.
 #[derive(Debug, Clone, PartialEq)]
 struct PodRecord {
-    key: TaskKey,
+    /// The try's key, shared with the try table's entry (one copy of its strings).
+    key: Arc<TaskKey>,
     uid: String,
     last_phase: Option<PodPhase>,
     /// Seen in a watch event or a list: it exists (or existed).
@@ -97,7 +106,7 @@ struct PodRecord {
 }
 
 impl PodRecord {
-    fn new(key: TaskKey, uid: String, seen: bool, finishing: bool) -> Self {
+    fn new(key: Arc<TaskKey>, uid: String, seen: bool, finishing: bool) -> Self {
         Self {
             key,
             uid,
@@ -224,7 +233,8 @@ pub struct Executor {
     budget: TokenBucket,
     timers: TimerTable,
     awaiting: BTreeMap<CommandId, Awaiting>,
-    tasks: BTreeMap<TaskKey, Task>,
+    /// Tracked tries; the key is shared with the try's pod records.
+    tasks: BTreeMap<Arc<TaskKey>, Task>,
     pods: pod_table::PodTable,
     launch: LaunchQueue,
     watch: WatchState,
@@ -310,6 +320,14 @@ impl Executor {
         ex.start_relist();
         ex.arm_timers();
         Ok(ex)
+    }
+
+    /// The try table's shared copy of `key` (a pod record holds the same one), or a new copy
+    /// for a try not tracked.
+    fn shared_key(&self, key: &TaskKey) -> Arc<TaskKey> {
+        self.tasks
+            .get_key_value(key)
+            .map_or_else(|| Arc::new(key.clone()), |(k, _)| Arc::clone(k))
     }
 
     /// Adds rules of the host's own (replacing any given before): each is asked when

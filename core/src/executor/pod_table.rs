@@ -149,7 +149,7 @@ mod tests {
         let key = TaskKey::new("d", "t", "r", 1);
         t.insert(
             PodRef::new("ns", "a"),
-            PodRecord::new(key.clone(), "u".into(), true, false),
+            PodRecord::new(std::sync::Arc::new(key.clone()), "u".into(), true, false),
         );
         assert!(t.contains_by("ns", "a"));
         assert!(!t.contains_by("other", "a"), "the namespace counts");
@@ -158,7 +158,7 @@ mod tests {
         assert!(t.get(&PodRef::new("ns", "a")).expect("found").finishing);
         t.insert(
             PodRef::new("ns", "0"),
-            PodRecord::new(key, String::new(), false, false),
+            PodRecord::new(std::sync::Arc::new(key), String::new(), false, false),
         );
         let order: Vec<&str> = t.sorted().iter().map(|(p, _)| p.name.as_str()).collect();
         assert_eq!(order, ["0", "a"]);

@@ -24,9 +24,12 @@ impl Executor {
             return;
         };
         // One pod failure is one decision, however many Failed events Kubernetes sends.
+        let memory = task.failures.get_or_insert_with(Box::default);
         let duplicate = match dedupe {
-            RequeueDedupe::EveryPod => !uid.is_empty() && !task.failed_pods.insert(uid),
-            RequeueDedupe::LastPod => task.last_requeued_pod.as_deref() == Some(pod.name.as_str()),
+            RequeueDedupe::EveryPod => !uid.is_empty() && !memory.failed_pods.insert(uid),
+            RequeueDedupe::LastPod => {
+                memory.last_requeued_pod.as_deref() == Some(pod.name.as_str())
+            }
         };
         if duplicate {
             return;
@@ -129,7 +132,9 @@ impl Executor {
         }
         if budget_left && requeue::is_pre_execution_failure(state, &d.details, excluded) {
             task.requeues += 1;
-            task.last_requeued_pod = Some(d.pod.name.clone());
+            task.failures
+                .get_or_insert_with(Box::default)
+                .last_requeued_pod = Some(d.pod.name.clone());
             task.phase = TaskPhase::Queued;
             task.launch = None;
             task.publish_retries = 0;

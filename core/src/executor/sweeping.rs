@@ -97,7 +97,7 @@ impl Executor {
             .map(|(pod, r)| {
                 (
                     pod.clone(),
-                    r.key.clone(),
+                    TaskKey::clone(&r.key),
                     r.uid.clone(),
                     r.waiting_reason.clone(),
                 )
@@ -172,7 +172,7 @@ impl Executor {
     /// Labels the pod revoked (so every watch ignores it), then deletes it.
     fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
         let record = self.pods.get_or_insert_with(pod.clone(), || {
-            super::PodRecord::new(key, String::new(), true, true)
+            super::PodRecord::new(std::sync::Arc::new(key), String::new(), true, true)
         });
         record.finishing = true;
         let labels = BTreeMap::from([(label::POD_REVOKED.to_string(), label::TRUE.to_string())]);

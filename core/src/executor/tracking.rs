@@ -1,6 +1,7 @@
 //! Launch, watch, completion and relist: the life of a try's pods.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::{Awaiting, Cleanup, Executor, PodRecord, Task, TaskPhase};
 use crate::command::{ApiFailure, ApiOutcome, CommandKind, ReportedState};
@@ -35,14 +36,17 @@ impl Executor {
                 value: v.clone(),
             });
         }
-        self.tasks
-            .insert(key.clone(), Task::new(Some(template), 0, TaskPhase::Queued));
+        self.tasks.insert(
+            Arc::new(key.clone()),
+            Task::new(Some(template), 0, TaskPhase::Queued),
+        );
         self.launch.push(key);
         Ok(())
     }
 
     pub(super) fn launch_ready(&mut self, now: Timestamp) {
         while let Some(key) = self.launch.next_ready(now, &self.config) {
+            let shared = self.shared_key(&key);
             let Some(task) = self.tasks.get_mut(&key) else {
                 continue;
             };
@@ -74,7 +78,7 @@ impl Executor {
             task.phase = TaskPhase::Launched { pod: pod.clone() };
             self.pods.insert(
                 pod.clone(),
-                PodRecord::new(key.clone(), String::new(), false, false),
+                PodRecord::new(shared, String::new(), false, false),
             );
             self.emit_api(
                 CommandKind::CreatePod { manifest },
@@ -121,7 +125,7 @@ impl Executor {
                 if matches!(failure, ApiFailure::Timeout | ApiFailure::Connection { .. }) {
                     self.pods.insert(
                         pod.clone(),
-                        PodRecord::new(key.clone(), String::new(), false, true),
+                        PodRecord::new(Arc::new(key.clone()), String::new(), false, true),
                     );
                     self.start_cleanup(Cleanup {
                         pod: pod.clone(),
@@ -204,7 +208,7 @@ impl Executor {
                 if quiet {
                     return Ok(());
                 }
-                record.key.clone()
+                TaskKey::clone(&record.key)
             }
             None => pod.task_key().map_err(|error| InputError::PodIdentity {
                 pod: pod.pod_ref(),
@@ -285,7 +289,7 @@ impl Executor {
             Some(disposal) => {
                 self.pods.insert(
                     pod.clone(),
-                    PodRecord::new(key.clone(), uid.clone(), true, true),
+                    PodRecord::new(self.shared_key(&key), uid.clone(), true, true),
                 );
                 self.start_cleanup(Cleanup {
                     pod: pod.clone(),
