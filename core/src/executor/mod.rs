@@ -99,8 +99,16 @@ struct PodRecord {
     /// Its outcome was taken; a delete or done-label is under way. Later events of this pod are
     /// replays and produce nothing.
     finishing: bool,
+    /// While it is Pending: since when, and why. Boxed: most tracked pods have started, and
+    /// inline it would make each record 32 bytes bigger.
+    pending: Option<Box<PendingSince>>,
+}
+
+/// A Pending pod's wait, for the pending timeout.
+#[derive(Debug, Clone, PartialEq)]
+struct PendingSince {
     /// Since when (our clock) it has been Pending.
-    pending_since: Option<Timestamp>,
+    since: Timestamp,
     /// The main container's last waiting reason, for the pending-timeout report.
     waiting_reason: Option<String>,
 }
@@ -113,8 +121,7 @@ impl PodRecord {
             last_phase: None,
             seen,
             finishing,
-            pending_since: None,
-            waiting_reason: None,
+            pending: None,
         }
     }
 }

@@ -89,8 +89,9 @@ impl Executor {
             .into_iter()
             .filter(|(pod, r)| {
                 !r.finishing
-                    && r.pending_since
-                        .is_some_and(|since| now.since(since) >= timeout)
+                    && r.pending
+                        .as_ref()
+                        .is_some_and(|p| now.since(p.since) >= timeout)
                     && self.is_current_pod(&r.key, pod)
             })
             .take(batch)
@@ -99,7 +100,7 @@ impl Executor {
                     pod.clone(),
                     TaskKey::clone(&r.key),
                     r.uid.clone(),
-                    r.waiting_reason.clone(),
+                    r.pending.as_ref().and_then(|p| p.waiting_reason.clone()),
                 )
             })
             .collect();

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{Awaiting, Cleanup, Executor, PodRecord, Task, TaskPhase};
+use super::{Awaiting, Cleanup, Executor, PendingSince, PodRecord, Task, TaskPhase};
 use crate::command::{ApiFailure, ApiOutcome, CommandKind, ReportedState};
 use crate::completion::{self, Disposal, Evidence, PodState};
 use crate::input::{InputError, PodTemplate};
@@ -195,15 +195,22 @@ impl Executor {
                 record.last_phase = pod.phase;
                 record.seen = true;
                 if pod.phase == Some(PodPhase::Pending) {
-                    record.pending_since.get_or_insert(now);
+                    let pending = record.pending.get_or_insert_with(|| {
+                        Box::new(PendingSince {
+                            since: now,
+                            waiting_reason: None,
+                        })
+                    });
                     if let Some(ContainerState::Waiting {
                         reason: Some(r), ..
                     }) = pod.containers.first().map(|c| &c.state)
                     {
-                        record.waiting_reason = Some(r.clone());
+                        if pending.waiting_reason.as_ref() != Some(r) {
+                            pending.waiting_reason = Some(r.clone());
+                        }
                     }
                 } else {
-                    record.pending_since = None;
+                    record.pending = None;
                 }
                 if quiet {
                     return Ok(());
