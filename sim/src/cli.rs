@@ -29,11 +29,17 @@
 //! ```
 //!
 //! ```text
-//! podwarden-sim run SCENARIO [--seed N] [--policy P] [--trace FILE] [--format text|json]
-//! podwarden-sim compare SCENARIO --policy A --policy B [--seed N]
+//! podwarden-sim run SCENARIO [--seed N] [--policy P] [--trace FILE] [--swarm] [--plot FILE.svg]
+//! podwarden-sim compare SCENARIO --policy A --policy B [--seed N] [--plot FILE.svg]
+//! podwarden-sim sweep SCENARIO [--seeds A..B] [--swarm] [--policy P] [--shard i/n] | --merge FILE…
+//! podwarden-sim replay TRACE | --kube-watch FILE
+//! podwarden-sim check-determinism SCENARIO [--seed N]
+//! podwarden-sim shrink TRACE | SCENARIO [--seed N] [--swarm] [--policy P] [--out PREFIX]
 //! podwarden-sim list
 //! podwarden-sim classify FILE     # FILE may be `-` for stdin
 //! ```
+//!
+//! Every command's `--help` has the rest; `docs/simulator.md` the details.
 //!
 //! Exit codes: 0 when all went well; 1 when an invariant was violated (`run`, `compare`,
 //! `sweep`, `replay`) or some events could not be read (`classify`, the good ones are still
