@@ -113,6 +113,20 @@ pub struct Cluster {
     /// Probability that the kubelet rejects a pod at admission (phase Failed, reason `OutOfcpu`;
     /// the pod stays until someone deletes it).
     pub admission_rejection_rate: f64,
+    /// Kubernetes minor version (1.x). From 1.27 the kubelet moves a deleted pod to a terminal
+    /// phase (Failed or Succeeded) before it disappears; before 1.27 a gracefully deleted pod
+    /// ends `DELETED` with its phase still Running (or Pending), and pod GC does not set Failed.
+    #[serde(skip_serializing_if = "is_default_kubernetes_minor")]
+    pub kubernetes_minor: u32,
+    /// `node-monitor-grace-period`: seconds without kubelet heartbeats before a node is
+    /// NotReady and tainted unreachable.
+    #[serde(skip_serializing_if = "is_default_node_monitor_grace_s")]
+    pub node_monitor_grace_s: f64,
+    /// `tolerationSeconds` of the `node.kubernetes.io/unreachable` taint (the
+    /// DefaultTolerationSeconds admission plugin's 300): seconds a NotReady node's pods stay
+    /// before the taint manager evicts them.
+    #[serde(skip_serializing_if = "is_default_toleration_s")]
+    pub toleration_s: f64,
 }
 
 impl Default for Cluster {
@@ -126,6 +140,9 @@ impl Default for Cluster {
             task_startup_ms: 3_000,
             oom_kill_rate: 0.0,
             admission_rejection_rate: 0.0,
+            kubernetes_minor: 31,
+            node_monitor_grace_s: 40.0,
+            toleration_s: 300.0,
         }
     }
 }
@@ -148,12 +165,27 @@ pub enum Fault {
         /// How many pods.
         pods: u32,
     },
-    /// A node stops responding; its pods are stuck until the taint manager and pod GC act.
+    /// A node stops (its VM crashed or lost the network): its kubelet stops reporting and its
+    /// task processes die. After `cluster.node_monitor_grace_s` the node is NotReady and tainted
+    /// `node.kubernetes.io/unreachable`; after `cluster.toleration_s` more the taint manager
+    /// evicts its pods (`DisruptionTarget` `DeletionByTaintManager`, then a deletion that no
+    /// kubelet confirms: the pods stay Terminating). After `duration_s` the node comes back
+    /// (`returns`: its kubelet finishes what was asked) or its Node object is deleted and pod GC
+    /// force-deletes its pods (`DeletionByPodGC`); a replacement node then joins, empty.
     NodeLoss {
         /// When.
         at_s: f64,
         /// Node index.
         node: u32,
+        /// How long the node stays lost.
+        #[serde(
+            default = "default_node_loss_s",
+            skip_serializing_if = "is_default_node_loss_s"
+        )]
+        duration_s: f64,
+        /// The node comes back (true) or its Node object is deleted (false, the default).
+        #[serde(default, skip_serializing_if = "is_false")]
+        returns: bool,
     },
     /// The scheduler preempts `pods` pending or running worker pods.
     Preempt {
@@ -171,13 +203,18 @@ pub enum Fault {
         /// Delay before the replacement starts.
         restart_after_s: f64,
     },
-    /// A scheduler's loop stops while its process lives (memory pressure). Its progress-based
-    /// health endpoint turns unhealthy and the liveness probe restarts it.
+    /// A scheduler's loop stops while its process lives (memory pressure, a GC pause, a slow
+    /// disk). Its progress-based health endpoint turns unhealthy and the liveness probe restarts
+    /// it, unless the stall ends first (`duration_s`): then it resumes with the state it had,
+    /// possibly after its peers judged it dead and adopted its work.
     StallScheduler {
         /// When.
         at_s: f64,
         /// Scheduler index.
         scheduler: u32,
+        /// How long the loop stays stuck; without it, until the probe restarts the scheduler.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_s: Option<f64>,
     },
     /// A scheduler loses the API server for a while (requests time out, its watch is lost).
     Partition {
@@ -195,13 +232,24 @@ pub enum Fault {
         /// Scheduler index.
         scheduler: u32,
     },
-    /// A scheduler's clock jumps by `offset_ms` (negative: behind).
+    /// A scheduler's clock is off by `offset_ms` from then on (negative: behind), as a clock
+    /// that was never synchronised. Same mechanism as `clock_step`.
     ClockSkew {
         /// When.
         at_s: f64,
         /// Scheduler index.
         scheduler: u32,
         /// Offset added to its clock.
+        offset_ms: i64,
+    },
+    /// A scheduler's host clock steps by `offset_ms` mid-run (an NTP step, a VM migration):
+    /// forward (positive) or back (negative). The executor is driven with the stepped clock.
+    ClockStep {
+        /// When.
+        at_s: f64,
+        /// Scheduler index.
+        scheduler: u32,
+        /// The step.
         offset_ms: i64,
     },
     /// The metadata DB is unreachable for a while.
@@ -238,10 +286,47 @@ impl Fault {
             | Self::Partition { at_s, .. }
             | Self::WatchExpiry { at_s, .. }
             | Self::ClockSkew { at_s, .. }
+            | Self::ClockStep { at_s, .. }
             | Self::DbOutage { at_s, .. }
             | Self::ApiErrors { at_s, .. } => *at_s,
         }
     }
+}
+
+fn default_node_loss_s() -> f64 {
+    600.0
+}
+
+// Fields added after traces were first written are left out of a file when they hold their
+// default, so older traces and scenario files still read (and replay) the same.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_node_loss_s(s: &f64) -> bool {
+    *s == default_node_loss_s()
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_kubernetes_minor(m: &u32) -> bool {
+    *m == Cluster::default().kubernetes_minor
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_node_monitor_grace_s(s: &f64) -> bool {
+    *s == Cluster::default().node_monitor_grace_s
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_toleration_s(s: &f64) -> bool {
+    *s == Cluster::default().toleration_s
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_zombie_task_threshold_s(s: &f64) -> bool {
+    *s == Scenario::default().zombie_task_threshold_s
 }
 
 /// Faults drawn from the seed, per hour of simulated time, before `heal_s`.
@@ -299,6 +384,11 @@ pub struct Scenario {
     pub heartbeat_ms: u64,
     /// Tries one scheduler's executor runs at once (Airflow's `[core] parallelism`).
     pub parallelism: u32,
+    /// Airflow's `scheduler_zombie_task_threshold` (`task_instance_heartbeat_timeout` in
+    /// Airflow 3): a RUNNING task instance whose task process has sent no heartbeat for this
+    /// many seconds is failed by the scheduler (a user retry, if any is left).
+    #[serde(skip_serializing_if = "is_default_zombie_task_threshold_s")]
+    pub zombie_task_threshold_s: f64,
     /// The policy preset (`podwarden-sim list` shows them).
     pub policy: String,
     /// Executor configuration (podwarden / Airflow options) on top of the preset.
@@ -337,6 +427,7 @@ impl Default for Scenario {
             scheduler_loop_ms: 1_000,
             heartbeat_ms: 5_000,
             parallelism: 32,
+            zombie_task_threshold_s: 300.0,
             policy: "default".into(),
             config: Config::default(),
             load: Load::default(),

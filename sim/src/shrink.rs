@@ -403,6 +403,35 @@ fn milder_faults(f: &Fault) -> Vec<Fault> {
             scheduler: *scheduler,
             restart_after_s: (restart_after_s / 2.0).round(),
         }),
+        Fault::NodeLoss {
+            at_s,
+            node,
+            duration_s,
+            returns,
+        } if *duration_s > 1.0 => out.push(Fault::NodeLoss {
+            at_s: *at_s,
+            node: *node,
+            duration_s: (duration_s / 2.0).round(),
+            returns: *returns,
+        }),
+        Fault::StallScheduler {
+            at_s,
+            scheduler,
+            duration_s: Some(d),
+        } if *d > 1.0 => out.push(Fault::StallScheduler {
+            at_s: *at_s,
+            scheduler: *scheduler,
+            duration_s: Some((d / 2.0).round()),
+        }),
+        Fault::ClockStep {
+            at_s,
+            scheduler,
+            offset_ms,
+        } if offset_ms.unsigned_abs() > 1_000 => out.push(Fault::ClockStep {
+            at_s: *at_s,
+            scheduler: *scheduler,
+            offset_ms: offset_ms / 2,
+        }),
         _ => {}
     }
     out.retain(|m| m != f);
@@ -414,7 +443,15 @@ fn fault_name(f: &Fault) -> String {
     match f {
         Fault::DrainNode { at_s, node } => format!("drain_node(node {node} at {at_s:.0} s)"),
         Fault::SigtermStorm { at_s, pods } => format!("sigterm_storm({pods} pods at {at_s:.0} s)"),
-        Fault::NodeLoss { at_s, node } => format!("node_loss(node {node} at {at_s:.0} s)"),
+        Fault::NodeLoss {
+            at_s,
+            node,
+            duration_s,
+            returns,
+        } => format!(
+            "node_loss(node {node} at {at_s:.0} s for {duration_s:.0} s, {})",
+            if *returns { "returns" } else { "deleted" }
+        ),
         Fault::Preempt { at_s, pods } => format!("preempt({pods} pods at {at_s:.0} s)"),
         Fault::CrashScheduler {
             at_s,
@@ -423,9 +460,14 @@ fn fault_name(f: &Fault) -> String {
         } => format!(
             "crash_scheduler(scheduler {scheduler} at {at_s:.0} s, restart after {restart_after_s:.0} s)"
         ),
-        Fault::StallScheduler { at_s, scheduler } => {
-            format!("stall_scheduler(scheduler {scheduler} at {at_s:.0} s)")
-        }
+        Fault::StallScheduler {
+            at_s,
+            scheduler,
+            duration_s,
+        } => match duration_s {
+            Some(d) => format!("stall_scheduler(scheduler {scheduler} at {at_s:.0} s for {d:.0} s)"),
+            None => format!("stall_scheduler(scheduler {scheduler} at {at_s:.0} s)"),
+        },
         Fault::Partition {
             at_s,
             scheduler,
@@ -439,6 +481,11 @@ fn fault_name(f: &Fault) -> String {
             offset_ms,
             ..
         } => format!("clock_skew(scheduler {scheduler} by {offset_ms} ms)"),
+        Fault::ClockStep {
+            at_s,
+            scheduler,
+            offset_ms,
+        } => format!("clock_step(scheduler {scheduler} by {offset_ms} ms at {at_s:.0} s)"),
         Fault::DbOutage { at_s, duration_s } => {
             format!("db_outage(at {at_s:.0} s for {duration_s:.0} s)")
         }
@@ -454,7 +501,8 @@ fn fault_scheduler(f: &Fault) -> Option<u32> {
         | Fault::StallScheduler { scheduler, .. }
         | Fault::Partition { scheduler, .. }
         | Fault::WatchExpiry { scheduler, .. }
-        | Fault::ClockSkew { scheduler, .. } => Some(*scheduler),
+        | Fault::ClockSkew { scheduler, .. }
+        | Fault::ClockStep { scheduler, .. } => Some(*scheduler),
         _ => None,
     }
 }
@@ -583,6 +631,7 @@ mod tests {
             seed: 42,
             schedulers: 2,
             faults: vec![Fault::StallScheduler {
+                duration_s: None,
                 at_s: 30.0,
                 scheduler: 1,
             }],

@@ -343,7 +343,11 @@ pub fn arb_fault_plan(
             scheduler,
             restart_after_s: f64::from(r),
         }),
-        (at.clone(), 0..s).prop_map(|(at_s, scheduler)| Fault::StallScheduler { at_s, scheduler }),
+        (at.clone(), 0..s).prop_map(|(at_s, scheduler)| Fault::StallScheduler {
+            at_s,
+            scheduler,
+            duration_s: None
+        }),
         (at.clone(), 0..s, 5..60u32).prop_map(|(at_s, scheduler, d)| Fault::Partition {
             at_s,
             scheduler,

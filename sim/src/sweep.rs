@@ -261,7 +261,11 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
                 restart_after_s: f64::from(rng.random_range(5u32..=120)),
             }
         } else {
-            Fault::StallScheduler { at_s, scheduler }
+            Fault::StallScheduler {
+                at_s,
+                scheduler,
+                duration_s: None,
+            }
         });
     }
     if rng.random_bool(0.4) {

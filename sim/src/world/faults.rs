@@ -82,6 +82,11 @@ impl World {
                 scheduler,
                 offset_ms,
                 ..
+            }
+            | Fault::ClockStep {
+                scheduler,
+                offset_ms,
+                ..
             } => {
                 let i = self.sched_index(scheduler);
                 self.scheds[i as usize].skew_ms += offset_ms;
