@@ -89,11 +89,13 @@ fn executor_done() -> LabelPairs {
 
 /// Airflow's publish matrix on its own. Differs on purpose (tested in `tests/completion.rs`):
 /// with `pod_launch_failure_retries` on, a create that keeps failing on a transient error is a
-/// launch failure and asks the DB whether to requeue, instead of failing at once. Turning the
-/// launch-failure requeue off gives Airflow's outcome exactly.
+/// launch failure and asks the DB whether to requeue, instead of failing at once; and retries
+/// are budgeted by time (`task_publish_retry_timeout`), with a back-off, not counted. Turning
+/// both off gives Airflow's outcome exactly.
 fn with_retries(max_retries: i64) -> Config {
     Config {
         task_publish_max_retries: max_retries,
+        task_publish_retry_timeout: 0.0,
         pod_launch_failure_retries: 0,
         ..Config::default()
     }
@@ -456,11 +458,15 @@ fn test_delete_pod_successfully() {
 /// Variant: a delete failing with 400 is an error, not swallowed.
 /// The failed delete is retried. Differs on purpose: Airflow re-raises into `sync()`, which
 /// re-puts the result and retries at once, forever (a hot loop), and writes the event only once
-/// a delete stops raising; podwarden reports the try at once, retries the delete after 1, 2, 4,
-/// 8, 16 s (`pod_cleanup_max_retries` = 5) and then gives up, never reporting the try twice.
+/// a delete stops raising; podwarden reports the try at once and retries the delete after 1, 2,
+/// 4, 8, 16 s, … 60 s, forever by default (`pod_cleanup_max_retries = -1`: a pod we own is never
+/// left behind), never reporting the try twice. With a finite budget (here 5) it gives up.
 #[test]
 fn test_delete_pod_raises_404() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(Config {
+        pod_cleanup_max_retries: 5,
+        ..Config::default()
+    });
     let k = key("task");
     let pod = h.launch(&k);
     let out = h.event(
@@ -816,9 +822,8 @@ fn test_run_next_exception_requeue_502_bad_gateway() {
 #[test]
 fn test_run_next_exception_requeue_503_retry_after() {
     let config = Config {
-        task_publish_max_retries: 1,
         scheduler_idle_sleep_time: 0.1,
-        ..Config::default()
+        ..with_retries(1)
     };
     let failure = status(
         503,

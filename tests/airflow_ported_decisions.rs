@@ -1115,10 +1115,23 @@ fn test_adopt_completed_pods_excludes_alive_siblings() {
 /// Follows Airflow's `test_adopt_completed_pods_excludes_alive_siblings` (§10 case 64) when the
 /// heartbeat read fails.
 /// As Airflow's `_alive_other_scheduler_job_ids` on an exception, the selector falls back to
-/// excluding only this scheduler.
+/// excluding only this scheduler (`adoption_without_heartbeats = exclude_self`). Differs on
+/// purpose by default (`wait`): no completed-pod adoption runs until the heartbeats can be read,
+/// because the fallback takes every live peer's completed pods (the thrash of a DB outage).
 #[test]
 fn test_adopt_completed_pods_excludes_alive_siblings_heartbeats_unavailable() {
+    let unavailable = || Input::Heartbeats {
+        snapshot: Err(HeartbeatsUnavailable {
+            reason: "db down".into(),
+        }),
+    };
     let mut h = Harness::new(Config::default());
+    let out = h.input("heartbeats unavailable".into(), unavailable());
+    assert!(out.is_empty(), "podwarden waits: {out:?}");
+    let mut h = Harness::new(Config {
+        adoption_without_heartbeats: podwarden::adoption::AdoptionFallback::ExcludeSelf,
+        ..Config::default()
+    });
     let out = h.input(
         "heartbeats unavailable".into(),
         Input::Heartbeats {

@@ -259,6 +259,7 @@ fn bookkeeping_is_freed_on_every_exit_path() {
 fn create_timeout_that_fails_the_try_also_removes_the_maybe_created_pod() {
     let mut h = Harness::new(Config {
         pod_launch_failure_retries: 0,
+        task_publish_retry_timeout: 0.0,
         ..Config::default()
     });
     let k = key("t");
@@ -335,13 +336,18 @@ fn answers_are_checked() {
 }
 
 /// Differs on purpose from Airflow: a create that keeps failing on a transient error (here a
-/// timeout, with `task_publish_max_retries = 0`) is a launch failure. The task never started, so
-/// while the try is QUEUED it is requeued under a new pod name instead of costing a user retry;
-/// the maybe-created pod is deleted either way. Swarm seeds 2203, 3801, 6994, 7660, 9402 and
-/// 9752 of `steady-ha` (an API partition starting while a create is in flight) found this.
+/// timeout, with Airflow's counted budget `task_publish_max_retries = 0`) is a launch failure.
+/// The task never started, so while the try is QUEUED it is requeued under a new pod name
+/// instead of costing a user retry; the maybe-created pod is deleted either way, and the new pod
+/// waits until that deletion is confirmed (two pods of one try must never both be able to
+/// start). Swarm seeds 2203, 3801, 6994, 7660, 9402 and 9752 of `steady-ha` (an API partition
+/// starting while a create is in flight) found this.
 #[test]
 fn create_that_keeps_timing_out_is_a_launch_failure_and_requeues_while_queued() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(Config {
+        task_publish_retry_timeout: 0.0,
+        ..Config::default()
+    });
     let k = key("t");
     let cmds = h.submit(&k);
     let first = created_pod(&cmds).expect("a create");
@@ -363,8 +369,18 @@ fn create_that_keeps_timing_out_is_a_launch_failure_and_requeues_while_queued() 
         &podwarden::requeue::RequeueCause::PublishFailed("request timed out".into())
     );
     assert_eq!(failed_pod.name, first.name);
-    let next = h.advance(1_000);
-    let second = created_pod(&next).expect("relaunched");
+    let delete = h
+        .commands
+        .iter()
+        .find(|c| matches!(c.kind, CommandKind::DeletePod { .. }))
+        .expect("the maybe-created pod is deleted")
+        .id;
+    assert!(
+        created_pod(&h.advance(5_000)).is_none(),
+        "no new pod while the first one could still start"
+    );
+    let next = h.answer(delete, ApiOutcome::Ok);
+    let second = created_pod(&next).expect("relaunched once the deletion is confirmed");
     assert_ne!(second.name, first.name, "a new pod name for the new launch");
 
     // The budget (1) is used: the next timeout fails the try with Airflow's reason.
@@ -379,6 +395,49 @@ fn create_that_keeps_timing_out_is_a_launch_failure_and_requeues_while_queued() 
         reports(&out)[0].2.as_deref(),
         Some("pod creation failed: request timed out")
     );
+}
+
+/// podwarden's default: transient create errors are retried for `task_publish_retry_timeout`
+/// (600 s) from the first one, with the same pod name (a create that did reach the server gets
+/// 409 AlreadyExists, which counts as created) and a back-off of 1 s doubling to 60 s. Only
+/// past the window is it a launch failure (requeued while QUEUED).
+#[test]
+fn transient_create_errors_are_retried_for_the_whole_window_with_back_off() {
+    let mut h = Harness::new(Config::default());
+    let k = key("t");
+    let mut cmds = h.submit(&k);
+    let first = created_pod(&cmds).expect("a create");
+    let start = h.now;
+    let mut gaps = Vec::new();
+    loop {
+        let failed_at = h.now;
+        let out = h.fail(cmds.last().unwrap().id, 429, "TooManyRequests", "", Some(1));
+        if h.now.since(start) >= 600_000 {
+            assert_eq!(
+                kinds(&out),
+                ["QueryTaskStates"],
+                "past the window: a launch failure"
+            );
+            break;
+        }
+        assert!(out.is_empty(), "retried later, not at once: {out:?}");
+        cmds = loop {
+            let due = h.ex.poll_timeout().expect("a retry is due");
+            let out = h.advance(due.since(h.now));
+            if created_pod(&out).is_some() {
+                break out;
+            }
+        };
+        gaps.push(h.now.since(failed_at));
+        assert_eq!(
+            created_pod(&cmds).map(|p| p.name),
+            Some(first.name.clone()),
+            "the same pod name: idempotent"
+        );
+        assert!(reports(&h.commands).is_empty(), "never failed meanwhile");
+    }
+    assert_eq!(gaps[..4], [1000, 2000, 4000, 8000]);
+    assert!(gaps.iter().all(|g| *g <= 60_000), "{gaps:?}");
 }
 
 /// A create the API refuses outright (400, 403, 422) is not retried by a requeue: the same pod

@@ -71,8 +71,16 @@ fn liveness_observed_change_keeps_a_skewed_peer_alive() {
 fn liveness_stalled_peer_is_dead_after_the_threshold() {
     let mut h = Harness::new(Config::default());
     h.heartbeats(&[("5", JobState::Running, T0), ("7", JobState::Running, T0)]);
-    h.advance(31_000);
-    // 7's heartbeat value has not changed for 31 s on our clock.
+    // We read every 5 s; 7's heartbeat value does not change for 30 s, then 31 s.
+    for t in (5_000..=30_000).step_by(5_000) {
+        h.advance(5_000);
+        h.heartbeats(&[
+            ("5", JobState::Running, T0 + t),
+            ("7", JobState::Running, T0),
+        ]);
+    }
+    assert_eq!(h.ex.alive_peers(), Some(vec!["7".to_string()]));
+    h.advance(1_000);
     h.heartbeats(&[
         ("5", JobState::Running, T0 + 31_000),
         ("7", JobState::Running, T0),
@@ -181,8 +189,21 @@ fn completed_adoption_waits_for_the_first_heartbeats() {
 }
 
 #[test]
-fn completed_adoption_falls_back_to_exclude_self_when_heartbeats_are_unavailable() {
+fn completed_adoption_waits_while_heartbeats_are_unavailable_unless_told_to_fall_back() {
+    // podwarden's default: no completed-pod adoption until the heartbeats can be read again.
     let mut h = Harness::new(Config::default());
+    assert!(h.heartbeats_unavailable().is_empty());
+    let out = h.heartbeats(&[("5", JobState::Running, T0), ("7", JobState::Running, T0)]);
+    assert_eq!(
+        list_selector(&out).0,
+        "kubernetes_executor=True,airflow-worker notin (5,7),airflow_executor_done!=True",
+        "it runs as soon as a snapshot is readable"
+    );
+    // Airflow's fallback: exclude only ourselves.
+    let mut h = Harness::new(Config {
+        adoption_without_heartbeats: podwarden::adoption::AdoptionFallback::ExcludeSelf,
+        ..Config::default()
+    });
     let out = h.heartbeats_unavailable();
     assert_eq!(
         list_selector(&out).0,
@@ -458,12 +479,6 @@ fn requeue_asks_the_db_and_fails_normally_unless_queued() {
             false,
         ),
         (DbOutcome::TaskStates { states: vec![] }, false),
-        (
-            DbOutcome::Unavailable {
-                reason: "db down".into(),
-            },
-            false,
-        ),
     ] {
         let mut h = Harness::new(Config::default());
         let pod = h.launch(&key("t"));
@@ -480,6 +495,66 @@ fn requeue_asks_the_db_and_fails_normally_unless_queued() {
             "{answer:?}"
         );
     }
+}
+
+/// The DB cannot say whether the try is still QUEUED: podwarden asks again (1 s, 2 s, … 60 s)
+/// for `pod_launch_failure_db_retry_timeout` (600 s), and requeues if the answer comes in time;
+/// past it the try fails with a reason that says the DB was down. With `0`, it fails at once.
+#[test]
+fn requeue_asks_the_db_again_while_it_is_down_then_fails_naming_the_outage() {
+    let down = || DbOutcome::Unavailable {
+        reason: "db down".into(),
+    };
+    // Fires timers until the question is asked again.
+    let asked_again = |h: &mut Harness| loop {
+        let due = h.ex.poll_timeout().expect("asked again later");
+        let out = h.advance(due.since(h.now));
+        if kinds(&out).contains(&"QueryTaskStates") {
+            return out;
+        }
+    };
+    // The DB comes back after two minutes: requeued, no user retry spent.
+    let mut h = Harness::new(Config::default());
+    let pod = h.launch(&key("t"));
+    let mut pending = h.event(EventType::Modified, &prestart_failed(pod.clone()));
+    let start = h.now;
+    while h.now.since(start) < 120_000 {
+        let query = first(&pending, "QueryTaskStates").id;
+        assert!(h.answer_db(query, down()).is_empty(), "no decision yet");
+        pending = asked_again(&mut h);
+    }
+    let out = h.answer_state_of(&pending, Some(TaskState::Queued));
+    assert_eq!(kinds(&out), ["Requeue", "CreatePod"]);
+    assert!(reports(&h.commands).is_empty());
+
+    // The DB stays down: the try fails once the window is over, naming the outage.
+    let mut h = Harness::new(Config::default());
+    let pod = h.launch(&key("t"));
+    let out = h.event(EventType::Modified, &prestart_failed(pod));
+    let mut query = out[1].id;
+    let out = loop {
+        let out = h.answer_db(query, down());
+        if !out.is_empty() {
+            break out;
+        }
+        query = first(&asked_again(&mut h), "QueryTaskStates").id;
+    };
+    assert_eq!(kinds(&out), ["Report"]);
+    let reason = reports(&out)[0].2.clone().unwrap_or_default();
+    assert!(
+        reason.contains("metadata DB could not be asked"),
+        "{reason}"
+    );
+    assert!(reason.contains("unreachable for 6"), "{reason}");
+
+    // Airflow's behaviour: no second question.
+    let mut h = Harness::new(Config {
+        pod_launch_failure_db_retry_timeout: 0.0,
+        ..Config::default()
+    });
+    let pod = h.launch(&key("t"));
+    let out = h.event(EventType::Modified, &prestart_failed(pod));
+    assert_eq!(kinds(&h.answer_db(out[1].id, down())), ["Report"]);
 }
 
 #[test]

@@ -165,7 +165,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
         any::<bool>(),
         1u32..4,
         -1i64..3,
-        0u32..3,
+        -1i64..3,
         1u32..4,
     )
         .prop_map(

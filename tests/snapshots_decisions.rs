@@ -184,10 +184,14 @@ fn one_dead_scheduler_is_adopted_once_by_one_adopter() {
 fn heartbeats_unavailable_fall_back_to_exclude_self() {
     let mut store = Store::default();
     store.add(completed("done-of-7", "7", "a"));
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(Config {
+        adoption_without_heartbeats: podwarden::adoption::AdoptionFallback::ExcludeSelf,
+        ..Config::default()
+    });
     let out = h.heartbeats_unavailable();
     store.settle(&mut h, out);
-    // Airflow's documented fallback: a live peer's completed pod is taken too.
+    // Airflow's documented fallback (`exclude_self`; podwarden's default waits): a live peer's
+    // completed pod is taken too.
     assert!(store.pods.is_empty());
     insta::assert_snapshot!(h.transcript);
 }

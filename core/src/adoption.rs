@@ -38,6 +38,38 @@ pub enum AdoptionScope {
     AllOthers,
 }
 
+/// What completed-pod adoption does while the heartbeats cannot be read (the DB is down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdoptionFallback {
+    /// *(podwarden, default)* Skip completed-pod adoption until a snapshot is readable again.
+    /// Nothing is urgent about a completed pod; guessing takes live peers' pods (the thrash of
+    /// a DB outage).
+    #[default]
+    Wait,
+    /// Airflow's fallback: the selector excludes only this scheduler
+    /// (`airflow-worker!=<self>`), so every live peer's completed pods are taken.
+    ExcludeSelf,
+}
+
+/// The label selector of completed-pod adoption under `config`, or `None` when it must not run
+/// now: nothing is known about peers yet, or the heartbeats cannot be read and the fallback is
+/// [`AdoptionFallback::Wait`].
+pub(crate) fn completed_adoption_selector(
+    me: &str,
+    alive: &AliveSet,
+    scope: AdoptionScope,
+    fallback: AdoptionFallback,
+) -> Option<LabelSelector> {
+    if scope == AdoptionScope::DeadOnly
+        && *alive == AliveSet::Unavailable
+        && fallback == AdoptionFallback::Wait
+    {
+        return None;
+    }
+    completed_pods_selector(me, alive, scope)
+}
+
 /// `kubernetes_executor=True,airflow-worker=<owner>,airflow_executor_done!=True`: the pods of one
 /// dead owner that orphan adoption lists (§4.2).
 #[must_use]

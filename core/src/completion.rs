@@ -4,7 +4,7 @@
 //! The order is Airflow's: dispose of the pod (delete, or label it done), then report. Two
 //! departures, both so that an API error can never turn into a loop: a pod already gone (the
 //! event is a DELETED) is not deleted again, and a failed clean-up is retried on a bounded
-//! exponential back-off instead of being re-put on the result queue at once.
+//! exponential back-off (`time::retry_backoff_ms`) instead of being re-put on the result queue at once.
 
 use crate::config::Config;
 use crate::watch::{FailureDetails, Outcome, Rule};
@@ -96,12 +96,6 @@ pub(crate) fn failure_reason(details: &FailureDetails, evidence: Evidence) -> St
     details.describe(headline)
 }
 
-/// Delay before clean-up retry number `attempt` (1-based): 1 s, 2 s, 4 s, … capped at 60 s.
-pub(crate) fn cleanup_backoff_ms(attempt: u32) -> u64 {
-    let exp = attempt.saturating_sub(1).min(6);
-    (1000u64 << exp).min(60_000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,17 +181,6 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(disposal(&airflow, &failed(), PodState::Terminal), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        let v: Vec<u64> = (1..=9).map(cleanup_backoff_ms).collect();
-        assert_eq!(
-            v,
-            [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]
-        );
-        assert_eq!(cleanup_backoff_ms(0), 1000);
-        assert_eq!(cleanup_backoff_ms(u32::MAX), 60_000);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::adoption::AdoptionScope;
+use crate::adoption::{AdoptionFallback, AdoptionScope};
 use crate::label;
 use crate::liveness::LivenessRule;
 use crate::requeue::RequeueDedupe;
@@ -53,11 +53,24 @@ pub struct Config {
     pub worker_pod_pending_fatal_container_state_reasons: Vec<String>,
     /// Pods created per loop (`scheduler_idle_sleep_time`).
     pub worker_pods_creation_batch_size: u32,
-    /// Retries of a pod creation after a transient API error; `-1` is unlimited.
+    /// Retries of a pod creation after a transient API error; `-1` is unlimited. Read only when
+    /// `task_publish_retry_timeout` is `0` (Airflow's rule).
     pub task_publish_max_retries: i64,
+    /// *(podwarden)* Seconds during which a pod creation that failed with a transient error
+    /// (429, 5xx, a timeout, a lost connection) is retried, from its first failure: the API
+    /// saying "later" must not fail a task. Each retry waits 1 s, doubling up to 60 s (a
+    /// `Retry-After` holds all creation at least that long). `0` counts retries instead, with
+    /// `task_publish_max_retries` and no wait (Airflow's rule).
+    pub task_publish_retry_timeout: f64,
     /// Transparent requeues of a try whose pod failed before the task started; `-1` unlimited,
     /// `0` off. (Read by the requeue policy.)
     pub pod_launch_failure_retries: i64,
+    /// *(podwarden)* Seconds during which the DB question of a failed pod ("is the try still
+    /// QUEUED?") is asked again, with back-off (1 s, doubling up to 60 s), while the metadata DB
+    /// cannot answer. Past it the try fails with a reason that names the outage (a pod deleted
+    /// while Pending waits for the scheduler's revoke instead). `0` fails at once when the DB
+    /// cannot answer.
+    pub pod_launch_failure_db_retry_timeout: f64,
     /// Container reasons that never requeue (the task's own failure). Accepts a list or a
     /// comma-separated string.
     #[serde(deserialize_with = "comma_list")]
@@ -81,12 +94,18 @@ pub struct Config {
     /// *(podwarden)* API requests that may be sent at once after an idle period.
     pub api_burst: u32,
     /// *(podwarden)* Retries of a failed pod clean-up (delete or done-label patch), with
-    /// exponential back-off from 1 s to 60 s. Airflow retries a failed delete at once, forever,
-    /// inside one loop (a hot loop); we bound it.
-    pub pod_cleanup_max_retries: u32,
+    /// exponential back-off from 1 s to 60 s; `-1` (the default) retries until it succeeds (a
+    /// 404 counts as done). Airflow retries a failed delete at once, forever (a hot loop); we
+    /// wait between retries, but never give up on a pod we own: a pod left behind is a leak.
+    pub pod_cleanup_max_retries: i64,
     /// Whose completed pods may be adopted: `dead_only` (Airflow ≥ 10.17.1) or the legacy
     /// `all_others` (the thrash of Airflow #66396, for reproducing it).
     pub adoption_scope: AdoptionScope,
+    /// *(podwarden)* What completed-pod adoption does while the heartbeats cannot be read:
+    /// `wait` (skip it until they can: nothing is urgent about a completed pod, and a guess
+    /// takes live peers' pods) or Airflow's `exclude_self` (take every other scheduler's
+    /// completed pods).
+    pub adoption_without_heartbeats: AdoptionFallback,
     /// *(podwarden)* How a peer's heartbeat is judged fresh: `observed_change` (its value changed
     /// within `scheduler_health_check_threshold` on this executor's clock; robust to clock skew)
     /// or Airflow's `written_timestamp`.
@@ -128,7 +147,9 @@ impl Default for Config {
                 .collect(),
             worker_pods_creation_batch_size: 1,
             task_publish_max_retries: 0,
+            task_publish_retry_timeout: 600.0,
             pod_launch_failure_retries: 1,
+            pod_launch_failure_db_retry_timeout: 600.0,
             pod_launch_failure_excluded_container_reasons: vec!["Error".into()],
             orphaned_tasks_check_interval: 300.0,
             scheduler_health_check_threshold: 30.0,
@@ -138,8 +159,9 @@ impl Default for Config {
             airflow_version: "3.3.2".into(),
             api_qps: 20,
             api_burst: 40,
-            pod_cleanup_max_retries: 5,
+            pod_cleanup_max_retries: -1,
             adoption_scope: AdoptionScope::DeadOnly,
+            adoption_without_heartbeats: AdoptionFallback::Wait,
             scheduler_liveness_rule: LivenessRule::ObservedChange,
             pod_launch_failure_dedupe: RequeueDedupe::EveryPod,
             kpo_zombie_pod_cleanup_enabled: false,
@@ -212,6 +234,7 @@ impl Config {
                 "pod_launch_failure_retries",
                 self.pod_launch_failure_retries,
             ),
+            ("pod_cleanup_max_retries", self.pod_cleanup_max_retries),
         ] {
             if value < -1 {
                 return Err(ConfigError::BadRetryBudget { option, value });
@@ -242,6 +265,14 @@ impl Config {
             (
                 "health_watch_stall_threshold",
                 self.health_watch_stall_threshold,
+            ),
+            (
+                "task_publish_retry_timeout",
+                self.task_publish_retry_timeout,
+            ),
+            (
+                "pod_launch_failure_db_retry_timeout",
+                self.pod_launch_failure_db_retry_timeout,
             ),
         ] {
             if !value.is_finite() || value < 0.0 {
@@ -334,9 +365,31 @@ impl Config {
         Some(secs_to_ms(self.health_watch_stall_threshold)).filter(|ms| *ms > 0)
     }
 
-    /// Whether a transient create error may be retried after `retries` retries already.
-    pub(crate) fn may_retry_publish(&self, retries: u32) -> bool {
-        self.task_publish_max_retries == -1 || i64::from(retries) < self.task_publish_max_retries
+    /// Whether a transient create error may be retried after `retries` retries already, the
+    /// first of them `since_first_failure_ms` ago.
+    pub(crate) fn may_retry_publish(&self, retries: u32, since_first_failure_ms: u64) -> bool {
+        match self.publish_retry_timeout_ms() {
+            Some(window) => since_first_failure_ms < window,
+            None => {
+                self.task_publish_max_retries == -1
+                    || i64::from(retries) < self.task_publish_max_retries
+            }
+        }
+    }
+
+    /// The time budget of create retries, if retries are budgeted by time.
+    pub(crate) fn publish_retry_timeout_ms(&self) -> Option<u64> {
+        Some(secs_to_ms(self.task_publish_retry_timeout)).filter(|ms| *ms > 0)
+    }
+
+    /// How long a failed pod's DB question is asked again while the DB cannot answer.
+    pub(crate) fn db_retry_timeout_ms(&self) -> u64 {
+        secs_to_ms(self.pod_launch_failure_db_retry_timeout)
+    }
+
+    /// Whether a failed clean-up may be retried after `attempt` retries already.
+    pub(crate) fn may_retry_cleanup(&self, attempt: u32) -> bool {
+        self.pod_cleanup_max_retries == -1 || i64::from(attempt) < self.pod_cleanup_max_retries
     }
 }
 

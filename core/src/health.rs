@@ -24,6 +24,14 @@ pub struct UnhealthyReasons {
     /// `scheduler_health_check_threshold`: the launch backlog only grows (rate limited, or the
     /// API server refuses).
     pub launch_stalled: bool,
+    /// The host's clock stepped (back, or forward by more than
+    /// `scheduler_health_check_threshold` between two drives) within the last threshold. The
+    /// executor keeps working through it (its own time stays monotonic), but a host that passes
+    /// a wall clock as `now` should pass a monotonic one (see the crate documentation). A long
+    /// forward gap also shows here: the core cannot tell a jump from a pause it was not told
+    /// about. Meanwhile no peer is judged dead (see [`crate::liveness`]). Not a reason to
+    /// restart the scheduler: a liveness probe should restart on `not_driven` only.
+    pub clock_step: bool,
 }
 
 /// A health verdict at one instant.

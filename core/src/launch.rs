@@ -6,7 +6,7 @@
 //! idempotent: a create retried after a timeout gets 409 AlreadyExists for its own pod, which
 //! counts as created, where Airflow's retry would start a second pod for the same try.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use md5::{Digest, Md5};
 
@@ -16,7 +16,7 @@ use crate::input::PodTemplate;
 use crate::key::TaskKey;
 use crate::label;
 use crate::pod::PodRef;
-use crate::time::Timestamp;
+use crate::time::{retry_backoff_ms, Timestamp};
 
 const NAME_MAX: usize = 63;
 const SUFFIX_LEN: usize = 8;
@@ -119,8 +119,12 @@ pub(crate) fn manifest(
 pub(crate) enum PublishDecision {
     /// The pod exists already (our own earlier attempt): treat as created.
     AlreadyCreated,
-    /// Put the try back at the end of the queue; hold all creation for `backoff_ms` if set.
-    Retry { backoff_ms: Option<u64> },
+    /// Put the try back in the queue, to be created again no sooner than `retry_in_ms` from now;
+    /// hold all creation for `backoff_ms` if set (429, or a `Retry-After`).
+    Retry {
+        backoff_ms: Option<u64>,
+        retry_in_ms: u64,
+    },
     /// Fail the try.
     Fail,
 }
@@ -139,10 +143,16 @@ pub(crate) fn is_transient(failure: &ApiFailure) -> bool {
     }
 }
 
+/// After `retries_so_far` retries, the first failure `since_first_failure_ms` ago: Airflow's
+/// matrix, with the retry budget counted (`task_publish_max_retries`, Airflow) or timed
+/// (`task_publish_retry_timeout`, podwarden's default). A timed retry waits 1 s, doubling up to
+/// 60 s, so a try does not hammer an API server that said "later"; a counted one is retried at
+/// once, as Airflow does.
 pub(crate) fn on_publish_error(
     config: &Config,
     failure: &ApiFailure,
     retries_so_far: u32,
+    since_first_failure_ms: u64,
 ) -> PublishDecision {
     if let ApiFailure::Status {
         code: 409, reason, ..
@@ -152,7 +162,8 @@ pub(crate) fn on_publish_error(
             return PublishDecision::AlreadyCreated;
         }
     }
-    if !(is_transient(failure) && config.may_retry_publish(retries_so_far)) {
+    if !(is_transient(failure) && config.may_retry_publish(retries_so_far, since_first_failure_ms))
+    {
         return PublishDecision::Fail;
     }
     let backoff_ms = match failure {
@@ -165,13 +176,28 @@ pub(crate) fn on_publish_error(
         }
         _ => None,
     };
-    PublishDecision::Retry { backoff_ms }
+    let retry_in_ms = if config.publish_retry_timeout_ms().is_some() {
+        retry_backoff_ms(retries_so_far.saturating_add(1))
+    } else {
+        0
+    };
+    PublishDecision::Retry {
+        backoff_ms,
+        retry_in_ms,
+    }
 }
 
 /// Tries waiting for a pod, in submission order, and the per-loop batch window.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct LaunchQueue {
     queue: VecDeque<TaskKey>,
+    /// Tries waiting for a retry back-off, by due time (then arrival).
+    delayed: BTreeMap<(Timestamp, u64), TaskKey>,
+    /// Numbers `delayed` entries in arrival order.
+    delayed_seq: u64,
+    /// Tries that may not get a pod yet: an earlier pod of theirs could still start (its
+    /// deletion is not confirmed).
+    parked: BTreeSet<TaskKey>,
     /// No creation before this time (Airflow's `create_pods_after`).
     backoff_until: Option<Timestamp>,
     window_start: Timestamp,
@@ -183,8 +209,27 @@ impl LaunchQueue {
         self.queue.push_back(key);
     }
 
+    /// Queues `key` again once `at` has come.
+    pub(crate) fn push_at(&mut self, key: TaskKey, at: Timestamp) {
+        self.delayed_seq += 1;
+        self.delayed.insert((at, self.delayed_seq), key);
+    }
+
+    /// Holds `key` until [`Self::unpark`].
+    pub(crate) fn park(&mut self, key: TaskKey) {
+        self.parked.insert(key);
+    }
+
+    /// Queues `key` again if it was parked.
+    pub(crate) fn unpark(&mut self, key: &TaskKey) {
+        if let Some(key) = self.parked.take(key) {
+            self.queue.push_back(key);
+        }
+    }
+
+    /// Tries waiting for a pod, whatever they wait for.
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.delayed.len() + self.parked.len()
     }
 
     pub(crate) fn back_off_until(&mut self, until: Timestamp) {
@@ -193,6 +238,12 @@ impl LaunchQueue {
 
     /// The next try to create now, if the back-off and the batch window allow one.
     pub(crate) fn next_ready(&mut self, now: Timestamp, config: &Config) -> Option<TaskKey> {
+        while let Some(entry) = self.delayed.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            self.queue.push_back(entry.remove());
+        }
         if self.queue.is_empty() {
             return None;
         }
@@ -213,10 +264,12 @@ impl LaunchQueue {
         self.queue.pop_front()
     }
 
-    /// When to look at the queue again, if anything waits.
+    /// When to look at the queue again, if anything waits (parked tries wait for an answer,
+    /// not for a time).
     pub(crate) fn wake_at(&self, config: &Config) -> Option<Timestamp> {
+        let delayed = self.delayed.keys().next().map(|(at, _)| *at);
         if self.queue.is_empty() {
-            return None;
+            return delayed.map(|at| self.backoff_until.map_or(at, |until| until.max(at)));
         }
         let window_open_at = if self.created_in_window >= config.worker_pods_creation_batch_size {
             self.window_start.plus_ms(config.loop_ms().max(1))
@@ -270,13 +323,20 @@ mod tests {
 
     #[test]
     fn publish_errors_follow_airflow_matrix() {
-        let mr0 = Config::default();
-        let mr1 = Config {
-            task_publish_max_retries: 1,
+        // Airflow's rule: retries counted, no wait between them.
+        let mr0 = Config {
+            task_publish_retry_timeout: 0.0,
             ..Config::default()
         };
+        let mr1 = Config {
+            task_publish_max_retries: 1,
+            ..mr0.clone()
+        };
         let fail = PublishDecision::Fail;
-        let retry = PublishDecision::Retry { backoff_ms: None };
+        let retry = PublishDecision::Retry {
+            backoff_ms: None,
+            retry_in_ms: 0,
+        };
         for f in [
             status(400, "BadRequest", "any message", None),
             status(403, "Forbidden", "permission denied", None),
@@ -284,8 +344,8 @@ mod tests {
             status(422, "Invalid", "", None),
             status(12345, "", "", None),
         ] {
-            assert_eq!(on_publish_error(&mr0, &f, 0), fail, "{f}");
-            assert_eq!(on_publish_error(&mr1, &f, 0), fail, "{f}");
+            assert_eq!(on_publish_error(&mr0, &f, 0, 0), fail, "{f}");
+            assert_eq!(on_publish_error(&mr1, &f, 0, 0), fail, "{f}");
         }
         for f in [
             status(
@@ -309,20 +369,22 @@ mod tests {
                 message: "Connection aborted.".into(),
             },
         ] {
-            assert_eq!(on_publish_error(&mr0, &f, 0), fail, "{f}");
-            assert_eq!(on_publish_error(&mr1, &f, 0), retry, "{f}");
-            assert_eq!(on_publish_error(&mr1, &f, 1), fail, "{f}");
+            assert_eq!(on_publish_error(&mr0, &f, 0, 0), fail, "{f}");
+            assert_eq!(on_publish_error(&mr1, &f, 0, 0), retry, "{f}");
+            assert_eq!(on_publish_error(&mr1, &f, 1, 0), fail, "{f}");
         }
         assert_eq!(
-            on_publish_error(&mr1, &status(429, "TooManyRequests", "", Some(3)), 0),
+            on_publish_error(&mr1, &status(429, "TooManyRequests", "", Some(3)), 0, 0),
             PublishDecision::Retry {
-                backoff_ms: Some(3000)
+                backoff_ms: Some(3000),
+                retry_in_ms: 0
             }
         );
         assert_eq!(
-            on_publish_error(&mr1, &status(429, "TooManyRequests", "", None), 0),
+            on_publish_error(&mr1, &status(429, "TooManyRequests", "", None), 0, 0),
             PublishDecision::Retry {
-                backoff_ms: Some(0)
+                backoff_ms: Some(0),
+                retry_in_ms: 0
             }
         );
         assert_eq!(
@@ -334,28 +396,82 @@ mod tests {
                     "apiserver is shutting down",
                     Some(1)
                 ),
+                0,
                 0
             ),
             PublishDecision::Retry {
-                backoff_ms: Some(1000)
+                backoff_ms: Some(1000),
+                retry_in_ms: 0
             }
         );
         let unlimited = Config {
             task_publish_max_retries: -1,
-            ..Config::default()
+            ..mr0.clone()
         };
         assert_eq!(
-            on_publish_error(&unlimited, &status(500, "", "", None), 1_000_000),
+            on_publish_error(&unlimited, &status(500, "", "", None), 1_000_000, 0),
             retry
         );
         assert_eq!(
             on_publish_error(
                 &mr0,
                 &status(409, "AlreadyExists", "pods \"x\" already exists", None),
+                0,
                 0
             ),
             PublishDecision::AlreadyCreated
         );
+    }
+
+    /// podwarden's default: retries budgeted by time, waiting 1 s, 2 s, … 60 s between them;
+    /// the count does not matter, the time since the first failure does.
+    #[test]
+    fn timed_publish_retries_back_off_and_end_with_the_window() {
+        let cfg = Config::default();
+        let busy = status(429, "TooManyRequests", "", Some(1));
+        assert_eq!(
+            on_publish_error(&cfg, &busy, 0, 0),
+            PublishDecision::Retry {
+                backoff_ms: Some(1000),
+                retry_in_ms: 1000
+            }
+        );
+        assert_eq!(
+            on_publish_error(&cfg, &ApiFailure::Timeout, 40, 599_999),
+            PublishDecision::Retry {
+                backoff_ms: None,
+                retry_in_ms: 60_000
+            }
+        );
+        assert_eq!(
+            on_publish_error(&cfg, &ApiFailure::Timeout, 3, 600_000),
+            PublishDecision::Fail
+        );
+        // A refusal of the pod itself fails at once, window or not.
+        assert_eq!(
+            on_publish_error(&cfg, &status(422, "Invalid", "", None), 0, 0),
+            PublishDecision::Fail
+        );
+    }
+
+    #[test]
+    fn delayed_and_parked_tries_wait_their_turn() {
+        let cfg = Config::default();
+        let mut q = LaunchQueue::default();
+        let (a, b) = (
+            TaskKey::new("d", "a", "r", 1),
+            TaskKey::new("d", "b", "r", 1),
+        );
+        q.push_at(a.clone(), Timestamp(5_000));
+        q.park(b.clone());
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.next_ready(Timestamp(1_000), &cfg), None);
+        assert_eq!(q.wake_at(&cfg), Some(Timestamp(5_000)));
+        assert_eq!(q.next_ready(Timestamp(5_000), &cfg), Some(a));
+        assert_eq!(q.wake_at(&cfg), None, "a parked try waits for an answer");
+        q.unpark(&b);
+        assert_eq!(q.next_ready(Timestamp(6_000), &cfg), Some(b));
+        assert_eq!(q.len(), 0);
     }
 
     #[test]

@@ -91,6 +91,7 @@
 
 pub mod adoption;
 mod budget;
+mod clock;
 pub mod command;
 mod completion;
 pub mod config;

@@ -19,6 +19,16 @@
 //!
 //! The verdict is taken at the time of the last snapshot: if snapshots stop arriving, the last
 //! verdict stands (nothing new is known), rather than every peer slowly turning dead.
+//!
+//! **A peer is judged only over a stretch in which our own heartbeats went through.** A stretch
+//! is a run of readable snapshots, each at most half the threshold after the previous one, with
+//! no step of our own clock between them. It ends with an unreadable snapshot (the DB is down:
+//! nobody's heartbeat could be written, so an unchanged value proves nothing), with a gap (our
+//! own loop stalled, or our clock jumped forward: we did not watch), or with a step of our clock
+//! either way. A peer is dead only once its value has stayed unchanged for a whole threshold
+//! *within the current stretch*: after a DB outage, a stall or a clock step, every peer gets a
+//! full threshold of fresh observation before it can be judged dead. Airflow's rule
+//! ([`LivenessRule::WrittenTimestamp`]) is kept as it is, without stretches, to reproduce it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -79,11 +89,38 @@ struct Peer {
 }
 
 /// What this executor knows about its peers.
+/// When a snapshot arrived.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SnapshotAt {
+    /// Core time (monotonic).
+    at: Timestamp,
+    /// The host's clock, for comparing with written heartbeats (Airflow's rule).
+    at_host: Timestamp,
+    readable: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct PeerLiveness {
     peers: BTreeMap<String, Peer>,
     /// When the last snapshot arrived, and whether it was readable.
-    last_snapshot: Option<(Timestamp, bool)>,
+    last_snapshot: Option<SnapshotAt>,
+    /// Core time at which the current stretch of regular readable snapshots began.
+    stretch_start: Option<Timestamp>,
+    /// Our clock's step count at the last snapshot.
+    clock_steps: u64,
+}
+
+/// How a snapshot fits the stretch of observation (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Observation {
+    /// Core time now.
+    pub(crate) now: Timestamp,
+    /// The host's clock now.
+    pub(crate) now_host: Timestamp,
+    /// The longest gap between two snapshots that keeps a stretch going.
+    pub(crate) max_gap_ms: u64,
+    /// Our clock's steps so far (a change since the last snapshot ends the stretch).
+    pub(crate) clock_steps: u64,
 }
 
 /// Who counts as alive, for adoption.
@@ -99,12 +136,31 @@ pub enum AliveSet {
 }
 
 impl PeerLiveness {
-    pub(crate) fn observe(&mut self, now: Timestamp, snapshot: Result<&[HeartbeatRecord], ()>) {
+    pub(crate) fn observe(&mut self, obs: Observation, snapshot: Result<&[HeartbeatRecord], ()>) {
+        let now = obs.now;
+        let previous = self.last_snapshot;
+        let stepped = obs.clock_steps != self.clock_steps;
+        self.clock_steps = obs.clock_steps;
         let Ok(records) = snapshot else {
-            self.last_snapshot = Some((now, false));
+            self.last_snapshot = Some(SnapshotAt {
+                at: now,
+                at_host: obs.now_host,
+                readable: false,
+            });
+            self.stretch_start = None;
             return;
         };
-        self.last_snapshot = Some((now, true));
+        let continues = self.stretch_start.is_some()
+            && !stepped
+            && previous.is_some_and(|p| p.readable && now.since(p.at) <= obs.max_gap_ms);
+        if !continues {
+            self.stretch_start = Some(now);
+        }
+        self.last_snapshot = Some(SnapshotAt {
+            at: now,
+            at_host: obs.now_host,
+            readable: true,
+        });
         let mut seen = BTreeSet::new();
         for r in records {
             seen.insert(r.scheduler_id.as_str());
@@ -134,10 +190,13 @@ impl PeerLiveness {
 
     /// The other schedulers alive at the last snapshot.
     pub(crate) fn alive_others(&self, me: &str, rule: LivenessRule, threshold_ms: u64) -> AliveSet {
+        let stretch_start = self.stretch_start.unwrap_or_default();
         match self.last_snapshot {
             None => AliveSet::Unknown,
-            Some((_, false)) => AliveSet::Unavailable,
-            Some((at, true)) => AliveSet::Known(
+            Some(SnapshotAt {
+                readable: false, ..
+            }) => AliveSet::Unavailable,
+            Some(SnapshotAt { at, at_host, .. }) => AliveSet::Known(
                 self.peers
                     .iter()
                     .filter(|(id, p)| {
@@ -145,9 +204,11 @@ impl PeerLiveness {
                             && p.state == JobState::Running
                             && match rule {
                                 LivenessRule::ObservedChange => {
-                                    at.since(p.changed_at) <= threshold_ms
+                                    at.since(p.changed_at.max(stretch_start)) <= threshold_ms
                                 }
-                                LivenessRule::WrittenTimestamp => at.since(p.value) <= threshold_ms,
+                                LivenessRule::WrittenTimestamp => {
+                                    at_host.since(p.value) <= threshold_ms
+                                }
                             }
                     })
                     .map(|(id, _)| id.clone())
@@ -172,10 +233,13 @@ impl PeerLiveness {
 
     /// When the last readable snapshot arrived.
     pub(crate) fn last_read_at(&self) -> Option<Timestamp> {
-        match self.last_snapshot {
-            Some((at, true)) => Some(at),
-            _ => None,
-        }
+        self.last_snapshot.filter(|s| s.readable).map(|s| s.at)
+    }
+
+    /// When the current stretch of regular readable snapshots began (see the module
+    /// documentation), if one is going on.
+    pub(crate) fn stretch_start(&self) -> Option<Timestamp> {
+        self.stretch_start
     }
 }
 
@@ -188,6 +252,16 @@ mod tests {
             scheduler_id: id.into(),
             state,
             latest_heartbeat: Timestamp(at),
+        }
+    }
+
+    /// A snapshot at `t` ms on a clock that never steps, gaps up to 15 s.
+    fn at(t: u64) -> Observation {
+        Observation {
+            now: Timestamp(t),
+            now_host: Timestamp(t),
+            max_gap_ms: 15_000,
+            clock_steps: 0,
         }
     }
 
@@ -205,7 +279,7 @@ mod tests {
         let mut l = PeerLiveness::default();
         for t in [100u64, 105] {
             l.observe(
-                Timestamp(t * 1000),
+                at(t * 1000),
                 Ok(&[hb("B", JobState::Running, (t - 40) * 1000)]),
             );
             assert_eq!(
@@ -215,11 +289,10 @@ mod tests {
             );
             assert_eq!(alive(&l, LivenessRule::WrittenTimestamp), set(&[]), "t={t}");
         }
-        // B stalls: its heartbeat stops changing.
-        l.observe(
-            Timestamp(140_000),
-            Ok(&[hb("B", JobState::Running, 65_000)]),
-        );
+        // B stalls: its heartbeat stops changing (we keep reading every 5 s).
+        for t in (110..=140).step_by(5) {
+            l.observe(at(t * 1000), Ok(&[hb("B", JobState::Running, 65_000)]));
+        }
         assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&[]));
     }
 
@@ -228,7 +301,7 @@ mod tests {
         let mut l = PeerLiveness::default();
         assert_eq!(alive(&l, LivenessRule::ObservedChange), AliveSet::Unknown);
         l.observe(
-            Timestamp(0),
+            at(0),
             Ok(&[
                 hb("5", JobState::Running, 0),
                 hb("7", JobState::Running, 0),
@@ -236,21 +309,73 @@ mod tests {
             ]),
         );
         assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
-        l.observe(Timestamp(1000), Err(()));
+        l.observe(at(1000), Err(()));
         assert_eq!(
             alive(&l, LivenessRule::ObservedChange),
             AliveSet::Unavailable
         );
-        // Without new snapshots the last verdict stands, however late it is asked.
-        l.observe(Timestamp(2000), Ok(&[hb("7", JobState::Running, 0)]));
+        // After the outage a new stretch starts: 7 has not moved since 0, but it is judged only
+        // from 2 s on.
+        l.observe(at(2000), Ok(&[hb("7", JobState::Running, 0)]));
+        assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
+        for t in (5_000..=30_000).step_by(5_000) {
+            l.observe(at(t), Ok(&[hb("7", JobState::Running, 0)]));
+        }
         assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
         // Exactly at the threshold is still alive (Airflow's `>=` cutoff); one ms later is not.
-        l.observe(Timestamp(30_000), Ok(&[hb("7", JobState::Running, 0)]));
+        l.observe(at(32_000), Ok(&[hb("7", JobState::Running, 0)]));
         assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
-        l.observe(Timestamp(30_001), Ok(&[hb("7", JobState::Running, 0)]));
+        l.observe(at(32_001), Ok(&[hb("7", JobState::Running, 0)]));
         assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&[]));
         // Rows that disappear are forgotten.
-        l.observe(Timestamp(40_000), Ok(&[]));
+        l.observe(at(40_000), Ok(&[]));
         assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&[]));
+    }
+
+    /// The DB is down for five minutes: nobody can write a heartbeat. When it comes back, no
+    /// peer is dead because its value did not move during the outage (the thrash of a DB outage).
+    #[test]
+    fn a_db_outage_does_not_make_live_peers_dead() {
+        let mut l = PeerLiveness::default();
+        for t in (0..=60_000).step_by(5_000) {
+            l.observe(at(t), Ok(&[hb("7", JobState::Running, t)]));
+        }
+        for t in (65_000..=360_000).step_by(5_000) {
+            l.observe(at(t), Err(()));
+        }
+        assert_eq!(
+            alive(&l, LivenessRule::ObservedChange),
+            AliveSet::Unavailable
+        );
+        // First read after the outage: 7's row still says 60 s, but it could not write.
+        l.observe(at(365_000), Ok(&[hb("7", JobState::Running, 60_000)]));
+        assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
+        // A peer that really died during the outage is dead a threshold later.
+        for t in (370_000..=395_000).step_by(5_000) {
+            l.observe(at(t), Ok(&[hb("7", JobState::Running, 60_000)]));
+        }
+        assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
+        l.observe(at(400_000), Ok(&[hb("7", JobState::Running, 60_000)]));
+        assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&[]));
+    }
+
+    /// Our clock jumps an hour ahead between two reads 5 s apart: the peer, whose value did not
+    /// change in those 5 s, is not dead; a gap starts a new stretch. A step back does too.
+    #[test]
+    fn our_clock_jumping_does_not_make_live_peers_dead() {
+        let mut l = PeerLiveness::default();
+        for t in (0..=30_000).step_by(5_000) {
+            l.observe(at(t), Ok(&[hb("7", JobState::Running, t)]));
+        }
+        l.observe(at(3_635_000), Ok(&[hb("7", JobState::Running, 30_000)]));
+        assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
+        // A step back: core time stands still, the step is reported by the clock.
+        let stepped = Observation {
+            clock_steps: 1,
+            ..at(3_636_000)
+        };
+        l.observe(stepped, Ok(&[hb("7", JobState::Running, 30_000)]));
+        assert_eq!(l.stretch_start(), Some(Timestamp(3_636_000)));
+        assert_eq!(alive(&l, LivenessRule::ObservedChange), set(&["7"]));
     }
 }

@@ -58,6 +58,13 @@ pub(crate) fn secs_to_ms(secs: f64) -> u64 {
     }
 }
 
+/// Delay before retry number `attempt` (1-based) of anything the API server or the DB refused
+/// for now (a clean-up, a relist, a create, a DB question): 1 s, 2 s, 4 s, … capped at 60 s.
+pub(crate) fn retry_backoff_ms(attempt: u32) -> u64 {
+    let exp = attempt.saturating_sub(1).min(6);
+    (1000u64 << exp).min(60_000)
+}
+
 /// The executor's timers. Declaration order is firing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum TimerKind {
@@ -75,9 +82,11 @@ pub(crate) enum TimerKind {
     ZombieSweep,
     /// Pods Pending for too long are timed out.
     PendingCheck,
+    /// A failed pod's DB question is asked again (the DB could not answer).
+    DbRetry,
 }
 
-const TIMER_COUNT: usize = 7;
+const TIMER_COUNT: usize = 8;
 
 impl TimerKind {
     pub(crate) const ALL: [Self; TIMER_COUNT] = [
@@ -88,6 +97,7 @@ impl TimerKind {
         Self::CompletedAdoption,
         Self::ZombieSweep,
         Self::PendingCheck,
+        Self::DbRetry,
     ];
 
     fn index(self) -> usize {
@@ -247,6 +257,17 @@ mod tests {
         assert_eq!(fired, vec![TimerKind::Relist, TimerKind::ApiBudget]);
         assert_eq!(t.next(), None);
         assert_eq!(t.take_expired(Timestamp(6)).count(), 0);
+    }
+
+    #[test]
+    fn retry_backoff_grows_and_caps() {
+        let v: Vec<u64> = (1..=9).map(retry_backoff_ms).collect();
+        assert_eq!(
+            v,
+            [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]
+        );
+        assert_eq!(retry_backoff_ms(0), 1000);
+        assert_eq!(retry_backoff_ms(u32::MAX), 60_000);
     }
 
     #[test]

@@ -26,13 +26,18 @@ pub const PUBLISH_RETRIES: u32 = 1;
 pub const ADOPTION_INTERVAL_MS: u64 = 10_000;
 /// `scheduler_health_check_threshold`.
 pub const LIVENESS_THRESHOLD_MS: u64 = 30_000;
+/// `pod_launch_failure_db_retry_timeout` (the default).
+pub const DB_RETRY_TIMEOUT_MS: u64 = 600_000;
 
 /// The configuration the model describes: the defaults, with a budget of 2 requeues, one
-/// publish retry, a 10 s adoption interval, and room to create every queued try at once.
+/// publish retry counted (Airflow's rule: the model has no clock for the timed one, which
+/// `tests/completion.rs` covers), a 10 s adoption interval, and room to create every queued try
+/// at once.
 pub fn model_config() -> Config {
     Config {
         pod_launch_failure_retries: i64::from(REQUEUE_BUDGET),
         task_publish_max_retries: i64::from(PUBLISH_RETRIES),
+        task_publish_retry_timeout: 0.0,
         orphaned_tasks_check_interval: ADOPTION_INTERVAL_MS as f64 / 1000.0,
         scheduler_health_check_threshold: LIVENESS_THRESHOLD_MS as f64 / 1000.0,
         worker_pods_creation_batch_size: 1_000,
@@ -119,8 +124,15 @@ enum Phase {
     Queued,
     /// Its current pod: its create in flight, or created.
     Launched { pod: String },
-    /// Its current pod failed; the DB was asked.
-    Deciding { pod: String, deleted_pending: bool },
+    /// Its current pod failed; the DB was asked (first at `first_asked`; `unanswered` times the
+    /// DB could not answer; asked again at `ask_again_at` if it is waiting to be).
+    Deciding {
+        pod: String,
+        deleted_pending: bool,
+        first_asked: u64,
+        unanswered: u32,
+        ask_again_at: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +167,9 @@ pub struct Model {
     peers: BTreeMap<String, Peer>,
     /// The last heartbeat snapshot: when, and whether it could be read.
     snapshot: Option<(u64, bool)>,
+    /// When the current stretch of regular readable snapshots began (a peer is judged only
+    /// within it).
+    stretch_start: Option<u64>,
     adoption_due: u64,
     adoption_waiting: bool,
     /// A completed-pod list is out and unanswered: the next due adoption is skipped.
@@ -406,6 +421,9 @@ impl Model {
             t.phase = Phase::Deciding {
                 pod: pod.to_string(),
                 deleted_pending,
+                first_asked: self.now,
+                unanswered: 0,
+                ask_again_at: None,
             };
             self.out.push(Decision::Ask { task });
         } else {
@@ -425,10 +443,26 @@ impl Model {
         let Phase::Deciding {
             pod,
             deleted_pending,
+            first_asked,
+            unanswered,
+            ask_again_at: None,
         } = t.phase.clone()
         else {
             return;
         };
+        // No DB: asked again after 1 s, 2 s, … 60 s while the retry window lasts.
+        if answer == DbAnswer::Unavailable && self.now - first_asked < DB_RETRY_TIMEOUT_MS {
+            let unanswered = unanswered + 1;
+            let backoff = (1000u64 << (unanswered - 1).min(6)).min(60_000);
+            t.phase = Phase::Deciding {
+                pod,
+                deleted_pending,
+                first_asked,
+                unanswered,
+                ask_again_at: Some(self.now + backoff),
+            };
+            return;
+        }
         let budget_left = t.requeues < REQUEUE_BUDGET;
         if deleted_pending && !(budget_left && answer == DbAnswer::Queued) {
             match answer {
@@ -463,12 +497,24 @@ impl Model {
         }
     }
 
-    /// A heartbeat snapshot (`None`: the read failed) of `(scheduler id, running, value)`.
+    /// A heartbeat snapshot (`None`: the read failed) of `(scheduler id, running, value)`. A
+    /// stretch of observation goes on while readable snapshots come at most half a threshold
+    /// apart; an unreadable one or a longer gap ends it.
     pub fn heartbeats(&mut self, snapshot: Option<&[(String, bool, u64)]>) {
         let now = self.now;
         match snapshot {
-            None => self.snapshot = Some((now, false)),
+            None => {
+                self.snapshot = Some((now, false));
+                self.stretch_start = None;
+            }
             Some(rows) => {
+                let continues = self.stretch_start.is_some()
+                    && self.snapshot.is_some_and(|(at, readable)| {
+                        readable && now - at <= LIVENESS_THRESHOLD_MS / 2
+                    });
+                if !continues {
+                    self.stretch_start = Some(now);
+                }
                 self.snapshot = Some((now, true));
                 let mut next = BTreeMap::new();
                 for (id, running, value) in rows {
@@ -493,39 +539,64 @@ impl Model {
         }
     }
 
-    /// Time passes to `until`; the adoption timer fires at each due time on the way.
+    /// Time passes to `until`; the adoption timer and the DB questions asked again fire at each
+    /// due time on the way, in time order.
     pub fn advance(&mut self, until: u64) {
-        while self.adoption_due <= until {
-            self.now = self.adoption_due;
-            self.adoption_due = self.now + ADOPTION_INTERVAL_MS;
-            self.start_adoption();
+        loop {
+            let ask_due = self
+                .tries
+                .values()
+                .filter_map(|t| match t.phase {
+                    Phase::Deciding { ask_again_at, .. } => ask_again_at,
+                    _ => None,
+                })
+                .min();
+            let next = ask_due.map_or(self.adoption_due, |a| a.min(self.adoption_due));
+            if next > until {
+                break;
+            }
+            self.now = next;
+            if self.adoption_due == next {
+                self.adoption_due = self.now + ADOPTION_INTERVAL_MS;
+                self.start_adoption();
+            }
+            for (task, t) in &mut self.tries {
+                if let Phase::Deciding { ask_again_at, .. } = &mut t.phase {
+                    if *ask_again_at == Some(next) {
+                        *ask_again_at = None;
+                        self.out.push(Decision::Ask { task: *task });
+                    }
+                }
+            }
         }
         self.now = until;
     }
 
     /// Lists completed pods of every scheduler not known to be alive (the list is answered at
     /// once, empty). Alive: job running and heartbeat value changed within the threshold, as
-    /// seen at the last snapshot; a failed read excludes only this scheduler.
+    /// seen at the last snapshot, counted from the start of the stretch at the earliest. No
+    /// snapshot yet, or a failed read: adoption waits for a readable one.
     fn start_adoption(&mut self) {
         if self.adoption_in_flight {
             return;
         }
-        let Some((at, readable)) = self.snapshot else {
+        let Some((at, true)) = self.snapshot else {
             self.adoption_waiting = true;
             return;
         };
         self.adoption_waiting = false;
+        let stretch_start = self.stretch_start.unwrap_or(at);
         let mut excluded = BTreeSet::from([ME.to_string()]);
-        if readable {
-            excluded.extend(
-                self.peers
-                    .iter()
-                    .filter(|(id, p)| {
-                        id.as_str() != ME && p.running && at - p.changed_at <= LIVENESS_THRESHOLD_MS
-                    })
-                    .map(|(id, _)| id.clone()),
-            );
-        }
+        excluded.extend(
+            self.peers
+                .iter()
+                .filter(|(id, p)| {
+                    id.as_str() != ME
+                        && p.running
+                        && at - p.changed_at.max(stretch_start) <= LIVENESS_THRESHOLD_MS
+                })
+                .map(|(id, _)| id.clone()),
+        );
         self.out.push(Decision::AdoptCompleted { excluded });
         self.adoption_in_flight = true;
     }

@@ -78,7 +78,7 @@ fn config(b: &mut Bytes<'_>) -> Config {
         worker_pods_creation_batch_size: 1 + u32::from(b.u8() % 3),
         task_publish_max_retries: i64::from(b.u8() % 4) - 1,
         pod_launch_failure_retries: i64::from(b.u8() % 4) - 1,
-        pod_cleanup_max_retries: u32::from(b.u8() % 3),
+        pod_cleanup_max_retries: i64::from(b.u8() % 4) - 1,
         api_qps: 2,
         api_burst: 1 + u32::from(b.u8() % 3),
         ..Config::default()

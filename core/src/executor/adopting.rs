@@ -11,7 +11,7 @@ use crate::command::{ApiOutcome, CommandKind, Precondition, ReportedState};
 use crate::completion;
 use crate::key::TaskKey;
 use crate::label;
-use crate::liveness::{AliveSet, HeartbeatRecord, HeartbeatsUnavailable};
+use crate::liveness::{AliveSet, HeartbeatRecord, HeartbeatsUnavailable, Observation};
 use crate::pod::{PodRef, PodView};
 use crate::policy::{AdoptionCandidate, AdoptionPath};
 use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
@@ -22,10 +22,17 @@ impl Executor {
         &mut self,
         snapshot: Result<Vec<HeartbeatRecord>, HeartbeatsUnavailable>,
     ) {
-        let now = self.now;
+        let obs = Observation {
+            now: self.clock.now(),
+            now_host: self.clock.host_now(),
+            // Regular reads are every `scheduler_heartbeat_sec` (5 s by default); a gap of
+            // half the threshold means we were not watching (see `liveness`).
+            max_gap_ms: self.config.health_threshold_ms() / 2,
+            clock_steps: self.clock.steps(),
+        };
         match &snapshot {
-            Ok(records) => self.peers.observe(now, Ok(records)),
-            Err(_) => self.peers.observe(now, Err(())),
+            Ok(records) => self.peers.observe(obs, Ok(records)),
+            Err(_) => self.peers.observe(obs, Err(())),
         }
         // Owners that turned out to be known (a scheduler that had just started) are forgotten.
         let peers = &self.peers;
@@ -120,7 +127,7 @@ impl Executor {
                 }
             }
             // The host's rule may decline a pod: its try stays a candidate and is reset.
-            let (policies, now) = (&self.policies, self.now);
+            let (policies, now) = (&self.policies, self.clock.now());
             let patches: Vec<(TaskKey, PodView)> = newest
                 .into_iter()
                 .map(|(k, (_, _, p))| (k, p))
@@ -262,12 +269,14 @@ impl Executor {
         if self.completed_adoption_in_flight {
             return;
         }
-        let Some(selector) = adoption::completed_pods_selector(
+        let Some(selector) = adoption::completed_adoption_selector(
             &self.scheduler_id,
             &self.alive_set(),
             self.config.adoption_scope,
+            self.config.adoption_without_heartbeats,
         ) else {
-            // Nothing is known about peers yet: adopt once the first heartbeats arrive.
+            // Nothing is known about peers yet, or the heartbeats cannot be read: adopt once a
+            // readable snapshot arrives.
             self.completed_adoption_waiting = true;
             return;
         };
@@ -294,6 +303,13 @@ impl Executor {
                 continue;
             }
             if self.config.adoption_scope == adoption::AdoptionScope::DeadOnly {
+                // The heartbeats became unreadable since the list was sent: wait, unless the
+                // fallback is Airflow's.
+                if !matches!(alive, AliveSet::Known(_))
+                    && self.config.adoption_without_heartbeats == adoption::AdoptionFallback::Wait
+                {
+                    continue;
+                }
                 if let (AliveSet::Known(alive), Some(owner)) = (&alive, owner) {
                     // The list may be older than the last snapshot: never take a live peer's pod.
                     if alive.contains(owner) {
@@ -313,7 +329,7 @@ impl Executor {
                 &pod,
                 &key,
                 owner.map(String::as_str),
-                self.now,
+                self.clock.now(),
             );
             if !self.policies.may_adopt(&candidate) {
                 continue;
@@ -330,10 +346,12 @@ impl Executor {
     }
 
     /// Whether `owner`, absent from the heartbeat table, has been absent long enough to be
-    /// dead; remembers when it was first missed.
+    /// dead (within the current stretch of regular reads, as for any peer); remembers when it
+    /// was first missed.
     fn unknown_owner_is_dead(&mut self, owner: &str) -> bool {
-        let now = self.now;
+        let now = self.clock.now();
         let first = *self.unknown_owners.entry(owner.to_string()).or_insert(now);
+        let first = first.max(self.peers.stretch_start().unwrap_or(now));
         let threshold = self.config.health_threshold_ms();
         now.since(first) >= threshold
             && self

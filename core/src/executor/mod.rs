@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
+use crate::clock::HostClock;
 use crate::command::{ApiOutcome, Command, CommandId, CommandKind};
 use crate::completion::{Disposal, Evidence};
 use crate::config::{Config, ConfigError};
@@ -57,6 +58,8 @@ struct Task {
     launch: Option<u64>,
     /// Transient create errors retried so far (`task_publish_max_retries`).
     publish_retries: u32,
+    /// When the current pod's first create failed (`task_publish_retry_timeout`).
+    publish_first_failure: Option<Timestamp>,
     /// Transparent requeues used (`pod_launch_failure_retries`), carried on the pods.
     requeues: u32,
     /// What the try remembers of its pods' failures; boxed, and only once a pod failed: most
@@ -80,6 +83,7 @@ impl Task {
             template: template.map(Box::new),
             launch: None,
             publish_retries: 0,
+            publish_first_failure: None,
             requeues,
             failures: None,
             phase,
@@ -148,6 +152,10 @@ struct PendingDecision {
     /// The host's requeue policy said no: the DB is asked only for a pod deleted while Pending,
     /// which then waits for the revoke as when the budget is used up.
     vetoed: bool,
+    /// When the DB was first asked (`pod_launch_failure_db_retry_timeout`).
+    first_asked: Timestamp,
+    /// Times the DB could not answer so far.
+    unanswered: u32,
 }
 
 /// A handed-over try's pod being relabelled to this executor.
@@ -209,6 +217,9 @@ struct WatchState {
 pub struct StateSize {
     /// Tries queued, running, or waiting for a requeue decision.
     pub tasks: usize,
+    /// Failed pods whose DB question waits to be asked again (the DB could not answer).
+    #[serde(default)]
+    pub db_retries: usize,
     /// Pods tracked (current pods of tries, and finished pods whose clean-up is under way).
     pub pods: usize,
     /// Commands sent (or held) and not yet answered.
@@ -228,7 +239,8 @@ pub struct StateSize {
 pub struct Executor {
     config: Config,
     scheduler_id: String,
-    now: Timestamp,
+    /// The host's clock, kept monotonic: its core time is the executor's `now`.
+    clock: HostClock,
     last_driven: Timestamp,
     last_watch_progress: Timestamp,
     last_launch_progress: Timestamp,
@@ -247,6 +259,12 @@ pub struct Executor {
     watch: WatchState,
     /// Clean-up retries by due time; the id breaks ties in issue order.
     cleanup_retries: BTreeMap<(Timestamp, u64), Cleanup>,
+    /// DB questions of failed pods to ask again, by due time; the id breaks ties.
+    db_retries: BTreeMap<(Timestamp, u64), PendingDecision>,
+    /// Pods whose deletion was asked for while they could still start, not confirmed yet, with
+    /// their try: the try gets no new pod until each is confirmed (two pods of one try must never
+    /// both be able to start the task).
+    unconfirmed_deletes: BTreeMap<PodRef, TaskKey>,
     peers: PeerLiveness,
     orphan_rounds: BTreeMap<u64, OrphanRound>,
     /// A completed-pod adoption is due but waits for the first heartbeat snapshot.
@@ -298,7 +316,7 @@ impl Executor {
         let mut ex = Self {
             config,
             scheduler_id,
-            now,
+            clock: HostClock::new(now),
             last_driven: now,
             last_watch_progress: now,
             last_launch_progress: now,
@@ -314,6 +332,8 @@ impl Executor {
             launch: LaunchQueue::default(),
             watch: WatchState::default(),
             cleanup_retries: BTreeMap::new(),
+            db_retries: BTreeMap::new(),
+            unconfirmed_deletes: BTreeMap::new(),
             peers: PeerLiveness::default(),
             orphan_rounds: BTreeMap::new(),
             completed_adoption_waiting: false,
@@ -396,6 +416,7 @@ impl Executor {
                 }
                 TimerKind::ZombieSweep => self.start_zombie_sweep(),
                 TimerKind::PendingCheck => self.check_pending(now),
+                TimerKind::DbRetry => self.fire_db_retries(now),
                 // Both are handled by `after_mutation`.
                 TimerKind::Launch | TimerKind::ApiBudget => {}
             }
@@ -409,16 +430,19 @@ impl Executor {
         self.outbox.pop_front()
     }
 
-    /// When [`Self::handle_timeout`] should be called next, if ever.
+    /// When [`Self::handle_timeout`] should be called next, if ever, on the host's clock (the
+    /// clock the host passes as `now`; see [`crate::clock`] for what happens when it steps).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.timers.next()
+        self.timers.next().map(|t| self.clock.host_time_of(t))
     }
 
-    /// The executor's own health at `now`, from progress. O(1), allocation-free: a host can
-    /// serve it from an in-process HTTP handler even when it cannot fork an exec probe.
+    /// The executor's own health at `now` (the host's clock), from progress. O(1),
+    /// allocation-free: a host can serve it from an in-process HTTP handler even when it cannot
+    /// fork an exec probe.
     #[must_use]
     pub fn health(&self, now: Timestamp) -> Health {
+        let now = self.clock.core_at(now);
         let idle_ms = now.since(self.last_driven);
         let threshold = self.config.health_threshold_ms();
         let watch_stalled = !self.pods.is_empty()
@@ -428,13 +452,18 @@ impl Executor {
                 .is_some_and(|limit| now.since(self.last_watch_progress) > limit);
         let launch_stalled =
             self.launch.len() > 0 && now.since(self.last_launch_progress) > threshold;
+        let clock_step = self
+            .clock
+            .last_step()
+            .is_some_and(|step| now.since(step) <= threshold);
         Health {
-            last_driven: self.last_driven,
+            last_driven: self.clock.host_now(),
             idle_ms,
             reasons: UnhealthyReasons {
                 not_driven: idle_ms > threshold,
                 watch_stalled,
                 launch_stalled,
+                clock_step,
             },
         }
     }
@@ -506,6 +535,7 @@ impl Executor {
     pub fn state_size(&self) -> StateSize {
         StateSize {
             tasks: self.tasks.len(),
+            db_retries: self.db_retries.len(),
             pods: self.pods.len(),
             awaiting_replies: self.awaiting.len(),
             held_commands: self.held.len(),
@@ -517,11 +547,12 @@ impl Executor {
 
     // ---- plumbing -------------------------------------------------------------------------
 
-    /// Time never runs backwards inside the executor, whatever the host's clock does.
+    /// Takes the host's reading: time never runs backwards inside the executor, and never
+    /// stands still either when the host's clock steps back ([`crate::clock`]).
     fn advance(&mut self, now: Timestamp) -> Timestamp {
-        self.now = self.now.max(now);
-        self.last_driven = self.now;
-        self.now
+        let now = self.clock.advance(now, self.config.health_threshold_ms());
+        self.last_driven = now;
+        now
     }
 
     fn after_mutation(&mut self, now: Timestamp) {
@@ -558,9 +589,9 @@ impl Executor {
         let id = self.next_command_id();
         let cmd = Command { id, kind };
         if matches!(cmd.kind, CommandKind::CreatePod { .. }) {
-            self.last_launch_progress = self.now;
+            self.last_launch_progress = self.clock.now();
         }
-        if self.held.is_empty() && self.budget.try_take(self.now) {
+        if self.held.is_empty() && self.budget.try_take(self.clock.now()) {
             self.outbox.push_back(cmd);
         } else {
             self.held.push_back(cmd);
@@ -611,6 +642,10 @@ impl Executor {
         match self.cleanup_retries.keys().next() {
             Some((t, _)) => self.timers.set(TimerKind::Cleanup, *t),
             None => self.timers.stop(TimerKind::Cleanup),
+        }
+        match self.db_retries.keys().next() {
+            Some((t, _)) => self.timers.set(TimerKind::DbRetry, *t),
+            None => self.timers.stop(TimerKind::DbRetry),
         }
     }
 

@@ -7,6 +7,7 @@ use crate::db::{DbOutcome, TaskState};
 use crate::key::TaskKey;
 use crate::pod::PodRef;
 use crate::requeue::{self, Gate, RequeueCause, RequeueDedupe};
+use crate::time::{retry_backoff_ms, Timestamp};
 use crate::watch::{FailureDetails, Rule};
 
 impl Executor {
@@ -73,32 +74,68 @@ impl Executor {
             Gate::AskDb => {
                 task.phase = TaskPhase::Deciding { pod: pod.clone() };
                 let decision = PendingDecision {
-                    key: key.clone(),
+                    key,
                     pod,
                     details,
                     evidence,
                     cause,
                     deleted_pending,
                     vetoed,
+                    first_asked: self.clock.now(),
+                    unanswered: 0,
                 };
-                self.emit_query(
-                    CommandKind::QueryTaskStates { keys: vec![key] },
-                    Awaiting::TaskState(Box::new(decision)),
-                );
+                self.ask_task_state(decision);
             }
         }
     }
 
+    fn ask_task_state(&mut self, decision: PendingDecision) {
+        let keys = vec![decision.key.clone()];
+        self.emit_query(
+            CommandKind::QueryTaskStates { keys },
+            Awaiting::TaskState(Box::new(decision)),
+        );
+    }
+
+    /// Asks again the DB questions whose back-off is over (the DB could not answer them).
+    pub(super) fn fire_db_retries(&mut self, now: Timestamp) {
+        while let Some(entry) = self.db_retries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let decision = entry.remove();
+            if self.is_deciding(&decision.key, &decision.pod) {
+                self.ask_task_state(decision);
+            }
+        }
+    }
+
+    fn is_deciding(&self, key: &TaskKey, pod: &PodRef) -> bool {
+        self.tasks
+            .get(key)
+            .is_some_and(|t| matches!(&t.phase, TaskPhase::Deciding { pod: p } if p == pod))
+    }
+
     /// The DB answered whether a failed try is still QUEUED.
-    pub(super) fn on_task_state(&mut self, d: PendingDecision, outcome: DbOutcome) {
+    pub(super) fn on_task_state(&mut self, mut d: PendingDecision, outcome: DbOutcome) {
+        if !self.is_deciding(&d.key, &d.pod) {
+            return;
+        }
+        // No DB: ask again with back-off while `pod_launch_failure_db_retry_timeout` allows;
+        // the decision needs the answer (requeue only a try that never started), and so does
+        // the scheduler, which cannot record a failure without its DB either.
+        let outcome_unavailable = matches!(outcome, DbOutcome::Unavailable { .. });
+        let waited = self.clock.now().since(d.first_asked);
+        if outcome_unavailable && waited < self.config.db_retry_timeout_ms() {
+            d.unanswered = d.unanswered.saturating_add(1);
+            let at = self.clock.now().plus_ms(retry_backoff_ms(d.unanswered));
+            let seq = self.next_command_id().0;
+            self.db_retries.insert((at, seq), d);
+            return;
+        }
         let Some(task) = self.tasks.get_mut(&d.key) else {
             return;
         };
-        if task.phase != (TaskPhase::Deciding { pod: d.pod.clone() }) {
-            return;
-        }
-        // No answer for the try, or no DB: fail normally, never requeue blindly.
-        let outcome_unavailable = matches!(outcome, DbOutcome::Unavailable { .. });
         let state = match outcome {
             DbOutcome::TaskStates { states } => states
                 .into_iter()
@@ -128,6 +165,18 @@ impl Executor {
                     self.tasks.remove(&d.key);
                 }
             }
+            return;
+        }
+        if outcome_unavailable {
+            // The DB stayed unreachable for the whole retry window: fail, saying why.
+            let reason = format!(
+                "{}; the metadata DB could not be asked whether the task had started \
+                 (unreachable for {} s)",
+                completion::failure_reason(&d.details, d.evidence),
+                waited / 1000
+            );
+            self.tasks.remove(&d.key);
+            self.emit_report(d.key, ReportedState::Failed, Some(reason));
             return;
         }
         if budget_left && requeue::is_pre_execution_failure(state, &d.details, excluded) {

@@ -20,7 +20,7 @@ impl Executor {
     pub(super) fn start_zombie_sweep(&mut self) {
         self.timers.set(
             TimerKind::ZombieSweep,
-            self.now.plus_ms(self.config.zombie_interval_ms()),
+            self.clock.now().plus_ms(self.config.zombie_interval_ms()),
         );
         if self.zombie_sweep_in_flight {
             return;
@@ -108,6 +108,7 @@ impl Executor {
             if let Some(record) = self.pods.get_mut(&pod) {
                 record.finishing = true;
             }
+            self.expect_deletion(&key, &pod);
             self.start_cleanup(Cleanup {
                 pod: pod.clone(),
                 disposal: Disposal::Delete,
@@ -170,8 +171,10 @@ impl Executor {
         }
     }
 
-    /// Labels the pod revoked (so every watch ignores it), then deletes it.
+    /// Labels the pod revoked (so every watch ignores it), then deletes it. The try (which the
+    /// scheduler may queue again) gets no new pod until the deletion is confirmed.
     fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
+        self.expect_deletion(&key, &pod);
         let record = self.pods.get_or_insert_with(pod.clone(), || {
             super::PodRecord::new(std::sync::Arc::new(key), String::new(), true, true)
         });

@@ -12,7 +12,7 @@ use crate::label;
 use crate::launch::{self, PublishDecision};
 use crate::pod::{ContainerState, EventType, PodPhase, PodRef, PodView, WatchEvent};
 use crate::requeue::RequeueDedupe;
-use crate::time::{TimerKind, Timestamp};
+use crate::time::{retry_backoff_ms, TimerKind, Timestamp};
 use crate::watch::{self, FailureDetails, Outcome, Rule};
 
 impl Executor {
@@ -46,6 +46,12 @@ impl Executor {
 
     pub(super) fn launch_ready(&mut self, now: Timestamp) {
         while let Some(key) = self.launch.next_ready(now, &self.config) {
+            if self.has_unconfirmed_delete(&key) {
+                // An earlier pod of this try could still start: wait until its deletion is
+                // confirmed (`confirm_deleting`).
+                self.launch.park(key);
+                continue;
+            }
             let shared = self.shared_key(&key);
             let Some(task) = self.tasks.get_mut(&key) else {
                 continue;
@@ -98,6 +104,7 @@ impl Executor {
             ApiOutcome::Failed { failure } => failure,
             ApiOutcome::Ok | ApiOutcome::Listed { .. } => {
                 task.publish_retries = 0;
+                task.publish_first_failure = None;
                 return;
             }
         };
@@ -105,17 +112,35 @@ impl Executor {
         // the pod is already gone): whatever the reply says, it was created.
         if self.pods.get(&pod).is_none_or(|r| r.seen) {
             task.publish_retries = 0;
+            task.publish_first_failure = None;
             return;
         }
-        match launch::on_publish_error(&self.config, &failure, task.publish_retries) {
-            PublishDecision::AlreadyCreated => task.publish_retries = 0,
-            PublishDecision::Retry { backoff_ms } => {
-                task.publish_retries += 1;
+        let now = self.clock.now();
+        let first_failure = *task.publish_first_failure.get_or_insert(now);
+        match launch::on_publish_error(
+            &self.config,
+            &failure,
+            task.publish_retries,
+            now.since(first_failure),
+        ) {
+            PublishDecision::AlreadyCreated => {
+                task.publish_retries = 0;
+                task.publish_first_failure = None;
+            }
+            PublishDecision::Retry {
+                backoff_ms,
+                retry_in_ms,
+            } => {
+                task.publish_retries = task.publish_retries.saturating_add(1);
                 task.phase = TaskPhase::Queued;
                 self.pods.remove(&pod);
-                self.launch.push(key);
+                if retry_in_ms == 0 {
+                    self.launch.push(key);
+                } else {
+                    self.launch.push_at(key, now.plus_ms(retry_in_ms));
+                }
                 if let Some(ms) = backoff_ms {
-                    self.launch.back_off_until(self.now.plus_ms(ms));
+                    self.launch.back_off_until(now.plus_ms(ms));
                 }
             }
             PublishDecision::Fail => {
@@ -127,6 +152,7 @@ impl Executor {
                         pod.clone(),
                         PodRecord::new(Arc::new(key.clone()), String::new(), false, true),
                     );
+                    self.expect_deletion(&key, &pod);
                     self.start_cleanup(Cleanup {
                         pod: pod.clone(),
                         disposal: Disposal::Delete,
@@ -153,7 +179,7 @@ impl Executor {
     // ---- watch and completion -------------------------------------------------------------
 
     pub(super) fn on_watch(&mut self, event: WatchEvent) -> Result<(), InputError> {
-        self.last_watch_progress = self.now;
+        self.last_watch_progress = self.clock.now();
         event
             .resource_version()
             .clone_into(&mut self.watch.resource_version);
@@ -173,7 +199,15 @@ impl Executor {
         if !self.orphan_patches.is_empty() && !self.pods.contains_by(&pod.namespace, &pod.name) {
             self.adopt_from_watch(pod);
         }
-        let now = self.now;
+        if !self.unconfirmed_deletes.is_empty()
+            && (kind == EventType::Deleted
+                || pod.deletion_timestamp.is_some()
+                || matches!(pod.phase, Some(PodPhase::Succeeded | PodPhase::Failed)))
+        {
+            // Gone, being deleted or terminal: it can no longer start the task.
+            self.confirm_deleting(&pod.pod_ref());
+        }
+        let now = self.clock.now();
         let gone = kind == EventType::Deleted;
         let classification = watch::classify(
             kind,
@@ -298,6 +332,9 @@ impl Executor {
                     pod.clone(),
                     PodRecord::new(self.shared_key(&key), uid.clone(), true, true),
                 );
+                if disposal == Disposal::Delete && pod_state == PodState::Live {
+                    self.expect_deletion(&key, &pod);
+                }
                 self.start_cleanup(Cleanup {
                     pod: pod.clone(),
                     disposal,
@@ -353,24 +390,49 @@ impl Executor {
     pub(super) fn on_cleanup_result(&mut self, cleanup: Cleanup, outcome: ApiOutcome) {
         let ApiOutcome::Failed { failure } = outcome else {
             // Done; the record goes when the watch shows the pod leave.
+            if cleanup.disposal == Disposal::Delete {
+                self.confirm_deleting(&cleanup.pod);
+            }
             return;
         };
         if failure.code() == Some(404) {
             self.pods.remove(&cleanup.pod);
+            self.confirm_deleting(&cleanup.pod);
             return;
         }
         if !self.pods.get(&cleanup.pod).is_some_and(|r| r.finishing) {
             return;
         }
-        if cleanup.attempt < self.config.pod_cleanup_max_retries {
-            let attempt = cleanup.attempt + 1;
-            let at = self.now.plus_ms(completion::cleanup_backoff_ms(attempt));
+        if self.config.may_retry_cleanup(cleanup.attempt) {
+            let attempt = cleanup.attempt.saturating_add(1);
+            let at = self.clock.now().plus_ms(retry_backoff_ms(attempt));
             let seq = self.next_command_id().0;
             self.cleanup_retries
                 .insert((at, seq), Cleanup { attempt, ..cleanup });
         } else {
-            // Give up; a later event of this pod starts a new, bounded round.
+            // Give up (only with a finite `pod_cleanup_max_retries`); a later event of this pod
+            // starts a new round.
             self.pods.remove(&cleanup.pod);
+            self.confirm_deleting(&cleanup.pod);
+        }
+    }
+
+    /// The try `key` asks for the deletion of its pod `pod`, which could still start the task:
+    /// the try gets no new pod until the deletion is confirmed.
+    pub(super) fn expect_deletion(&mut self, key: &TaskKey, pod: &PodRef) {
+        self.unconfirmed_deletes.insert(pod.clone(), key.clone());
+    }
+
+    fn has_unconfirmed_delete(&self, key: &TaskKey) -> bool {
+        !self.unconfirmed_deletes.is_empty() && self.unconfirmed_deletes.values().any(|k| k == key)
+    }
+
+    /// `pod` is deleted, being deleted or terminal: its try may get a new pod.
+    fn confirm_deleting(&mut self, pod: &PodRef) {
+        if let Some(key) = self.unconfirmed_deletes.remove(pod) {
+            if !self.has_unconfirmed_delete(&key) {
+                self.launch.unpark(&key);
+            }
         }
     }
 
@@ -412,13 +474,14 @@ impl Executor {
             ApiOutcome::Ok | ApiOutcome::Failed { .. } => {
                 self.watch.relist_failures = self.watch.relist_failures.saturating_add(1);
                 let at = self
-                    .now
-                    .plus_ms(completion::cleanup_backoff_ms(self.watch.relist_failures));
+                    .clock
+                    .now()
+                    .plus_ms(retry_backoff_ms(self.watch.relist_failures));
                 self.timers.set(TimerKind::Relist, at);
                 return;
             }
         };
-        self.last_watch_progress = self.now;
+        self.last_watch_progress = self.clock.now();
         self.watch.relist_failures = 0;
         let present: BTreeSet<PodRef> = listed.iter().map(PodView::pod_ref).collect();
         for pod in &listed {
@@ -439,7 +502,7 @@ impl Executor {
             view.uid = record.uid;
             view.annotations = record.key.to_annotations();
             view.phase = record.last_phase;
-            view.deletion_timestamp = Some(self.now);
+            view.deletion_timestamp = Some(self.clock.now());
             let _ = self.on_pod_event(EventType::Deleted, &view, true);
         }
         resource_version.clone_into(&mut self.watch.resource_version);
