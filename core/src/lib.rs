@@ -120,7 +120,7 @@ pub use command::{
 pub use config::{Config, ConfigError};
 pub use executor::{Executor, StateSize};
 pub use health::{Health, UnhealthyReasons};
-pub use input::{Input, InputError, PodTemplate};
+pub use input::{Input, InputError, PodTemplate, TemplateField};
 pub use key::{KeyError, TaskKey};
 pub use pod::{
     ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodRef, PodView, WatchEvent,
