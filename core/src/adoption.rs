@@ -133,6 +133,13 @@ pub struct OrphanTask {
     /// The try's pod template, if the scheduler can rebuild it. With it, an adopted try whose
     /// pod then fails before the task starts can be requeued; without it, such a failure fails
     /// the try, as in Airflow (the adopter has no job spec).
+    ///
+    /// It comes from the scheduler, as a `Submit`'s does, so it is checked the same way
+    /// ([`crate::PodTemplate::validate`]). A template that fails the check is treated as no
+    /// template: the try is still adopted (its pod is running and must not be left ownerless),
+    /// but a pod would never be created from the template, so a failure before the task starts
+    /// fails the try instead of requeueing it. The hand-over is not refused, since it concerns
+    /// a whole list of tries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<crate::input::PodTemplate>,
 }

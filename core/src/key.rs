@@ -170,6 +170,8 @@ pub enum KeyError {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -246,5 +248,59 @@ mod tests {
             "scheduled__2024-01-01T00:00:00+00:00"
         );
         assert!(!labels.contains_key("map_index"));
+    }
+
+    #[test]
+    fn written_labels_and_annotations_are_reserved() {
+        let k = TaskKey::new("d", "t", "r", 1).with_map_index(0);
+        for name in k.to_labels().keys() {
+            assert!(label::RESERVED_LABELS.contains(&name.as_str()), "{name}");
+        }
+        for name in k.to_annotations().keys() {
+            assert!(
+                label::RESERVED_ANNOTATIONS.contains(&name.as_str()),
+                "{name}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// `from_annotations` reads reserved annotations only: whatever else a pod carries (a
+        /// template's annotations), the key read is the same as from the reserved ones alone.
+        #[test]
+        fn the_key_is_read_from_reserved_annotations_only(
+            map_index in -1i64..3,
+            pairs in proptest::collection::vec((arb_annotation_key(), arb_annotation_value()), 0..8),
+        ) {
+            let mut all = TaskKey::new("d", "t", "r", 1).with_map_index(map_index).to_annotations();
+            all.extend(pairs);
+            let reserved: BTreeMap<String, String> = all
+                .iter()
+                .filter(|(k, _)| label::RESERVED_ANNOTATIONS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            proptest::prop_assert_eq!(
+                TaskKey::from_annotations(&all),
+                TaskKey::from_annotations(&reserved)
+            );
+        }
+    }
+
+    /// Reserved names (which may break the key), near-misses and Airflow's other key
+    /// annotations, and arbitrary keys.
+    fn arb_annotation_key() -> impl Strategy<Value = String> {
+        proptest::prop_oneof![
+            proptest::sample::select(label::RESERVED_ANNOTATIONS.to_vec()).prop_map(str::to_string),
+            proptest::sample::select(vec!["logical_date", "execution_date", "dag-id", "DAG_ID"])
+                .prop_map(str::to_string),
+            "[a-zA-Z_./-]{1,12}",
+        ]
+    }
+
+    fn arb_annotation_value() -> impl Strategy<Value = String> {
+        proptest::prop_oneof![
+            proptest::sample::select(vec!["1", "-1", "0", "x", "", " 2 "]).prop_map(str::to_string),
+            "\\PC{0,6}",
+        ]
     }
 }

@@ -1,4 +1,6 @@
-//! Label names the executor writes and reads, and [`safe_value`], the label-value normaliser.
+//! Label names the executor writes and reads, the reserved lists a pod template may not use
+//! ([`RESERVED_LABELS`], [`RESERVED_ANNOTATIONS`]), [`safe_value`], the label-value normaliser,
+//! and Kubernetes' rules for label keys and values.
 //!
 //! Label values must match `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?` and be at most 63
 //! characters. Identity that does not fit (long run ids, non-ASCII dag ids) goes into
@@ -30,6 +32,54 @@ pub const MAP_INDEX: &str = "map_index";
 pub const AIRFLOW_VERSION: &str = "airflow_version";
 /// The value Airflow writes for boolean labels.
 pub const TRUE: &str = "True";
+
+/// Every label the executor writes on a pod or reads from one, so a pod template may not set
+/// it ([`crate::PodTemplate::validate`] refuses it at `Submit`). The one list of this fact: a
+/// label the core starts writing or selecting on belongs here.
+///
+/// | label | written | read |
+/// |---|---|---|
+/// | [`AIRFLOW_WORKER`] | at launch; adoption relabels | own watch and relist, orphan and completed-pod adoption, revoke of an untracked try |
+/// | [`KUBERNETES_EXECUTOR`] | at launch | orphan and completed-pod adoption |
+/// | [`AIRFLOW_VERSION`] | at launch | |
+/// | [`DAG_ID`], [`TASK_ID`], [`RUN_ID`], [`TRY_NUMBER`], [`MAP_INDEX`] | at launch ([`crate::TaskKey::to_labels`]) | zombie sweep, revoke of an untracked try |
+/// | [`EXECUTOR_DONE`] | on a finished pod that is kept | own watch and relist, adoption (`!=True`) |
+/// | [`POD_REVOKED`] | on revoke | watch classification (row 1: the pod is ignored) |
+/// | [`KUBERNETES_POD_OPERATOR`] | | zombie sweep (a worker pod carrying it would be swept) |
+pub const RESERVED_LABELS: &[&str] = &[
+    AIRFLOW_WORKER,
+    KUBERNETES_EXECUTOR,
+    AIRFLOW_VERSION,
+    DAG_ID,
+    TASK_ID,
+    RUN_ID,
+    TRY_NUMBER,
+    MAP_INDEX,
+    EXECUTOR_DONE,
+    POD_REVOKED,
+    KUBERNETES_POD_OPERATOR,
+];
+
+/// Every annotation the executor writes on a pod or reads from one, so a pod template may not
+/// set it ([`crate::PodTemplate::validate`] refuses it at `Submit`).
+///
+/// | annotation | written | read |
+/// |---|---|---|
+/// | [`DAG_ID`], [`TASK_ID`], [`RUN_ID`], [`TRY_NUMBER`], [`MAP_INDEX`] | at launch ([`crate::TaskKey::to_annotations`]) | every watch event and list ([`crate::TaskKey::from_annotations`], the try a pod runs) |
+/// | [`crate::requeue::LAUNCH_ATTEMPT_ANNOTATION`] | at launch | orphan adoption (the requeue budget and the newest pod of a try) |
+pub const RESERVED_ANNOTATIONS: &[&str] = &[
+    DAG_ID,
+    TASK_ID,
+    RUN_ID,
+    TRY_NUMBER,
+    MAP_INDEX,
+    crate::requeue::LAUNCH_ATTEMPT_ANNOTATION,
+];
+
+/// Maximum length of the name part of a label or annotation key (after the optional `prefix/`).
+const MAX_KEY_NAME_LEN: usize = 63;
+/// Maximum length of a label or annotation key's prefix (a DNS-1123 subdomain).
+const MAX_KEY_PREFIX_LEN: usize = 253;
 
 /// Maximum length of a Kubernetes label value.
 pub const MAX_LABEL_VALUE_LEN: usize = 63;
@@ -106,6 +156,75 @@ pub fn is_valid_value(value: &str) -> bool {
     }
 }
 
+/// Whether `key` is a valid Kubernetes label key (a *qualified name*): an optional prefix and
+/// `/`, then a name.
+///
+/// The name is 1 to 63 characters matching `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`. The
+/// prefix is a DNS-1123 subdomain: at most 253 characters, lowercase alphanumerics, `-` and `.`,
+/// each dot-separated part starting and ending with an alphanumeric. At most one `/`.
+///
+/// ```
+/// use podwarden_core::label::is_valid_key;
+/// assert!(is_valid_key("team"));
+/// assert!(is_valid_key("example.com/team"));
+/// assert!(!is_valid_key("Example.com/team")); // the prefix is lowercase
+/// assert!(!is_valid_key("a/b/c"));
+/// ```
+#[must_use]
+pub fn is_valid_key(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    prefix.is_none_or(is_dns1123_subdomain) && is_valid_key_name(name)
+}
+
+/// Whether `key` is a valid Kubernetes annotation key. The API server checks annotation keys
+/// with the label-key rule ([`is_valid_key`]) after lowercasing them, so uppercase letters are
+/// allowed in the prefix too (`Example.com/Owner`). ASCII lowercasing only: a non-ASCII key is
+/// refused.
+#[must_use]
+pub fn is_valid_annotation_key(key: &str) -> bool {
+    is_valid_key(&key.to_ascii_lowercase())
+}
+
+/// The name part of a key: 1–63 characters, alphanumeric at both ends, `-`, `_`, `.` inside.
+fn is_valid_key_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(f), Some(l)) => {
+            bytes.len() <= MAX_KEY_NAME_LEN
+                && f.is_ascii_alphanumeric()
+                && l.is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        }
+        _ => false,
+    }
+}
+
+/// A DNS-1123 subdomain: non-empty, at most 253 characters, dot-separated parts of lowercase
+/// alphanumerics and `-`, each starting and ending with an alphanumeric.
+fn is_dns1123_subdomain(s: &str) -> bool {
+    let part_ok = |part: &str| {
+        let bytes = part.as_bytes();
+        match (bytes.first(), bytes.last()) {
+            (Some(f), Some(l)) => {
+                is_lower_alnum(*f)
+                    && is_lower_alnum(*l)
+                    && bytes.iter().all(|c| is_lower_alnum(*c) || *c == b'-')
+            }
+            _ => false,
+        }
+    };
+    !s.is_empty() && s.len() <= MAX_KEY_PREFIX_LEN && s.split('.').all(part_ok)
+}
+
+fn is_lower_alnum(c: u8) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +269,98 @@ mod tests {
         assert!(!is_valid_value("a-"));
         assert!(!is_valid_value("a b"));
         assert!(!is_valid_value(&"x".repeat(64)));
+    }
+
+    #[test]
+    fn key_validator_accepts_what_kubernetes_accepts() {
+        let name63 = "n".repeat(63);
+        let label253 = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(label253.len(), 253);
+        for ok in [
+            "a",
+            "Z",
+            "9",
+            "team",
+            "Team_Name.v-2",
+            "app.kubernetes.io/name",
+            "example.com/a",
+            "a-b.c-d/e",
+            "0.1/x",
+            name63.as_str(),
+            &format!("example.com/{name63}"),
+            &format!("{label253}/x"),
+        ] {
+            assert!(is_valid_key(ok), "{ok:?} should be accepted");
+            assert!(is_valid_annotation_key(ok), "{ok:?} should be accepted");
+        }
+    }
+
+    #[test]
+    fn key_validator_rejects_what_kubernetes_rejects() {
+        let label254 = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(62)
+        );
+        assert_eq!(label254.len(), 254);
+        for bad in [
+            // Empty key, empty name, empty prefix.
+            String::new(),
+            "example.com/".into(),
+            "/name".into(),
+            // A 64-character name, alone or after a prefix.
+            "n".repeat(64),
+            format!("example.com/{}", "n".repeat(64)),
+            // Prefix too long, uppercase prefix, bad characters in the prefix.
+            format!("{label254}/x"),
+            "Example.com/x".into(),
+            "exa_mple.com/x".into(),
+            // More than one slash.
+            "a/b/c".into(),
+            // Leading or trailing dots and dashes, in the name and in the prefix's parts.
+            ".a".into(),
+            "a.".into(),
+            "-a".into(),
+            "a-".into(),
+            "_a".into(),
+            "a_".into(),
+            ".example.com/x".into(),
+            "example.com./x".into(),
+            "example..com/x".into(),
+            "-example.com/x".into(),
+            "example-.com/x".into(),
+            "example.com/-x".into(),
+            "example.com/x.".into(),
+            // Characters outside the alphabet.
+            "a b".into(),
+            "a:b".into(),
+            "dág".into(),
+        ] {
+            assert!(!is_valid_key(&bad), "{bad:?} should be rejected");
+            if bad != "Example.com/x" {
+                assert!(!is_valid_annotation_key(&bad), "{bad:?} should be rejected");
+            }
+        }
+        // Annotation keys are checked after lowercasing, label keys as written.
+        assert!(is_valid_annotation_key("Example.com/Owner"));
+        assert!(!is_valid_key("Example.com/Owner"));
+    }
+
+    #[test]
+    fn reserved_names_are_distinct_valid_keys() {
+        for list in [RESERVED_LABELS, RESERVED_ANNOTATIONS] {
+            let distinct: std::collections::BTreeSet<&str> = list.iter().copied().collect();
+            assert_eq!(distinct.len(), list.len(), "{list:?}");
+            assert!(list.iter().all(|k| is_valid_key(k)), "{list:?}");
+        }
     }
 
     proptest::proptest! {

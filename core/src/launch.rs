@@ -72,8 +72,10 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
 }
 
 /// Builds the pod for one launch: template labels and annotations first, then Airflow's
-/// identity labels and annotations on top (§2.6), and the requeues used so far
+/// identity labels and annotations (§2.6), and the requeues used so far
 /// ([`crate::requeue::LAUNCH_ATTEMPT_ANNOTATION`]) so that an adopter continues the budget.
+/// The two never overlap: every key written here is in [`label::RESERVED_LABELS`] or
+/// [`label::RESERVED_ANNOTATIONS`], which a template may not use ([`PodTemplate::validate`]).
 pub(crate) fn manifest(
     config: &Config,
     scheduler_id: &str,
@@ -319,6 +321,41 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// Every label and annotation the manifest writes is reserved, so a valid template can never
+    /// be overwritten by it; and a valid template's own keys all reach the pod.
+    #[test]
+    fn manifest_writes_only_reserved_keys_over_the_template() {
+        let mapped = TaskKey::new("dag", "task", "run", 2).with_map_index(3);
+        let template = PodTemplate {
+            labels: BTreeMap::from([("team".into(), "data".into())]),
+            annotations: BTreeMap::from([("example.com/owner".into(), "etl".into())]),
+            ..PodTemplate::default()
+        };
+        assert_eq!(template.validate(), Ok(()));
+        let m = manifest(&Config::default(), "5", &mapped, &template, 0, 1);
+        for k in m
+            .labels
+            .keys()
+            .filter(|k| !template.labels.contains_key(*k))
+        {
+            assert!(label::RESERVED_LABELS.contains(&k.as_str()), "label {k}");
+        }
+        for k in m
+            .annotations
+            .keys()
+            .filter(|k| !template.annotations.contains_key(*k))
+        {
+            assert!(
+                label::RESERVED_ANNOTATIONS.contains(&k.as_str()),
+                "annotation {k}"
+            );
+        }
+        assert_eq!(m.labels["team"], "data");
+        assert_eq!(m.annotations["example.com/owner"], "etl");
+        assert!(m.labels.contains_key(label::MAP_INDEX));
+        assert!(m.annotations.contains_key(label::MAP_INDEX));
     }
 
     #[test]

@@ -73,7 +73,7 @@
 //! | [`requeue`] | which pod failures are infrastructure's, requeued without a user retry |
 //! | [`zombie`] | which pod-operator pods outlived their task |
 //! | [`policy`] | rules of your own that narrow the requeue and adoption decisions |
-//! | [`label`], [`selector`], [`key`] | identity on pods: label-safe values, selectors, task keys |
+//! | [`label`], [`selector`], [`key`] | identity on pods: label-safe values, the labels and annotations a template may not use, selectors, task keys |
 //! | [`k8s_json`] | reading Kubernetes' own JSON (pods, watch lines) |
 //! | [`health`] | the executor's own progress-based health |
 //!
@@ -121,7 +121,7 @@ pub use command::{
 pub use config::{Config, ConfigError};
 pub use executor::{Executor, StateSize};
 pub use health::{Health, UnhealthyReasons};
-pub use input::{Input, InputError, PodTemplate};
+pub use input::{Input, InputError, PodTemplate, TemplateField};
 pub use key::{KeyError, TaskKey};
 pub use pod::{
     ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodRef, PodView, WatchEvent,

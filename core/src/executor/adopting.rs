@@ -190,10 +190,10 @@ impl Executor {
                 pod: claim.pod.clone(),
             };
             let key = Arc::new(claim.key);
-            self.tasks.insert(
-                Arc::clone(&key),
-                Task::new(ti.template, claim.requeues, phase),
-            );
+            // A template that `Submit` would refuse is never launched: kept as none.
+            let template = ti.template.filter(|t| t.validate().is_ok());
+            self.tasks
+                .insert(Arc::clone(&key), Task::new(template, claim.requeues, phase));
             let mut record = PodRecord::new(key, claim.uid, true, false);
             record.last_phase = claim.phase;
             self.pods.insert(claim.pod, record);

@@ -26,16 +26,7 @@ impl Executor {
         if self.tasks.contains_key(&key) {
             return Err(InputError::DuplicateTask(key));
         }
-        if let Some((k, v)) = template
-            .labels
-            .iter()
-            .find(|(_, v)| !label::is_valid_value(v))
-        {
-            return Err(InputError::InvalidTemplateLabel {
-                key: k.clone(),
-                value: v.clone(),
-            });
-        }
+        template.validate()?;
         self.tasks.insert(
             Arc::new(key.clone()),
             Task::new(Some(template), 0, TaskPhase::Queued),
