@@ -811,9 +811,9 @@ impl Scenario {
 }
 
 /// The ranges [`Scenario::validate`] enforces (`docs/scenarios.md` lists them with their
-/// reasons). Every span of simulated time is at most [`MAX_SPAN_S`], which keeps every time the
-/// world computes far inside `u64` milliseconds: a run ends by 60 days, and a fault, which
-/// starts by `heal_s`, ends by then too.
+/// reasons). Every span of simulated time is at most [`MAX_SPAN_S`](limits::MAX_SPAN_S), which
+/// keeps every time the world computes far inside `u64` milliseconds: a run ends by 60 days,
+/// and a fault, which starts by `heal_s`, ends by then too.
 pub mod limits {
     use std::ops::RangeInclusive;
 
