@@ -31,7 +31,8 @@
 //! ```text
 //! podwarden-sim run SCENARIO [--seed N] [--policy P] [--trace FILE] [--swarm] [--plot FILE.svg]
 //! podwarden-sim compare SCENARIO --policy A --policy B [--seed N] [--plot FILE.svg]
-//! podwarden-sim sweep SCENARIO [--seeds A..B] [--swarm] [--policy P] [--shard i/n] | --merge FILE…
+//! podwarden-sim sweep SCENARIO [--seeds A..B] [--jobs N] [--swarm] [--policy P] [--shard i/n]
+//! podwarden-sim sweep --merge FILE… [--allow-partial]
 //! podwarden-sim replay TRACE | --kube-watch FILE
 //! podwarden-sim check-determinism SCENARIO [--seed N]
 //! podwarden-sim shrink TRACE | SCENARIO [--seed N] [--swarm] [--policy P] [--out PREFIX]
@@ -41,9 +42,11 @@
 //!
 //! Every command's `--help` has the rest; `docs/simulator.md` the details.
 //!
-//! Exit codes: 0 when all went well; 1 when an invariant was violated (`run`, `compare`,
-//! `sweep`, `replay`) or some events could not be read (`classify`, the good ones are still
-//! printed); 2 when an input cannot be read or the command line is wrong.
+//! Exit codes: 0 when all went well; 1 when an invariant was violated or a run livelocked
+//! (`run`, `compare`, `sweep`, `replay`) or some events could not be read (`classify`, the good
+//! ones are still printed); 2 when an input cannot be read or is out of range, an output (a
+//! file, standard output) cannot be written, or the command line is wrong. A closed pipe on
+//! standard output ends a command quietly with its own verdict.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -142,7 +145,8 @@ struct SweepArgs {
     /// Seed range, `A..B` (B excluded).
     #[arg(long, default_value = "0..100")]
     seeds: String,
-    /// Worker threads (default: every core).
+    /// Worker threads (default: every core; at least 1, at most 4 per core: more is capped,
+    /// with a note).
     #[arg(long)]
     jobs: Option<usize>,
     /// Run only shard i of n (`i/n`), for spreading a sweep over machines.
@@ -157,9 +161,14 @@ struct SweepArgs {
     /// Output format (json is what --merge reads).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// Merge these JSON sweep results instead of running.
+    /// Merge these JSON sweep results instead of running. They must be shards of one sweep
+    /// (same scenario, policy, swarm flag, seed range and shard count), each given once.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     merge: Vec<PathBuf>,
+    /// With --merge: merge even if some shards are missing (they are named on stderr) instead
+    /// of failing.
+    #[arg(long, requires = "merge")]
+    allow_partial: bool,
 }
 
 #[derive(Debug, Args)]
@@ -402,6 +411,27 @@ fn run_classify(lab: &Lab, args: &ClassifyArgs) -> u8 {
     }
 }
 
+/// Writes `text` to standard output and flushes it, so that an error (a full disk) is seen
+/// here and not lost when the process exits.
+fn print_out(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Creates an output file before the work that fills it, so that a path that cannot be
+/// written fails at once rather than after a long run.
+fn create_output(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes `text` to a file made by [`create_output`].
+fn fill_output(mut file: std::fs::File, path: &std::path::Path, text: &str) -> Result<(), String> {
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// A closed pipe (`… | head`) is a normal end; anything else is reported.
 fn write_failed(e: &io::Error) -> u8 {
     write_failed_with(e, EXIT_OK)
@@ -433,15 +463,23 @@ fn run_scenario(lab: &Lab, args: &RunArgs) -> u8 {
         eprintln!("swarm: {knobs}");
         scenario = drawn;
     }
-    let result = match &args.plot {
-        Some(svg) => runner::run_plotted(scenario, args.seed, None, args.trace.as_deref())
-            .map_err(|e| e.to_string())
-            .and_then(|(report, timeline)| {
-                std::fs::write(svg, crate::plot::to_svg(&[&timeline]))
-                    .map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
-                Ok(report)
-            }),
-        None => {
+    let plot = match args.plot.as_deref().map(create_output).transpose() {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("{} run: {e}", lab.program);
+            return EXIT_UNREADABLE;
+        }
+    };
+    let result = match (&args.plot, plot) {
+        (Some(svg), Some(file)) => {
+            runner::run_plotted(scenario, args.seed, None, args.trace.as_deref())
+                .map_err(|e| e.to_string())
+                .and_then(|(report, timeline)| {
+                    fill_output(file, svg, &crate::plot::to_svg(&[&timeline]))?;
+                    Ok(report)
+                })
+        }
+        _ => {
             runner::run(scenario, args.seed, None, args.trace.as_deref()).map_err(|e| e.to_string())
         }
     };
@@ -467,7 +505,7 @@ fn run_scenario(lab: &Lab, args: &RunArgs) -> u8 {
     } else {
         EXIT_OK
     };
-    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+    if let Err(e) = print_out(&text) {
         return write_failed_with(&e, verdict);
     }
     verdict
@@ -485,6 +523,13 @@ fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
     let scenario = match lab.load(&args.scenario, None) {
         Ok(s) => s,
         Err(code) => return code,
+    };
+    let plot = match args.plot.as_deref().map(create_output).transpose() {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("{} compare: {e}", lab.program);
+            return EXIT_UNREADABLE;
+        }
     };
     let mut reports = Vec::new();
     let mut timelines = Vec::new();
@@ -507,14 +552,10 @@ fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
             }
         }
     }
-    if let Some(svg) = &args.plot {
+    if let (Some(svg), Some(file)) = (&args.plot, plot) {
         let all: Vec<&crate::plot::Timeline> = timelines.iter().collect();
-        if let Err(e) = std::fs::write(svg, crate::plot::to_svg(&all)) {
-            eprintln!(
-                "{} compare: cannot write {}: {e}",
-                lab.program,
-                svg.display()
-            );
+        if let Err(e) = fill_output(file, svg, &crate::plot::to_svg(&all)) {
+            eprintln!("{} compare: {e}", lab.program);
             return EXIT_UNREADABLE;
         }
     }
@@ -523,10 +564,7 @@ fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
     } else {
         EXIT_OK
     };
-    if let Err(e) = io::stdout()
-        .lock()
-        .write_all(runner::side_by_side(&reports[0], &reports[1]).as_bytes())
-    {
+    if let Err(e) = print_out(&runner::side_by_side(&reports[0], &reports[1])) {
         return write_failed_with(&e, verdict);
     }
     verdict
@@ -546,7 +584,7 @@ fn run_list(lab: &Lab) -> u8 {
             for (name, mine) in &lab.policies {
                 text += &format!("policy of yours: {name} (on {})\n", mine.preset());
             }
-            match io::stdout().lock().write_all(text.as_bytes()) {
+            match print_out(&text) {
                 Ok(()) => EXIT_OK,
                 Err(e) => write_failed(&e),
             }
@@ -576,6 +614,27 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
+/// Worker threads for `--jobs`: every core by default; 0 is refused; more than 4 per core is
+/// capped to that (each thread is a whole world, so more only costs memory), with a note.
+fn sweep_jobs(asked: Option<usize>) -> Result<(usize, Option<String>), String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let most = cores.saturating_mul(MAX_JOBS_PER_CORE);
+    match asked {
+        None => Ok((cores, None)),
+        Some(0) => Err("--jobs 0: give at least 1 worker thread".into()),
+        Some(n) if n > most => Ok((
+            most,
+            Some(format!(
+                "--jobs {n} capped to {most} ({MAX_JOBS_PER_CORE} per core, {cores} cores)"
+            )),
+        )),
+        Some(n) => Ok((n, None)),
+    }
+}
+
+/// `--jobs` above this many threads per core is capped.
+const MAX_JOBS_PER_CORE: usize = 4;
+
 fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
     let report = if args.merge.is_empty() {
         let Some(path) = args.scenario.as_deref() else {
@@ -597,9 +656,18 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
                 return EXIT_UNREADABLE;
             }
         };
-        let jobs = args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let jobs = match sweep_jobs(args.jobs) {
+            Ok((jobs, note)) => {
+                if let Some(note) = note {
+                    eprintln!("{} sweep: {note}", lab.program);
+                }
+                jobs
+            }
+            Err(e) => {
+                eprintln!("{} sweep: {e}", lab.program);
+                return EXIT_UNREADABLE;
+            }
+        };
         let spec = SweepSpec {
             first,
             end,
@@ -609,6 +677,20 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
             policy: None,
             progress: io::IsTerminal::is_terminal(&io::stderr()),
         };
+        if spec.seed_count() > sweep::MAX_SEEDS_PER_PROCESS {
+            eprintln!(
+                "{} sweep: --seeds {}{} is {} seeds for this process, more than {}: split the \
+                 range over machines with --shard i/n",
+                lab.program,
+                args.seeds,
+                args.shard
+                    .as_deref()
+                    .map_or_else(String::new, |s| format!(" --shard {s}")),
+                spec.seed_count(),
+                sweep::MAX_SEEDS_PER_PROCESS
+            );
+            return EXIT_UNREADABLE;
+        }
         match sweep::sweep(scenario, &spec) {
             Ok(r) => r,
             Err(e) => {
@@ -617,20 +699,31 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
             }
         }
     } else {
-        let mut merged = SweepReport::default();
+        let mut reports = Vec::new();
         for file in &args.merge {
             let parsed = std::fs::read_to_string(file)
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str::<SweepReport>(&t).map_err(|e| e.to_string()));
             match parsed {
-                Ok(r) => merged.merge(r),
+                Ok(r) => reports.push((file.display().to_string(), r)),
                 Err(e) => {
                     eprintln!("{} sweep --merge: {}: {e}", lab.program, file.display());
                     return EXIT_UNREADABLE;
                 }
             }
         }
-        merged
+        match sweep::merge_reports(reports, args.allow_partial) {
+            Ok(merged) => {
+                if let Some(warning) = merged.warning {
+                    eprintln!("{} sweep --merge: warning: {warning}", lab.program);
+                }
+                merged.report
+            }
+            Err(e) => {
+                eprintln!("{} sweep --merge: {e}", lab.program);
+                return EXIT_UNREADABLE;
+            }
+        }
     };
     let text = match args.format {
         Format::Text => report.to_text(),
@@ -647,7 +740,7 @@ fn run_sweep(lab: &Lab, args: &SweepArgs) -> u8 {
     } else {
         EXIT_VIOLATION
     };
-    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+    if let Err(e) = print_out(&text) {
         return write_failed_with(&e, verdict);
     }
     verdict
@@ -706,7 +799,7 @@ fn run_kube_replay(lab: &Lab, args: &ReplayArgs, path: &PathBuf) -> u8 {
     } else {
         EXIT_OK
     };
-    if let Err(e) = io::stdout().lock().write_all(text.as_bytes()) {
+    if let Err(e) = print_out(&text) {
         return write_failed_with(&e, verdict);
     }
     verdict
@@ -732,36 +825,36 @@ fn run_replay(lab: &Lab, args: &ReplayArgs) -> u8 {
             return EXIT_UNREADABLE;
         }
     };
-    match crate::replay::replay(io::BufReader::new(file), |s| lab.attach(s, None)) {
-        Ok(report) => match &report.divergence {
-            None => {
-                println!(
-                    "replay matches: {} lines, trace hash {}",
-                    report.lines, report.hash
-                );
-                EXIT_OK
+    let (text, verdict) =
+        match crate::replay::replay(io::BufReader::new(file), |s| lab.attach(s, None)) {
+            Ok(report) => match &report.divergence {
+                None => (
+                    format!(
+                        "replay matches: {} lines, trace hash {}\n",
+                        report.lines, report.hash
+                    ),
+                    EXIT_OK,
+                ),
+                Some(d) => (
+                    format!(
+                        "replay diverges at line {} (after {} matching lines)\n  expected: {}\n  actual:   {}\n",
+                        d.line,
+                        report.lines,
+                        d.expected.as_deref().unwrap_or("(end of trace)"),
+                        d.actual.as_deref().unwrap_or("(end of run)")
+                    ),
+                    EXIT_VIOLATION,
+                ),
+            },
+            Err(e) => {
+                eprintln!("{} replay: {e}", lab.program);
+                return EXIT_UNREADABLE;
             }
-            Some(d) => {
-                println!(
-                    "replay diverges at line {} (after {} matching lines)",
-                    d.line, report.lines
-                );
-                println!(
-                    "  expected: {}",
-                    d.expected.as_deref().unwrap_or("(end of trace)")
-                );
-                println!(
-                    "  actual:   {}",
-                    d.actual.as_deref().unwrap_or("(end of run)")
-                );
-                EXIT_VIOLATION
-            }
-        },
-        Err(e) => {
-            eprintln!("{} replay: {e}", lab.program);
-            EXIT_UNREADABLE
-        }
+        };
+    if let Err(e) = print_out(&text) {
+        return write_failed_with(&e, verdict);
     }
+    verdict
 }
 
 fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
@@ -811,16 +904,21 @@ fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
             }
         }
     }
-    for (where_, h) in &hashes {
-        println!("{where_:<18} {h}");
-    }
-    if hashes.iter().all(|(_, h)| *h == hashes[0].1) {
-        println!("deterministic");
+    let mut text: String = hashes
+        .iter()
+        .map(|(where_, h)| format!("{where_:<18} {h}\n"))
+        .collect();
+    let verdict = if hashes.iter().all(|(_, h)| *h == hashes[0].1) {
+        text += "deterministic\n";
         EXIT_OK
     } else {
-        println!("NOT deterministic");
+        text += "NOT deterministic\n";
         EXIT_VIOLATION
+    };
+    if let Err(e) = print_out(&text) {
+        return write_failed_with(&e, verdict);
     }
+    verdict
 }
 
 /// The world to shrink: a trace's header, or a scenario file (with the swarm draw and policy).
@@ -858,6 +956,18 @@ fn run_shrink(lab: &Lab, args: &ShrinkArgs) -> u8 {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("shrunk-{}-{seed}", scenario.name)));
+    // The files are written after the (long) shrink: check where they go first.
+    if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            eprintln!(
+                "{} shrink: cannot write {}: {} is not a directory",
+                lab.program,
+                prefix.with_extension("toml").display(),
+                dir.display()
+            );
+            return EXIT_UNREADABLE;
+        }
+    }
     let spec = shrink::ShrinkSpec {
         max_runs: args.max_runs,
         seeds_per_candidate: args.seeds_per_candidate,
@@ -901,26 +1011,27 @@ fn run_shrink(lab: &Lab, args: &ShrinkArgs) -> u8 {
         eprintln!("{} shrink: {message}", lab.program);
         return EXIT_UNREADABLE;
     }
-    println!("invariant   {}", shrunk.violation.invariant);
-    println!("original    {from}: {before}");
-    println!(
-        "shrunk      seed {}: {}",
-        shrunk.seed,
-        shrink::size_line(&shrunk.scenario)
+    let text = format!(
+        "invariant   {invariant}\n\
+         original    {from}: {before}\n\
+         shrunk      seed {seed}: {size}\n\
+         runs        {runs} ({kept} reductions kept)\n\
+         detail      {detail}\n\
+         scenario    {toml}\n\
+         trace       {trace}\n\
+         reproduce   {program} run {toml} && {program} replay {trace}\n",
+        invariant = shrunk.violation.invariant,
+        seed = shrunk.seed,
+        size = shrink::size_line(&shrunk.scenario),
+        runs = shrunk.runs,
+        kept = shrunk.steps.len(),
+        detail = shrunk.violation.detail,
+        toml = toml_path.display(),
+        trace = trace_path.display(),
+        program = lab.program,
     );
-    println!(
-        "runs        {} ({} reductions kept)",
-        shrunk.runs,
-        shrunk.steps.len()
-    );
-    println!("detail      {}", shrunk.violation.detail);
-    println!("scenario    {}", toml_path.display());
-    println!("trace       {}", trace_path.display());
-    println!(
-        "reproduce   {0} run {1} && {0} replay {2}",
-        lab.program,
-        toml_path.display(),
-        trace_path.display()
-    );
+    if let Err(e) = print_out(&text) {
+        return write_failed(&e);
+    }
     EXIT_OK
 }

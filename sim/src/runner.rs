@@ -28,7 +28,8 @@ pub struct Report {
 /// to `trace` if given.
 ///
 /// # Errors
-/// [`ScenarioError`] for an invalid scenario or policy, or an unwritable trace file.
+/// [`ScenarioError`] for an invalid scenario or policy; [`ScenarioError::Write`] for a trace
+/// file that cannot be created (before the run) or written (after it).
 pub fn run(
     scenario: Scenario,
     seed: Option<u64>,
@@ -69,7 +70,8 @@ fn drive(
     }
     let file: Option<Box<dyn std::io::Write>> = match trace {
         Some(path) => {
-            let file = std::fs::File::create(path).map_err(|source| ScenarioError::Read {
+            // Created before the run, so a path that cannot be written fails at once.
+            let file = std::fs::File::create(path).map_err(|source| ScenarioError::Write {
                 path: path.display().to_string(),
                 source,
             })?;
@@ -90,11 +92,18 @@ fn drive(
         world = world.keep_going();
     }
     let seed = world.seed();
+    let outcome = world.run();
+    if let Some(e) = &outcome.trace_error {
+        return Err(ScenarioError::Write {
+            path: trace.map_or_else(|| "the trace".into(), |p| p.display().to_string()),
+            source: std::io::Error::other(e.clone()),
+        });
+    }
     Ok(Report {
         scenario: name,
         seed,
         policy,
-        outcome: world.run(),
+        outcome,
     })
 }
 

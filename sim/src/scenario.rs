@@ -27,9 +27,29 @@ pub enum ScenarioError {
         /// What the parser said (line and column included).
         message: String,
     },
-    /// A value is out of range.
+    /// The scenario is invalid for a reason other than one field's range (a policy of your own
+    /// named like a preset, an invalid `[config]`, …).
     #[error("invalid scenario: {0}")]
     Invalid(String),
+    /// A field is out of its allowed range: `field` names it with its position
+    /// (`faults[1].duration_s`, `cluster.nodes`), `allowed` says what it may be.
+    #[error("invalid scenario: {field} is {value}, allowed {allowed}")]
+    OutOfRange {
+        /// The field, with its position.
+        field: String,
+        /// Its value, as written.
+        value: String,
+        /// What it may be (`1..=16`, `0 to 2592000 (30 days)`, …).
+        allowed: String,
+    },
+    /// An output file cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// An unknown policy preset.
     #[error("unknown policy {0:?} (presets: {known}; a policy of your own is known only to the program that registers it)", known = POLICIES.join(", "))]
     UnknownPolicy(String),
@@ -531,52 +551,45 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Checks ranges and the embedded executor configuration.
+    /// Checks every field's range, the fault indices and the embedded executor configuration.
+    /// The ranges are in [`limits`] and in `docs/scenarios.md`.
     ///
     /// # Errors
-    /// [`ScenarioError::Invalid`] or [`ScenarioError::UnknownPolicy`].
+    /// [`ScenarioError::OutOfRange`] naming the first field out of range (with its position,
+    /// e.g. `faults[1].duration_s`) and its allowed range; [`ScenarioError::UnknownPolicy`];
+    /// [`ScenarioError::Invalid`] for an invalid `[config]` or a policy of your own named like a
+    /// preset.
     pub fn validate(&self) -> Result<(), ScenarioError> {
-        let bad = |m: String| Err(ScenarioError::Invalid(m));
-        if self.schedulers == 0 || self.schedulers > 16 {
-            return bad(format!(
-                "schedulers must be 1..=16, got {}",
-                self.schedulers
+        use limits::{
+            HEARTBEAT_MS, KUBELET_MS, KUBERNETES_MINOR, LATENCY_MS, LOOP_MS, MAX_NODES,
+            MAX_NODE_CAPACITY, MAX_OFFSET_MS, MAX_PARALLELISM, MAX_PRESTART_BUDGET,
+            MAX_RANDOM_FAULTS, MAX_RANDOM_RATE, MAX_RETRIES, MAX_SCHEDULERS, MAX_SPAN_S,
+            MAX_STORM_PODS, MAX_TASKS,
+        };
+        int("schedulers", self.schedulers, 1, MAX_SCHEDULERS)?;
+        int("cluster.nodes", self.cluster.nodes, 1, MAX_NODES)?;
+        int(
+            "cluster.node_capacity",
+            self.cluster.node_capacity,
+            1,
+            MAX_NODE_CAPACITY,
+        )?;
+        span_positive("duration_s", self.duration_s)?;
+        span("heal_s", self.heal_s)?;
+        span("expect.lost_task_bound_s", self.expect.lost_task_bound_s)?;
+        int("load.tasks", self.load.tasks, 0, MAX_TASKS)?;
+        span_positive("load.runtime_max_s", self.load.runtime_max_s)?;
+        if !(self.load.runtime_min_s > 0.0 && self.load.runtime_min_s <= self.load.runtime_max_s) {
+            return Err(out_of_range(
+                "load.runtime_min_s",
+                self.load.runtime_min_s,
+                format!(
+                    "above 0 and at most load.runtime_max_s ({})",
+                    self.load.runtime_max_s
+                ),
             ));
         }
-        if self.cluster.nodes == 0 || self.cluster.node_capacity == 0 {
-            return bad("cluster needs at least one node with capacity".into());
-        }
-        if !(self.duration_s.is_finite()
-            && self.duration_s > 0.0
-            && self.duration_s <= 30.0 * 86_400.0)
-        {
-            return bad(format!(
-                "duration_s must be in (0, 30 days], got {}",
-                self.duration_s
-            ));
-        }
-        if !(self.load.runtime_min_s > 0.0
-            && self.load.runtime_min_s <= self.load.runtime_max_s
-            && self.load.runtime_max_s <= 30.0 * 86_400.0)
-        {
-            return bad("load needs 0 < runtime_min_s <= runtime_max_s <= 30 days".into());
-        }
-        let r = &self.random_faults;
-        for (name, rate) in [
-            ("random_faults.sigterms_per_hour", r.sigterms_per_hour),
-            (
-                "random_faults.watch_expiries_per_hour",
-                r.watch_expiries_per_hour,
-            ),
-            ("random_faults.preemptions_per_hour", r.preemptions_per_hour),
-        ] {
-            if !(rate.is_finite() && (0.0..=100_000.0).contains(&rate)) {
-                return bad(format!("{name} must be between 0 and 100000, got {rate}"));
-            }
-        }
-        if !(self.expect.lost_task_bound_s.is_finite() && self.expect.lost_task_bound_s >= 0.0) {
-            return bad("expect.lost_task_bound_s must be >= 0".into());
-        }
+        int("load.retries", self.load.retries, 0, MAX_RETRIES)?;
         for (name, p) in [
             ("load.failure_rate", self.load.failure_rate),
             ("load.kpo_fraction", self.load.kpo_fraction),
@@ -595,59 +608,326 @@ impl Scenario {
                 self.cluster.admission_rejection_rate,
             ),
         ] {
-            if !(0.0..=1.0).contains(&p) {
-                return bad(format!("{name} must be a probability, got {p}"));
+            probability(name, p)?;
+        }
+        int(
+            "cluster.image_pull_ms",
+            self.cluster.image_pull_ms,
+            *KUBELET_MS.start(),
+            *KUBELET_MS.end(),
+        )?;
+        int(
+            "cluster.task_startup_ms",
+            self.cluster.task_startup_ms,
+            *KUBELET_MS.start(),
+            *KUBELET_MS.end(),
+        )?;
+        int(
+            "cluster.kubernetes_minor",
+            self.cluster.kubernetes_minor,
+            *KUBERNETES_MINOR.start(),
+            *KUBERNETES_MINOR.end(),
+        )?;
+        span(
+            "cluster.node_monitor_grace_s",
+            self.cluster.node_monitor_grace_s,
+        )?;
+        span("cluster.toleration_s", self.cluster.toleration_s)?;
+        for (name, ms) in [
+            ("latency.api_ms", self.latency.api_ms),
+            ("latency.watch_ms", self.latency.watch_ms),
+            ("latency.db_ms", self.latency.db_ms),
+        ] {
+            int(name, ms, *LATENCY_MS.start(), *LATENCY_MS.end())?;
+        }
+        int(
+            "scheduler_loop_ms",
+            self.scheduler_loop_ms,
+            *LOOP_MS.start(),
+            *LOOP_MS.end(),
+        )?;
+        int(
+            "heartbeat_ms",
+            self.heartbeat_ms,
+            *HEARTBEAT_MS.start(),
+            *HEARTBEAT_MS.end(),
+        )?;
+        int("parallelism", self.parallelism, 1, MAX_PARALLELISM)?;
+        span_positive("zombie_task_threshold_s", self.zombie_task_threshold_s)?;
+        int(
+            "expect.prestart_budget",
+            self.expect.prestart_budget,
+            0,
+            MAX_PRESTART_BUDGET,
+        )?;
+        // A rate is per hour of heal time; all of a kind's faults are drawn when the world is
+        // built, so the rate times the heal time is bounded too.
+        let hours = self.heal_s / 3_600.0;
+        let max_rate = if hours > 0.0 {
+            MAX_RANDOM_RATE.min(MAX_RANDOM_FAULTS / hours)
+        } else {
+            MAX_RANDOM_RATE
+        };
+        let r = &self.random_faults;
+        for (name, rate) in [
+            ("random_faults.sigterms_per_hour", r.sigterms_per_hour),
+            (
+                "random_faults.watch_expiries_per_hour",
+                r.watch_expiries_per_hour,
+            ),
+            ("random_faults.preemptions_per_hour", r.preemptions_per_hour),
+        ] {
+            if !(rate.is_finite() && (0.0..=max_rate).contains(&rate)) {
+                let allowed = if max_rate < MAX_RANDOM_RATE {
+                    format!(
+                        "0 to {max_rate:.2} with heal_s = {} (at most {MAX_RANDOM_FAULTS} random faults of one kind per run)",
+                        self.heal_s
+                    )
+                } else {
+                    format!("0 to {MAX_RANDOM_RATE}")
+                };
+                return Err(out_of_range(name, rate, allowed));
             }
         }
-        if self.scheduler_loop_ms == 0 || self.heartbeat_ms == 0 || self.parallelism == 0 {
-            return bad("scheduler_loop_ms, heartbeat_ms and parallelism must be positive".into());
-        }
-        if !(self.heal_s.is_finite() && self.heal_s >= 0.0 && self.heal_s <= 30.0 * 86_400.0) {
-            return bad(format!(
-                "heal_s must be in [0, 30 days], got {}",
-                self.heal_s
-            ));
-        }
-        if self.expect.lost_task_bound_s > 30.0 * 86_400.0 {
-            return bad("expect.lost_task_bound_s must be at most 30 days".into());
-        }
-        for f in &self.faults {
-            if !(f.at_s().is_finite() && f.at_s() >= 0.0 && f.at_s() <= self.heal_s) {
-                return bad(format!(
-                    "a fault must start between 0 and heal_s ({} s): {f:?}",
-                    self.heal_s
+        for (i, f) in self.faults.iter().enumerate() {
+            let at = f.at_s();
+            if !(at.is_finite() && at >= 0.0 && at <= self.heal_s) {
+                return Err(out_of_range(
+                    format!("faults[{i}].at_s"),
+                    at,
+                    format!("0 to heal_s ({})", self.heal_s),
                 ));
             }
-            let finite = |x: f64| x.is_finite() && x >= 0.0;
-            let ok = match f {
+            let field = |name: &str| format!("faults[{i}].{name}");
+            match f {
+                Fault::DrainNode { node, .. } | Fault::NodeLoss { node, .. } => {
+                    index(&field("node"), *node, self.cluster.nodes, "nodes")?;
+                }
+                Fault::SigtermStorm { pods, .. } | Fault::Preempt { pods, .. } => {
+                    int(&field("pods"), *pods, 1, MAX_STORM_PODS)?;
+                }
+                Fault::CrashScheduler { scheduler, .. }
+                | Fault::StallScheduler { scheduler, .. }
+                | Fault::Partition { scheduler, .. }
+                | Fault::WatchExpiry { scheduler, .. }
+                | Fault::ClockSkew { scheduler, .. }
+                | Fault::ClockStep { scheduler, .. } => {
+                    index(
+                        &field("scheduler"),
+                        *scheduler,
+                        self.schedulers,
+                        "schedulers",
+                    )?;
+                }
+                Fault::DbOutage { .. } | Fault::ApiErrors { .. } => {}
+            }
+            match f {
+                Fault::NodeLoss { duration_s, .. }
+                | Fault::Partition { duration_s, .. }
+                | Fault::DbOutage { duration_s, .. }
+                | Fault::StallScheduler {
+                    duration_s: Some(duration_s),
+                    ..
+                } => span(&field("duration_s"), *duration_s)?,
                 Fault::CrashScheduler {
                     restart_after_s, ..
-                } => finite(*restart_after_s),
-                Fault::Partition { duration_s, .. } | Fault::DbOutage { duration_s, .. } => {
-                    finite(*duration_s)
+                } => span(&field("restart_after_s"), *restart_after_s)?,
+                Fault::ClockSkew { offset_ms, .. } | Fault::ClockStep { offset_ms, .. }
+                    if offset_ms.unsigned_abs() > MAX_OFFSET_MS.unsigned_abs() =>
+                {
+                    return Err(out_of_range(
+                        field("offset_ms"),
+                        offset_ms,
+                        format!("-{MAX_OFFSET_MS}..={MAX_OFFSET_MS} (30 days either way)"),
+                    ));
                 }
                 Fault::ApiErrors {
-                    duration_s, rate, ..
-                } => finite(*duration_s) && (0.0..=1.0).contains(rate),
-                _ => true,
-            };
-            if !ok {
-                return bad(format!(
-                    "fault has a negative, infinite or out-of-range value: {f:?}"
-                ));
+                    duration_s,
+                    code,
+                    rate,
+                    ..
+                } => {
+                    span(&field("duration_s"), *duration_s)?;
+                    int(&field("code"), *code, 100, 599)?;
+                    probability(&field("rate"), *rate)?;
+                }
+                _ => {}
             }
         }
         if let Some(mine) = self.extensions.policy() {
             if POLICIES.contains(&mine.name()) {
-                return bad(format!(
+                return Err(ScenarioError::Invalid(format!(
                     "a policy of your own cannot take a preset's name ({:?})",
                     mine.name()
+                )));
+            }
+        }
+        let config = self.executor_config()?;
+        config
+            .validate()
+            .map_err(|e| ScenarioError::Invalid(format!("config: {e}")))?;
+        // The world schedules with these, so beyond the core's own checks (finite, not
+        // negative) they are bounded like every other span of simulated time.
+        for (name, value) in [
+            (
+                "config.orphaned_tasks_check_interval",
+                config.orphaned_tasks_check_interval,
+            ),
+            (
+                "config.scheduler_health_check_threshold",
+                config.scheduler_health_check_threshold,
+            ),
+            (
+                "config.scheduler_idle_sleep_time",
+                config.scheduler_idle_sleep_time,
+            ),
+            (
+                "config.kpo_zombie_pod_cleanup_interval",
+                config.kpo_zombie_pod_cleanup_interval,
+            ),
+            (
+                "config.worker_pods_pending_timeout",
+                config.worker_pods_pending_timeout,
+            ),
+            (
+                "config.worker_pods_pending_timeout_check_interval",
+                config.worker_pods_pending_timeout_check_interval,
+            ),
+            (
+                "config.health_watch_stall_threshold",
+                config.health_watch_stall_threshold,
+            ),
+        ] {
+            if value > MAX_SPAN_S {
+                return Err(out_of_range(
+                    name,
+                    value,
+                    "at most 2592000 (30 days) in the simulator",
                 ));
             }
         }
-        self.executor_config()?
-            .validate()
-            .map_err(|e| ScenarioError::Invalid(format!("config: {e}")))
+        Ok(())
+    }
+}
+
+/// The ranges [`Scenario::validate`] enforces (`docs/scenarios.md` lists them with their
+/// reasons). Every span of simulated time is at most [`MAX_SPAN_S`](limits::MAX_SPAN_S), which
+/// keeps every time the world computes far inside `u64` milliseconds: a run ends by 60 days,
+/// and a fault, which starts by `heal_s`, ends by then too.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    /// Longest span of simulated time any `_s` field may hold: 30 days, in seconds.
+    pub const MAX_SPAN_S: f64 = 2_592_000.0;
+    /// Largest clock offset (`clock_skew`, `clock_step`), either way: 30 days, in milliseconds.
+    pub const MAX_OFFSET_MS: i64 = 2_592_000_000;
+    /// Most schedulers.
+    pub const MAX_SCHEDULERS: u32 = 16;
+    /// Most nodes: Kubernetes' documented scalability limit (5,000 nodes).
+    pub const MAX_NODES: u32 = 5_000;
+    /// Most pods per node: far above any kubelet's `maxPods` (110 by default), so a few nodes can
+    /// stand for a large cluster.
+    pub const MAX_NODE_CAPACITY: u32 = 10_000;
+    /// Most task instances: twice the million-task scenario; every task instance is allocated
+    /// when the world is built.
+    pub const MAX_TASKS: u32 = 2_000_000;
+    /// Most tries one executor tracks: more than the most task instances means nothing.
+    pub const MAX_PARALLELISM: u32 = MAX_TASKS;
+    /// Most user retries per task instance.
+    pub const MAX_RETRIES: u32 = 1_000;
+    /// Largest `expect.prestart_budget`.
+    pub const MAX_PRESTART_BUDGET: u32 = 1_000;
+    /// Most pods one `sigterm_storm` or `preempt` names.
+    pub const MAX_STORM_PODS: u32 = MAX_TASKS;
+    /// Scheduler loop period, milliseconds: no real loop turns faster than 10 ms (smaller values
+    /// only make runs slow), and a loop slower than an hour is a stall (`stall_scheduler`).
+    pub const LOOP_MS: RangeInclusive<u64> = 10..=3_600_000;
+    /// Heartbeat period, milliseconds (up to an hour).
+    pub const HEARTBEAT_MS: RangeInclusive<u64> = 1..=3_600_000;
+    /// One-way latencies (`latency.*_ms`), milliseconds: above a minute it is an outage, which
+    /// the `partition` and `db_outage` faults model.
+    pub const LATENCY_MS: RangeInclusive<u64> = 0..=60_000;
+    /// `cluster.image_pull_ms` and `cluster.task_startup_ms`, milliseconds (up to an hour).
+    pub const KUBELET_MS: RangeInclusive<u64> = 0..=3_600_000;
+    /// Kubernetes minor versions (1.x) the model knows how to behave as.
+    pub const KUBERNETES_MINOR: RangeInclusive<u32> = 20..=40;
+    /// Highest random-fault rate, per hour.
+    pub const MAX_RANDOM_RATE: f64 = 100_000.0;
+    /// Most random faults of one kind in one run (rate × heal hours), all drawn when the world is
+    /// built.
+    pub const MAX_RANDOM_FAULTS: f64 = 1_000_000.0;
+}
+
+fn out_of_range(
+    field: impl Into<String>,
+    value: impl std::fmt::Display,
+    allowed: impl Into<String>,
+) -> ScenarioError {
+    ScenarioError::OutOfRange {
+        field: field.into(),
+        value: value.to_string(),
+        allowed: allowed.into(),
+    }
+}
+
+/// An integer in `lo..=hi`.
+fn int<T: Into<u64> + Copy + std::fmt::Display>(
+    field: &str,
+    value: T,
+    lo: T,
+    hi: T,
+) -> Result<(), ScenarioError> {
+    if (lo.into()..=hi.into()).contains(&value.into()) {
+        Ok(())
+    } else {
+        Err(out_of_range(field, value, format!("{lo}..={hi}")))
+    }
+}
+
+/// A 0-based index into `count` things.
+fn index(field: &str, value: u32, count: u32, things: &str) -> Result<(), ScenarioError> {
+    if value < count {
+        Ok(())
+    } else {
+        Err(out_of_range(
+            field,
+            value,
+            format!(
+                "0..={} (the scenario has {count} {things})",
+                count.saturating_sub(1)
+            ),
+        ))
+    }
+}
+
+/// A span of simulated time in seconds: finite, 0 to 30 days.
+fn span(field: &str, value: f64) -> Result<(), ScenarioError> {
+    if value.is_finite() && (0.0..=limits::MAX_SPAN_S).contains(&value) {
+        Ok(())
+    } else {
+        Err(out_of_range(field, value, "0 to 2592000 (30 days)"))
+    }
+}
+
+/// A span of simulated time in seconds: above 0, at most 30 days.
+fn span_positive(field: &str, value: f64) -> Result<(), ScenarioError> {
+    if value.is_finite() && value > 0.0 && value <= limits::MAX_SPAN_S {
+        Ok(())
+    } else {
+        Err(out_of_range(
+            field,
+            value,
+            "above 0 and at most 2592000 (30 days)",
+        ))
+    }
+}
+
+/// A probability: 0 to 1 (`nan` is not).
+fn probability(field: &str, value: f64) -> Result<(), ScenarioError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(out_of_range(field, value, "0 to 1"))
     }
 }
 
@@ -686,7 +966,10 @@ mod tests {
             schedulers: 0,
             ..Scenario::default()
         };
-        assert!(matches!(bad.validate(), Err(ScenarioError::Invalid(_))));
+        assert!(matches!(
+            bad.validate(),
+            Err(ScenarioError::OutOfRange { .. })
+        ));
         let bad = Scenario {
             policy: "yolo".into(),
             ..Scenario::default()
@@ -695,6 +978,207 @@ mod tests {
             bad.validate(),
             Err(ScenarioError::UnknownPolicy(_))
         ));
+    }
+
+    /// `(TOML, field, allowed)`: each hostile value is refused, naming the field with its
+    /// position and the allowed range.
+    const HOSTILE: &[(&str, &str, &str)] = &[
+        ("schedulers = 17", "schedulers", "1..=16"),
+        ("[cluster]\nnodes = 0", "cluster.nodes", "1..=5000"),
+        ("[cluster]\nnodes = 4294967295", "cluster.nodes", "1..=5000"),
+        ("[cluster]\nnode_capacity = 100000", "cluster.node_capacity", "1..=10000"),
+        ("[load]\ntasks = 4294967295", "load.tasks", "0..=2000000"),
+        ("[load]\nretries = 4294967295", "load.retries", "0..=1000"),
+        ("[load]\nruntime_min_s = 0", "load.runtime_min_s", "above 0"),
+        ("[load]\nruntime_max_s = nan", "load.runtime_max_s", "30 days"),
+        ("[load]\nfailure_rate = nan", "load.failure_rate", "0 to 1"),
+        ("duration_s = inf", "duration_s", "30 days"),
+        ("heal_s = 1e300", "heal_s", "0 to 2592000"),
+        ("zombie_task_threshold_s = -1", "zombie_task_threshold_s", "above 0"),
+        ("scheduler_loop_ms = 0", "scheduler_loop_ms", "10..=3600000"),
+        ("heartbeat_ms = 0", "heartbeat_ms", "1..=3600000"),
+        ("parallelism = 0", "parallelism", "1..=2000000"),
+        ("[cluster]\nimage_pull_ms = 9223372036854775807", "cluster.image_pull_ms", "0..=3600000"),
+        ("[cluster]\ntask_startup_ms = 3600001", "cluster.task_startup_ms", "0..=3600000"),
+        ("[cluster]\nkubernetes_minor = 19", "cluster.kubernetes_minor", "20..=40"),
+        ("[cluster]\nnode_monitor_grace_s = -1", "cluster.node_monitor_grace_s", "0 to 2592000"),
+        ("[cluster]\ntoleration_s = 1e17", "cluster.toleration_s", "0 to 2592000"),
+        ("[latency]\napi_ms = 9223372036854775807", "latency.api_ms", "0..=60000"),
+        ("[latency]\nwatch_ms = 60001", "latency.watch_ms", "0..=60000"),
+        ("[latency]\ndb_ms = 100000", "latency.db_ms", "0..=60000"),
+        ("[expect]\nprestart_budget = 4294967295", "expect.prestart_budget", "0..=1000"),
+        ("[expect]\nlost_task_bound_s = 1e17", "expect.lost_task_bound_s", "30 days"),
+        ("[random_faults]\nsigterms_per_hour = inf", "random_faults.sigterms_per_hour", "0 to 100000"),
+        (
+            "heal_s = 2592000\n[random_faults]\npreemptions_per_hour = 100000",
+            "random_faults.preemptions_per_hour",
+            "at most 1000000 random faults",
+        ),
+        (
+            "[config]\norphaned_tasks_check_interval = 1e300",
+            "config.orphaned_tasks_check_interval",
+            "30 days",
+        ),
+        (
+            "[[faults]]\nkind = \"partition\"\nat_s = 10\nscheduler = 0\nduration_s = 1e17",
+            "faults[0].duration_s",
+            "0 to 2592000 (30 days)",
+        ),
+        (
+            "[[faults]]\nkind = \"db_outage\"\nat_s = 10\nduration_s = 1\n[[faults]]\nkind = \"db_outage\"\nat_s = 10\nduration_s = -1",
+            "faults[1].duration_s",
+            "0 to 2592000",
+        ),
+        (
+            "schedulers = 3\n[[faults]]\nkind = \"drain_node\"\nat_s = 1\nnode = 0\n[[faults]]\nkind = \"watch_expiry\"\nat_s = 1\nscheduler = 0\n[[faults]]\nkind = \"crash_scheduler\"\nat_s = 10\nscheduler = 5\nrestart_after_s = 1",
+            "faults[2].scheduler is 5",
+            "0..=2 (the scenario has 3 schedulers)",
+        ),
+        (
+            "[[faults]]\nkind = \"drain_node\"\nat_s = 1\nnode = 4",
+            "faults[0].node is 4",
+            "0..=3 (the scenario has 4 nodes)",
+        ),
+        (
+            "[[faults]]\nkind = \"node_loss\"\nat_s = 1\nnode = 0\nduration_s = inf\nreturns = true",
+            "faults[0].duration_s",
+            "30 days",
+        ),
+        (
+            "[[faults]]\nkind = \"stall_scheduler\"\nat_s = 1\nscheduler = 0\nduration_s = -5",
+            "faults[0].duration_s",
+            "0 to 2592000",
+        ),
+        (
+            "[[faults]]\nkind = \"crash_scheduler\"\nat_s = 1\nscheduler = 0\nrestart_after_s = 1e17",
+            "faults[0].restart_after_s",
+            "30 days",
+        ),
+        (
+            "[[faults]]\nkind = \"clock_skew\"\nat_s = 1\nscheduler = 0\noffset_ms = -9223372036854775808",
+            "faults[0].offset_ms is -9223372036854775808",
+            "-2592000000..=2592000000",
+        ),
+        (
+            "[[faults]]\nkind = \"clock_step\"\nat_s = 1\nscheduler = 0\noffset_ms = 2592000001",
+            "faults[0].offset_ms",
+            "-2592000000..=2592000000",
+        ),
+        (
+            "[[faults]]\nkind = \"sigterm_storm\"\nat_s = 1\npods = 0",
+            "faults[0].pods",
+            "1..=2000000",
+        ),
+        (
+            "[[faults]]\nkind = \"preempt\"\nat_s = 1\npods = 4294967295",
+            "faults[0].pods",
+            "1..=2000000",
+        ),
+        (
+            "[[faults]]\nkind = \"api_errors\"\nat_s = 1\nduration_s = 10\ncode = 42\nrate = 0.5",
+            "faults[0].code is 42",
+            "100..=599",
+        ),
+        (
+            "[[faults]]\nkind = \"api_errors\"\nat_s = 1\nduration_s = 10\ncode = 503\nrate = 1.5",
+            "faults[0].rate",
+            "0 to 1",
+        ),
+        (
+            "[[faults]]\nkind = \"watch_expiry\"\nat_s = 700\nscheduler = 0",
+            "faults[0].at_s is 700",
+            "0 to heal_s (600)",
+        ),
+    ];
+
+    #[test]
+    fn every_hostile_value_is_refused_naming_the_field_and_its_range() {
+        for (text, field, allowed) in HOSTILE {
+            let s: Scenario =
+                toml::from_str(text).unwrap_or_else(|e| panic!("{text:?} parses: {e}"));
+            let err = s.validate().expect_err(text);
+            let message = err.to_string();
+            assert!(
+                matches!(err, ScenarioError::OutOfRange { .. }),
+                "{text:?}: {message}"
+            );
+            assert!(
+                message.contains(field) && message.contains(allowed),
+                "{text:?}: {message} should name {field:?} and {allowed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_edges_of_every_range_are_allowed() {
+        let s: Scenario = toml::from_str(
+            r#"
+            schedulers = 16
+            duration_s = 2592000
+            heal_s = 2592000
+            scheduler_loop_ms = 10
+            heartbeat_ms = 3600000
+            parallelism = 2000000
+            zombie_task_threshold_s = 2592000
+            [load]
+            tasks = 0
+            retries = 1000
+            runtime_min_s = 2592000
+            runtime_max_s = 2592000
+            [cluster]
+            nodes = 5000
+            node_capacity = 10000
+            image_pull_ms = 3600000
+            task_startup_ms = 0
+            kubernetes_minor = 40
+            node_monitor_grace_s = 0
+            toleration_s = 2592000
+            [latency]
+            api_ms = 60000
+            watch_ms = 0
+            db_ms = 60000
+            [random_faults]
+            sigterms_per_hour = 1388.8
+            [expect]
+            prestart_budget = 1000
+            lost_task_bound_s = 2592000
+            [[faults]]
+            kind = "clock_skew"
+            at_s = 2592000
+            scheduler = 15
+            offset_ms = -2592000000
+            [[faults]]
+            kind = "node_loss"
+            at_s = 0
+            node = 4999
+            duration_s = 2592000
+            [[faults]]
+            kind = "api_errors"
+            at_s = 0
+            duration_s = 0
+            code = 599
+            rate = 1
+            "#,
+        )
+        .unwrap();
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn every_shipped_and_regression_scenario_is_within_the_ranges() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut n = 0;
+        for dir in ["scenarios", "tests/regressions"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    Scenario::load(&path.display().to_string())
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    n += 1;
+                }
+            }
+        }
+        assert!(n >= 13, "{n} scenarios");
     }
 
     #[test]

@@ -101,7 +101,58 @@ pub struct SweepReport {
     /// Every run's latencies, bucketed, so shards merge exactly.
     #[serde(default)]
     pub task_latency: crate::summary::LatencyHistogram,
+    /// Which sweep this report is (or which shards of it): what `--merge` checks before it
+    /// adds reports up. `None` in reports written before it existed, which `--merge` refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SweepIdentity>,
 }
+
+/// What identifies a sweep's report, so that only shards of one sweep are merged, each once.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SweepIdentity {
+    /// FNV-1a (hex) of the scenario swept, serialized as JSON with its policy: two files of the
+    /// same name but different contents do not merge.
+    pub scenario_hash: String,
+    /// First seed of the range (inclusive).
+    pub first_seed: u64,
+    /// End of the range (exclusive).
+    pub end_seed: u64,
+    /// Shards the range is split into (1: not split).
+    pub shard_count: u64,
+    /// The shards this report holds, ascending: one for a shard's own report, several once
+    /// merged.
+    pub shards: Vec<u64>,
+}
+
+impl SweepIdentity {
+    /// How many shards of `0..shard_count` this report does not hold, and the first `at_most`
+    /// of them (found from the gaps between the shards it holds, so a huge count costs
+    /// nothing).
+    #[must_use]
+    pub fn missing(&self, at_most: usize) -> (u64, Vec<u64>) {
+        let held = self
+            .shards
+            .iter()
+            .filter(|&&s| s < self.shard_count)
+            .count() as u64;
+        let mut first = Vec::new();
+        let mut next = 0u64;
+        for &s in self.shards.iter().chain([&self.shard_count]) {
+            let mut i = next;
+            while i < s.min(self.shard_count) && first.len() < at_most {
+                first.push(i);
+                i += 1;
+            }
+            next = next.max(s.saturating_add(1));
+        }
+        (self.shard_count.saturating_sub(held), first)
+    }
+}
+
+/// The most seeds one `sweep` process runs (its shard of the range): ten times the
+/// million-seed sweep of `docs/scale-out.md`, weeks of one machine's time. Split a larger range
+/// with `--shard`.
+pub const MAX_SEEDS_PER_PROCESS: u64 = 10_000_000;
 
 impl SweepReport {
     /// Adds another report (a shard) into this one.
@@ -110,6 +161,15 @@ impl SweepReport {
             self.scenario = other.scenario.clone();
             self.policy = other.policy.clone();
             self.swarm = other.swarm;
+        }
+        match (&mut self.identity, other.identity) {
+            (Some(mine), Some(theirs)) => {
+                mine.shards.extend(theirs.shards);
+                mine.shards.sort_unstable();
+                mine.shards.dedup();
+            }
+            (mine @ None, theirs) if self.seeds_run == 0 => *mine = theirs,
+            _ => {}
         }
         self.seeds_run += other.seeds_run;
         for (k, v) in other.violations {
@@ -145,6 +205,33 @@ impl SweepReport {
             if self.swarm { ", swarm" } else { "" }
         );
         let _ = writeln!(out, "{:<28} {}", "seeds run", self.seeds_run);
+        match self.identity.as_ref() {
+            Some(id) if id.shard_count > 1 && id.shards.len() == 1 => {
+                let _ = writeln!(
+                    out,
+                    "{:<28} {}/{} (seeds {}..{})",
+                    "shard", id.shards[0], id.shard_count, id.first_seed, id.end_seed
+                );
+            }
+            Some(id) if id.shard_count > 1 => {
+                let missing = id.missing(10);
+                let _ = writeln!(
+                    out,
+                    "{:<28} {} of {} (seeds {}..{}){}",
+                    "shards",
+                    id.shards.len(),
+                    id.shard_count,
+                    id.first_seed,
+                    id.end_seed,
+                    if missing.0 == 0 {
+                        String::new()
+                    } else {
+                        format!(", missing: {}", list_shards(missing, id.shard_count))
+                    }
+                );
+            }
+            _ => {}
+        }
         let _ = writeln!(
             out,
             "{:<28} {} ({} succeeded, {} failed)",
@@ -170,9 +257,17 @@ impl SweepReport {
             self.api_calls_per_scheduler_p50,
             self.api_calls_per_scheduler_p99
         );
-        for name in crate::invariants::INVARIANTS {
-            let n = self.violations.get(name).copied().unwrap_or(0);
-            let _ = writeln!(out, "{:<28} {n} violations", name);
+        // The built-in invariants, the livelock guard, then invariants of your own.
+        let livelock = crate::world::livelock::LIVELOCK;
+        let builtin = crate::invariants::INVARIANTS.iter().chain([&livelock]);
+        for name in builtin {
+            let n = self.violations.get(*name).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name:<28} {n} violations");
+        }
+        for (name, n) in &self.violations {
+            if !crate::invariants::INVARIANTS.contains(&name.as_str()) && name != livelock {
+                let _ = writeln!(out, "{name:<28} {n} violations");
+            }
         }
         for f in self.failures.iter().take(20) {
             let _ = writeln!(out, "seed {} {}: {}", f.seed, f.invariant, f.detail);
@@ -197,6 +292,128 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
         .saturating_sub(1)
         .min(sorted.len() - 1);
     sorted[i]
+}
+
+/// `3/8, 5/8` from [`SweepIdentity::missing`]'s answer: the first ones, then how many more.
+fn list_shards((total, first): (u64, Vec<u64>), count: u64) -> String {
+    let mut parts: Vec<String> = first.iter().map(|i| format!("{i}/{count}")).collect();
+    let more = total.saturating_sub(first.len() as u64);
+    if more > 0 {
+        parts.push(format!("and {more} more"));
+    }
+    parts.join(", ")
+}
+
+/// One report given to [`merge_reports`]: where it came from (a file name, for messages) and
+/// the report.
+pub type NamedReport = (String, SweepReport);
+
+/// The result of [`merge_reports`]: the merged report and, when shards are missing and that was
+/// allowed, a warning that says which.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// Every report added up.
+    pub report: SweepReport,
+    /// Which shards are missing, if any (only with `allow_partial`).
+    pub warning: Option<String>,
+}
+
+/// Checks that `reports` are shards of one sweep (same scenario and contents, policy, swarm
+/// flag, seed range and shard count), each given once, and adds them up. A missing shard is an
+/// error unless `allow_partial`, when it is a warning.
+///
+/// # Errors
+/// A message naming the files: a report without identity (written by an older version), two
+/// reports of different sweeps, a shard given twice, or missing shards.
+pub fn merge_reports(reports: Vec<NamedReport>, allow_partial: bool) -> Result<Merged, String> {
+    let mut merged = SweepReport::default();
+    let mut first: Option<(String, SweepIdentity)> = None;
+    // Which file gave each shard.
+    let mut given: BTreeMap<u64, String> = BTreeMap::new();
+    for (file, report) in reports {
+        let Some(id) = report.identity.clone() else {
+            return Err(format!(
+                "{file}: this report does not say which sweep and shard it is (it was written \
+                 before reports carried their scenario hash, seed range and shard); run that \
+                 shard again with this version"
+            ));
+        };
+        if let Some((first_file, want)) = &first {
+            let differs = [
+                ("scenario", merged.scenario.clone(), report.scenario.clone()),
+                ("policy", merged.policy.clone(), report.policy.clone()),
+                ("swarm", merged.swarm.to_string(), report.swarm.to_string()),
+                (
+                    "seeds",
+                    format!("{}..{}", want.first_seed, want.end_seed),
+                    format!("{}..{}", id.first_seed, id.end_seed),
+                ),
+                (
+                    "shard count",
+                    want.shard_count.to_string(),
+                    id.shard_count.to_string(),
+                ),
+                (
+                    "scenario contents (hash)",
+                    want.scenario_hash.clone(),
+                    id.scenario_hash.clone(),
+                ),
+            ]
+            .into_iter()
+            .find(|(_, a, b)| a != b);
+            if let Some((what, a, b)) = differs {
+                return Err(format!(
+                    "{file} and {first_file} are not shards of one sweep: {what} {b} in {file}, \
+                     {a} in {first_file}"
+                ));
+            }
+        } else {
+            first = Some((file.clone(), id.clone()));
+        }
+        for &shard in &id.shards {
+            if shard >= id.shard_count {
+                return Err(format!(
+                    "{file}: shard {shard}/{} is out of range",
+                    id.shard_count
+                ));
+            }
+            if let Some(earlier) = given.insert(shard, file.clone()) {
+                let which = if id.shard_count == 1 {
+                    format!("the sweep of seeds {}..{}", id.first_seed, id.end_seed)
+                } else {
+                    format!("shard {shard}/{}", id.shard_count)
+                };
+                return Err(format!("{which} given twice: {earlier} and {file}"));
+            }
+        }
+        merged.merge(report);
+    }
+    let mut warning = None;
+    if let Some(id) = &merged.identity {
+        let missing = id.missing(10);
+        let total = missing.0;
+        if total > 0 {
+            let message = format!(
+                "{} of {} shards missing: {} (seeds {}..{}, {} seeds run)",
+                total,
+                id.shard_count,
+                list_shards(missing, id.shard_count),
+                id.first_seed,
+                id.end_seed,
+                merged.seeds_run
+            );
+            if !allow_partial {
+                return Err(format!(
+                    "{message}; give every shard's report, or --allow-partial to merge these"
+                ));
+            }
+            warning = Some(message);
+        }
+    }
+    Ok(Merged {
+        report: merged,
+        warning,
+    })
 }
 
 /// Draws every knob of the world from `seed` (VOPR's swarm testing): scheduler count, nodes,
@@ -315,13 +532,6 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
     (s, line)
 }
 
-/// One seed's run: the seed, the outcome, and the swarm knobs drawn for it.
-type SeedResult = (
-    u64,
-    Result<crate::world::Outcome, ScenarioError>,
-    Option<String>,
-);
-
 /// Sweep settings.
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
@@ -329,7 +539,7 @@ pub struct SweepSpec {
     pub first: u64,
     /// Last seed (exclusive).
     pub end: u64,
-    /// Worker threads.
+    /// Worker threads (0 acts as 1; never more than there are seeds to run).
     pub jobs: usize,
     /// This process's shard, if the range is split.
     pub shard: Option<Shard>,
@@ -341,23 +551,48 @@ pub struct SweepSpec {
     pub progress: bool,
 }
 
-/// Runs the sweep.
+impl SweepSpec {
+    /// How many seeds this process runs: the range, or this shard's part of it. Computed, not
+    /// listed, so a range of any size costs nothing up front.
+    #[must_use]
+    pub fn seed_count(&self) -> u64 {
+        let len = self.end.saturating_sub(self.first);
+        match self.shard {
+            None => len,
+            Some(Shard { index, count }) if len > index => (len - index - 1) / count.max(1) + 1,
+            Some(_) => 0,
+        }
+    }
+
+    /// The `i`-th seed this process runs (`i < seed_count()`).
+    fn seed(&self, i: u64) -> u64 {
+        match self.shard {
+            None => self.first + i,
+            Some(Shard { index, count }) => self.first + index + i * count,
+        }
+    }
+}
+
+/// What the workers add up as seeds finish: the report, and the first error by seed.
+struct Tally {
+    report: SweepReport,
+    error: Option<(u64, ScenarioError)>,
+}
+
+/// Runs the sweep. Seeds are handed out one at a time and each run is added to the report as
+/// it ends, so memory does not grow with the number of seeds (beyond the report's samples).
 ///
 /// # Errors
-/// [`ScenarioError`] if the scenario (or a policy) is invalid.
+/// [`ScenarioError`] if the scenario (or a policy) is invalid, or a seed's world cannot be
+/// built (the lowest such seed's error).
 pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, ScenarioError> {
     if let Some(p) = &spec.policy {
         p.clone_into(&mut base.policy);
     }
     base.validate()?;
-    let seeds: Vec<u64> = (spec.first..spec.end)
-        .filter(|s| {
-            spec.shard
-                .is_none_or(|sh| (s - spec.first) % sh.count == sh.index)
-        })
-        .collect();
+    let count = spec.seed_count();
     let bar = if spec.progress {
-        let b = indicatif::ProgressBar::new(seeds.len() as u64);
+        let b = indicatif::ProgressBar::new(count);
         if let Ok(style) =
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} ({eta})")
         {
@@ -367,16 +602,41 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let mut hash = crate::trace::Fnv64::default();
+    hash.write(
+        serde_json::to_string(&base)
+            .map_err(|e| ScenarioError::Invalid(format!("cannot serialize: {e}")))?
+            .as_bytes(),
+    );
+    let tally = Mutex::new(Tally {
+        report: SweepReport {
+            scenario: base.name.clone(),
+            policy: base.policy.clone(),
+            swarm: spec.swarm,
+            identity: Some(SweepIdentity {
+                scenario_hash: format!("{:016x}", hash.value()),
+                first_seed: spec.first,
+                end_seed: spec.end,
+                shard_count: spec.shard.map_or(1, |s| s.count),
+                shards: vec![spec.shard.map_or(0, |s| s.index)],
+            }),
+            ..SweepReport::default()
+        },
+        error: None,
+    });
     let next = AtomicU64::new(0);
-    let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
     let violations = AtomicU64::new(0);
+    let threads = u64::try_from(spec.jobs.max(1))
+        .unwrap_or(u64::MAX)
+        .min(count.max(1));
     std::thread::scope(|scope| {
-        for _ in 0..spec.jobs.max(1) {
+        for _ in 0..threads {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i as usize) else {
+                if i >= count {
                     break;
-                };
+                }
+                let seed = spec.seed(i);
                 let (scenario, knobs) = if spec.swarm {
                     let (s, line) = swarm(&base, seed);
                     (s, Some(line))
@@ -389,63 +649,78 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
                     bar.set_message(format!("{n} violations"));
                 }
                 bar.inc(1);
-                if let Ok(mut r) = results.lock() {
-                    r.push((seed, outcome, knobs));
+                if let Ok(mut t) = tally.lock() {
+                    match outcome {
+                        Ok(o) => add_run(&mut t.report, &base, spec, seed, o, knobs),
+                        Err(e) => {
+                            if t.error.as_ref().is_none_or(|(s, _)| seed < *s) {
+                                t.error = Some((seed, e));
+                            }
+                        }
+                    }
                 }
             });
         }
     });
     bar.finish_and_clear();
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(seed, _, _)| *seed);
-    let mut report = SweepReport {
-        scenario: base.name.clone(),
-        policy: base.policy.clone(),
-        swarm: spec.swarm,
-        ..SweepReport::default()
-    };
-    for (seed, outcome, knobs) in results {
-        let outcome = outcome?;
-        report.seeds_run += 1;
-        let s = &outcome.summary;
-        report.tasks += s.tasks as u64;
-        report.succeeded += s.succeeded as u64;
-        report.failed += s.failed as u64;
-        report.requeues += s.requeues();
-        report.retries_consumed += s.retries_consumed;
-        report.task_latency.merge(&s.task_latency);
-        for c in s.per_scheduler.values() {
-            report
-                .api_calls_samples
-                .push(c.creates + c.patches + c.deletes + c.lists);
-        }
-        if let Some(v) = outcome.violation {
-            *report.violations.entry(v.invariant.clone()).or_default() += 1;
-            let reproduce = if spec.swarm {
-                format!(
-                    "{} run {} --swarm --seed {seed} --policy {} --trace trace.jsonl",
-                    base.extensions.program(),
-                    base.source.clone().unwrap_or_default(),
-                    base.policy
-                )
-            } else {
-                v.reproduce.clone()
-            };
-            report.failures.push(Failure {
-                seed,
-                invariant: v.invariant,
-                detail: v.detail,
-                reproduce,
-                swarm: knobs,
-            });
-        }
+    let tally = tally.into_inner().map_err(|_| {
+        ScenarioError::Invalid("a sweep worker panicked while adding its result".into())
+    })?;
+    if let Some((_, e)) = tally.error {
+        return Err(e);
     }
+    let mut report = tally.report;
+    report.failures.sort_by_key(|f| f.seed);
     report.api_calls_samples.sort_unstable();
     report.api_calls_per_scheduler_p50 = percentile(&report.api_calls_samples, 50);
     report.api_calls_per_scheduler_p99 = percentile(&report.api_calls_samples, 99);
     report.task_latency_p50_ms = report.task_latency.percentile(50);
     report.task_latency_p99_ms = report.task_latency.percentile(99);
     Ok(report)
+}
+
+/// Adds one seed's run to the report.
+fn add_run(
+    report: &mut SweepReport,
+    base: &Scenario,
+    spec: &SweepSpec,
+    seed: u64,
+    outcome: crate::world::Outcome,
+    knobs: Option<String>,
+) {
+    report.seeds_run += 1;
+    let s = &outcome.summary;
+    report.tasks += s.tasks as u64;
+    report.succeeded += s.succeeded as u64;
+    report.failed += s.failed as u64;
+    report.requeues += s.requeues();
+    report.retries_consumed += s.retries_consumed;
+    report.task_latency.merge(&s.task_latency);
+    for c in s.per_scheduler.values() {
+        report
+            .api_calls_samples
+            .push(c.creates + c.patches + c.deletes + c.lists);
+    }
+    if let Some(v) = outcome.violation {
+        *report.violations.entry(v.invariant.clone()).or_default() += 1;
+        let reproduce = if spec.swarm {
+            format!(
+                "{} run {} --swarm --seed {seed} --policy {} --trace trace.jsonl",
+                base.extensions.program(),
+                base.source.clone().unwrap_or_default(),
+                base.policy
+            )
+        } else {
+            v.reproduce.clone()
+        };
+        report.failures.push(Failure {
+            seed,
+            invariant: v.invariant,
+            detail: v.detail,
+            reproduce,
+            swarm: knobs,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -476,12 +751,221 @@ mod tests {
             progress: false,
         };
         let whole = sweep(base.clone(), &spec(None)).unwrap();
-        let mut merged = SweepReport::default();
-        for i in 0..3 {
-            merged.merge(sweep(base.clone(), &spec(Some(Shard { index: i, count: 3 }))).unwrap());
-        }
+        let shards: Vec<NamedReport> = (0..3)
+            .map(|i| {
+                let r = sweep(base.clone(), &spec(Some(Shard { index: i, count: 3 }))).unwrap();
+                (format!("shard-{i}.json"), r)
+            })
+            .collect();
+        let mut merged = merge_reports(shards, false).unwrap().report;
         assert_eq!(merged.seeds_run, 10);
-        assert_eq!(merged, whole);
+        let id = merged.identity.take().unwrap();
+        assert_eq!((id.shard_count, id.shards), (3, vec![0, 1, 2]));
+        assert_eq!(
+            (id.first_seed, id.end_seed, &id.scenario_hash),
+            (10, 20, &whole.identity.as_ref().unwrap().scenario_hash)
+        );
+        // Apart from which shards it holds, the merge is the whole sweep, figure for figure.
+        assert_eq!(
+            merged,
+            SweepReport {
+                identity: None,
+                ..whole
+            }
+        );
+    }
+
+    fn tiny() -> Scenario {
+        Scenario {
+            duration_s: 30.0,
+            heal_s: 30.0,
+            load: crate::scenario::Load {
+                tasks: 2,
+                ..Default::default()
+            },
+            expect: crate::scenario::Expectations {
+                lost_task_bound_s: 300.0,
+                ..Default::default()
+            },
+            ..Scenario::default()
+        }
+    }
+
+    fn spec(first: u64, end: u64, shard: Option<Shard>) -> SweepSpec {
+        SweepSpec {
+            first,
+            end,
+            jobs: 2,
+            shard,
+            swarm: false,
+            policy: None,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn seeds_are_computed_not_listed_so_a_huge_range_costs_nothing_up_front() {
+        let all = spec(0, u64::MAX, None);
+        assert_eq!(all.seed_count(), u64::MAX);
+        assert_eq!(all.seed(u64::MAX - 1), u64::MAX - 1);
+        let shard = spec(
+            0,
+            u64::MAX,
+            Some(Shard {
+                index: 3,
+                count: 1 << 40,
+            }),
+        );
+        assert_eq!(shard.seed_count(), 16_777_216);
+        assert_eq!(shard.seed(0), 3);
+        assert_eq!(shard.seed(16_777_215), 3 + 16_777_215 * (1 << 40));
+        for (first, end, index, count) in
+            [(10, 20, 0, 3), (10, 20, 2, 3), (0, 2, 3, 4), (5, 6, 0, 1)]
+        {
+            let s = spec(first, end, Some(Shard { index, count }));
+            let listed: Vec<u64> = (first..end)
+                .filter(|x| (x - first) % count == index)
+                .collect();
+            let computed: Vec<u64> = (0..s.seed_count()).map(|i| s.seed(i)).collect();
+            assert_eq!(computed, listed, "{first}..{end} shard {index}/{count}");
+        }
+        // A shard of a huge range runs only its own seeds.
+        let report = sweep(tiny(), &spec(u64::MAX - 3, u64::MAX, None)).unwrap();
+        assert_eq!(report.seeds_run, 3);
+        assert_eq!(spec(5, 5, None).seed_count(), 0);
+        assert_eq!(sweep(tiny(), &spec(5, 6, None)).unwrap().seeds_run, 1);
+    }
+
+    #[test]
+    fn merge_refuses_duplicates_other_sweeps_old_reports_and_missing_shards() {
+        let shard = |i: u64, n: u64, s: &Scenario, end: u64| {
+            sweep(s.clone(), &spec(0, end, Some(Shard { index: i, count: n }))).unwrap()
+        };
+        let base = tiny();
+        let a = ("a.json".to_string(), shard(0, 3, &base, 6));
+        let b = ("b.json".to_string(), shard(1, 3, &base, 6));
+        let c = ("c.json".to_string(), shard(2, 3, &base, 6));
+        let err = |reports: Vec<NamedReport>| merge_reports(reports, false).unwrap_err();
+
+        let e = err(vec![a.clone(), b.clone(), ("b2.json".into(), b.1.clone())]);
+        assert_eq!(e, "shard 1/3 given twice: b.json and b2.json");
+
+        let mut other = base.clone();
+        other.load.tasks = 3;
+        let e = err(vec![a.clone(), ("x.json".into(), shard(1, 3, &other, 6))]);
+        assert!(
+            e.starts_with("x.json and a.json are not shards of one sweep: scenario contents"),
+            "{e}"
+        );
+
+        let mut airflow = base.clone();
+        airflow.policy = "airflow".into();
+        let e = err(vec![a.clone(), ("p.json".into(), shard(1, 3, &airflow, 6))]);
+        assert!(
+            e.contains("policy airflow in p.json, default in a.json"),
+            "{e}"
+        );
+
+        let e = err(vec![a.clone(), ("r.json".into(), shard(1, 3, &base, 9))]);
+        assert!(e.contains("seeds 0..9 in r.json, 0..6 in a.json"), "{e}");
+
+        let e = err(vec![a.clone(), ("n.json".into(), shard(1, 4, &base, 6))]);
+        assert!(e.contains("shard count 4 in n.json, 3 in a.json"), "{e}");
+
+        let old = SweepReport {
+            identity: None,
+            ..a.1.clone()
+        };
+        let e = err(vec![("old.json".into(), old)]);
+        assert!(
+            e.starts_with("old.json: this report does not say which sweep"),
+            "{e}"
+        );
+
+        let e = err(vec![a.clone(), c.clone()]);
+        assert!(
+            e.starts_with("1 of 3 shards missing: 1/3 (seeds 0..6, 4 seeds run)"),
+            "{e}"
+        );
+        assert!(e.contains("--allow-partial"), "{e}");
+        let partial = merge_reports(vec![a.clone(), c.clone()], true).unwrap();
+        assert_eq!(partial.report.seeds_run, 4);
+        assert!(partial.warning.unwrap().contains("missing: 1/3"));
+        assert!(partial
+            .report
+            .to_text()
+            .contains("2 of 3 (seeds 0..6), missing: 1/3"));
+
+        // A merged report merges on (a merge of merges), and the whole sweep twice is refused.
+        let ab = merge_reports(vec![a.clone(), b.clone()], true)
+            .unwrap()
+            .report;
+        let all = merge_reports(vec![("ab.json".into(), ab), c.clone()], false).unwrap();
+        assert_eq!((all.report.seeds_run, all.warning), (6, None));
+        let whole = sweep(base.clone(), &spec(0, 6, None)).unwrap();
+        let e = err(vec![
+            ("w.json".into(), whole.clone()),
+            ("w2.json".into(), whole),
+        ]);
+        assert_eq!(e, "the sweep of seeds 0..6 given twice: w.json and w2.json");
+    }
+
+    #[test]
+    fn swarm_draws_over_every_shipped_scenario_are_within_the_ranges() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path().display().to_string();
+            if !path.ends_with(".toml") {
+                continue;
+            }
+            let base = Scenario::load(&path).unwrap();
+            for seed in 0..300 {
+                let (s, line) = swarm(&base, seed);
+                s.validate()
+                    .unwrap_or_else(|e| panic!("{path} seed {seed}: {e} ({line})"));
+            }
+        }
+    }
+
+    #[test]
+    fn missing_shards_are_found_from_the_gaps() {
+        let id = |count, shards: Vec<u64>| SweepIdentity {
+            shard_count: count,
+            shards,
+            ..SweepIdentity::default()
+        };
+        assert_eq!(id(3, vec![0, 2]).missing(10), (1, vec![1]));
+        assert_eq!(id(3, vec![0, 1, 2]).missing(10), (0, vec![]));
+        assert_eq!(id(5, vec![]).missing(2), (5, vec![0, 1]));
+        assert_eq!(id(6, vec![1, 4]).missing(10), (4, vec![0, 2, 3, 5]));
+        assert_eq!(
+            id(u64::MAX, vec![0, 7]).missing(3),
+            (u64::MAX - 2, vec![1, 2, 3])
+        );
+        assert_eq!(
+            list_shards(id(1000, vec![5]).missing(2), 1000),
+            "0/1000, 1/1000, and 997 more"
+        );
+    }
+
+    #[test]
+    fn the_text_report_has_a_livelock_row_and_rows_for_your_invariants() {
+        let mut r = SweepReport::default();
+        r.violations.insert("livelock".into(), 2);
+        r.violations.insert("my_rule".into(), 1);
+        let text = r.to_text();
+        assert!(
+            text.contains("livelock                     2 violations"),
+            "{text}"
+        );
+        assert!(
+            text.contains("my_rule                      1 violations"),
+            "{text}"
+        );
+        assert!(
+            text.contains("no_thrash                    0 violations"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -529,3 +529,326 @@ fn a_policy_of_your_own_is_unknown_to_the_plain_binary() {
         "{stderr}"
     );
 }
+
+/// Runs the binary, killing it if it is still running after `secs` (a test of "fails at once"
+/// must not wait for a long run to end).
+fn sim_within(secs: u64, args: &[&str], stdout: std::process::Stdio) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(workspace_root())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("podwarden-sim starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A world that takes minutes to run (two million tasks over a month): what fails at once
+/// with it failed before running.
+const HUGE: &str = "name = \"huge\"\nduration_s = 2592000\nheal_s = 0\n[load]\ntasks = 2000000\n";
+
+/// A small world for sweeps and merges: a few tasks, a short run.
+const TINY: &str = "name = \"tiny\"\nduration_s = 30\nheal_s = 30\n[load]\ntasks = 2\n\
+                    [expect]\nlost_task_bound_s = 300\n";
+
+#[test]
+fn hostile_scenario_values_exit_2_at_once_naming_the_field_and_its_range() {
+    for (name, body, message) in [
+        (
+            "skew.toml",
+            "[[faults]]\nkind = \"clock_skew\"\nat_s = 10\nscheduler = 0\noffset_ms = -9223372036854775808\n",
+            "faults[0].offset_ms is -9223372036854775808, allowed -2592000000..=2592000000",
+        ),
+        (
+            "partition.toml",
+            "[[faults]]\nkind = \"partition\"\nat_s = 10\nscheduler = 0\nduration_s = 1e17\n",
+            "faults[0].duration_s is 100000000000000000, allowed 0 to 2592000 (30 days)",
+        ),
+        (
+            "index.toml",
+            "schedulers = 3\n[[faults]]\nkind = \"watch_expiry\"\nat_s = 1\nscheduler = 0\n\
+             [[faults]]\nkind = \"watch_expiry\"\nat_s = 1\nscheduler = 1\n\
+             [[faults]]\nkind = \"crash_scheduler\"\nat_s = 10\nscheduler = 5\nrestart_after_s = 1\n",
+            "faults[2].scheduler is 5, allowed 0..=2 (the scenario has 3 schedulers)",
+        ),
+        (
+            "tasks.toml",
+            "[load]\ntasks = 4294967295\n",
+            "load.tasks is 4294967295, allowed 0..=2000000",
+        ),
+    ] {
+        let file = TempFile::new(name, body);
+        let out = sim_within(20, &["run", &file.arg()], std::process::Stdio::piped());
+        let (code, stdout, stderr) = outcome(&out);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert_eq!(stdout, "", "{name}");
+        assert!(
+            stderr.contains(&format!("invalid scenario: {message}")),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_trace_to_a_full_disk_fails_the_run_naming_the_file() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let (code, _, stderr) = outcome(&sim(&["run", SIGTERM_STORM, "--trace", "/dev/full"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot write /dev/full: No space left on device"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn reports_and_pictures_to_a_full_disk_fail_the_command() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let full = || {
+        std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full opens"),
+        )
+    };
+    let tiny = TempFile::new("tiny.toml", TINY);
+    let tiny = tiny.arg();
+    for args in [
+        vec!["run", tiny.as_str()],
+        vec!["run", tiny.as_str(), "--format", "json"],
+        vec!["sweep", tiny.as_str(), "--seeds", "0..2"],
+        vec!["list"],
+        vec![
+            "compare",
+            tiny.as_str(),
+            "--policy",
+            "default",
+            "--policy",
+            "airflow",
+        ],
+    ] {
+        let (code, _, stderr) = outcome(&sim_within(60, &args, full()));
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let (code, _, stderr) = outcome(&sim(&["run", &tiny, "--plot", "/dev/full"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write /dev/full"), "{stderr}");
+}
+
+#[test]
+fn output_paths_in_a_missing_directory_fail_before_the_run() {
+    let huge = TempFile::new("huge.toml", HUGE);
+    let missing =
+        std::env::temp_dir().join(format!("podwarden-no-such-dir-{}", std::process::id()));
+    let trace = missing.join("trace.jsonl").display().to_string();
+    let svg = missing.join("run.svg").display().to_string();
+    for (args, path) in [
+        (
+            vec!["run", huge.arg().leak() as &str, "--trace", &trace],
+            &trace,
+        ),
+        (vec!["run", huge.arg().leak() as &str, "--plot", &svg], &svg),
+        (
+            vec![
+                "compare",
+                huge.arg().leak() as &str,
+                "--policy",
+                "default",
+                "--policy",
+                "airflow",
+                "--plot",
+                &svg,
+            ],
+            &svg,
+        ),
+    ] {
+        let out = sim_within(20, &args, std::process::Stdio::piped());
+        let (code, stdout, stderr) = outcome(&out);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?}");
+        assert!(
+            stderr.contains(&format!("cannot write {path}: No such file or directory")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn sweep_refuses_no_jobs_caps_too_many_and_refuses_a_huge_range_but_runs_its_shard() {
+    let tiny = TempFile::new("tiny.toml", TINY);
+    let (code, _, stderr) = outcome(&sim(&[
+        "sweep",
+        &tiny.arg(),
+        "--seeds",
+        "0..2",
+        "--jobs",
+        "0",
+    ]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--jobs 0: give at least 1 worker thread"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = outcome(&sim_within(
+        60,
+        &[
+            "sweep",
+            &tiny.arg(),
+            "--seeds",
+            "0..2",
+            "--jobs",
+            "10000000",
+        ],
+        std::process::Stdio::piped(),
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("--jobs 10000000 capped to "), "{stderr}");
+    assert!(
+        stdout.contains("seeds run                    2"),
+        "{stdout}"
+    );
+
+    let (code, _, stderr) = outcome(&sim_within(
+        20,
+        &["sweep", &tiny.arg(), "--seeds", "0..18446744073709551615"],
+        std::process::Stdio::piped(),
+    ));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is 18446744073709551615 seeds for this process, more than 10000000")
+            && stderr.contains("--shard i/n"),
+        "{stderr}"
+    );
+
+    // One shard of the whole u64 range: its seeds are computed, not listed.
+    let (code, stdout, stderr) = outcome(&sim_within(
+        60,
+        &[
+            "sweep",
+            &tiny.arg(),
+            "--seeds",
+            "0..18446744073709551615",
+            "--shard",
+            "7/9223372036854775807",
+            "--format",
+            "json",
+        ],
+        std::process::Stdio::piped(),
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["seeds_run"], 2, "{stdout}");
+    assert_eq!(
+        report["identity"]["shards"],
+        serde_json::json!([7]),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sweep_merge_refuses_duplicates_other_sweeps_and_missing_shards() {
+    let dir = scratch_dir("merge");
+    let tiny = TempFile::new("tiny.toml", TINY);
+    let shard = |i: u32, policy: &str, name: &str| {
+        let out = sim(&[
+            "sweep",
+            &tiny.arg(),
+            "--seeds",
+            "0..6",
+            "--shard",
+            &format!("{i}/3"),
+            "--policy",
+            policy,
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            text(&out.stderr)
+        );
+        let path = dir.join(name);
+        std::fs::write(&path, &out.stdout).expect("shard report written");
+        path.display().to_string()
+    };
+    let a = shard(0, "default", "a.json");
+    let b = shard(1, "default", "b.json");
+    let c = shard(2, "default", "c.json");
+    let other = shard(1, "airflow", "other.json");
+
+    let (code, stdout, stderr) = outcome(&sim(&["sweep", "--merge", &a, &b, &c]));
+    assert!(code.is_some_and(|c| c <= 1), "{stderr}");
+    assert!(
+        stdout.contains("seeds run                    6"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("shards                       3 of 3 (seeds 0..6)"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = outcome(&sim(&["sweep", "--merge", &a, &b, &a, &c]));
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stderr.contains(&format!("shard 0/3 given twice: {a} and {a}")),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = outcome(&sim(&["sweep", "--merge", &a, &other, &c]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains(&format!(
+            "{other} and {a} are not shards of one sweep: policy airflow in {other}, default in {a}"
+        )),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = outcome(&sim(&["sweep", "--merge", &a, &c]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("1 of 3 shards missing: 1/3") && stderr.contains("--allow-partial"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = outcome(&sim(&["sweep", "--merge", &a, &c, "--allow-partial"]));
+    assert!(code.is_some_and(|c| c <= 1), "{stderr}");
+    assert!(
+        stderr.contains("warning: 1 of 3 shards missing: 1/3"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("2 of 3 (seeds 0..6), missing: 1/3"),
+        "{stdout}"
+    );
+
+    // A report written before reports carried their identity is refused, not guessed at.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&a).expect("a.json")).expect("JSON");
+    old.as_object_mut().expect("an object").remove("identity");
+    let old_path = dir.join("old.json");
+    std::fs::write(&old_path, old.to_string()).expect("old.json written");
+    let old_path = old_path.display().to_string();
+    let (code, _, stderr) = outcome(&sim(&["sweep", "--merge", &old_path, &b, &c]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains(&format!("{old_path}: this report does not say which sweep")),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,7 +15,8 @@ impl World {
         self.summary.faults += 1;
         match fault {
             Fault::DrainNode { node, .. } => {
-                let node = node as usize % self.nodes.len();
+                // In range: validated at load (`faults[i].node` below `cluster.nodes`).
+                let node = node as usize;
                 self.nodes[node].cordoned = true;
                 // Maintenance done, the node is uncordoned (as `kubectl uncordon` after a drain).
                 self.after(DRAIN_MAINTENANCE_MS, Ev::Uncordon { node: node as u32 });
@@ -34,7 +35,8 @@ impl World {
                 }
             }
             Fault::NodeLoss { node, .. } => {
-                let node = node as usize % self.nodes.len();
+                // In range: validated at load (`faults[i].node` below `cluster.nodes`).
+                let node = node as usize;
                 self.lose_node(node);
             }
             Fault::CrashScheduler {
@@ -58,7 +60,7 @@ impl World {
                 ..
             } => {
                 let i = self.sched_index(scheduler);
-                let until = self.now + secs(duration_s).max(1);
+                let until = self.now.saturating_add(secs(duration_s).max(1));
                 let s = &mut self.scheds[i as usize];
                 s.partitioned = true;
                 s.partitioned_until = s.partitioned_until.max(until);
@@ -89,10 +91,11 @@ impl World {
                 ..
             } => {
                 let i = self.sched_index(scheduler);
-                self.scheds[i as usize].skew_ms += offset_ms;
+                let skew = &mut self.scheds[i as usize].skew_ms;
+                *skew = skew.saturating_add(offset_ms);
             }
             Fault::DbOutage { duration_s, .. } => {
-                let until = self.now + secs(duration_s).max(1);
+                let until = self.now.saturating_add(secs(duration_s).max(1));
                 self.db.outage = true;
                 self.db.outage_until = self.db.outage_until.max(until);
                 self.at(until, Ev::DbRecovers);
@@ -103,7 +106,7 @@ impl World {
                 rate,
                 ..
             } => {
-                let until = self.now + secs(duration_s).max(1);
+                let until = self.now.saturating_add(secs(duration_s).max(1));
                 self.api.errors = Some((code, rate.clamp(0.0, 1.0)));
                 self.api.errors_until = self.api.errors_until.max(until);
                 self.at(until, Ev::ApiErrorsEnd);
@@ -111,8 +114,11 @@ impl World {
         }
     }
 
+    /// A fault's scheduler index, validated at load (`faults[i].scheduler` below `schedulers`;
+    /// it used to wrap around silently).
     fn sched_index(&self, scheduler: u32) -> u32 {
-        scheduler % self.scenario.schedulers
+        debug_assert!(scheduler < self.scenario.schedulers);
+        scheduler
     }
 
     /// `n` live worker pods chosen from the seed.

@@ -13,7 +13,10 @@
 mod api;
 mod db;
 mod faults;
+#[cfg(test)]
+mod hostile_tests;
 mod kubelet;
+pub(crate) mod livelock;
 mod scheduler;
 
 use std::cmp::Reverse;
@@ -146,6 +149,10 @@ pub struct Outcome {
     /// The names of your own invariants checked in this run, besides the built-in ones.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom_invariants: Vec<String>,
+    /// The first error met writing the trace to its file, if any: the file is then incomplete
+    /// (the hash still covers every line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_error: Option<String>,
 }
 
 /// A simulated cluster with its schedulers, ready to run.
@@ -175,6 +182,9 @@ pub struct World {
     pub(crate) violation: Option<Violation>,
     /// Run past the first violation ([`World::keep_going`]).
     keep_going: bool,
+    /// Events at the current instant, and whether they passed the livelock limit.
+    same_instant: livelock::SameInstant,
+    livelocked: bool,
     /// Invariants of the user's own ([`World::with_invariant`]).
     pub(crate) custom: crate::custom::Registered,
     /// Rules of the user's own, given to every executor ([`World::with_policies`]).
@@ -209,7 +219,9 @@ impl World {
             .unwrap_or_default();
         let seed = seed.unwrap_or(scenario.seed);
         let heal = secs(scenario.heal_s);
-        let end = secs(scenario.duration_s).max(heal) + secs(scenario.expect.lost_task_bound_s);
+        let end = secs(scenario.duration_s)
+            .max(heal)
+            .saturating_add(secs(scenario.expect.lost_task_bound_s));
         let nodes = (0..scenario.cluster.nodes)
             .map(|i| Node::new(i, scenario.cluster.node_capacity))
             .collect();
@@ -236,6 +248,8 @@ impl World {
             summary: Summary::default(),
             violation: None,
             keep_going: false,
+            same_instant: livelock::SameInstant::new(livelock::limit_for(&scenario)),
+            livelocked: false,
             custom: crate::custom::Registered::default(),
             policies,
             scenario,
@@ -284,13 +298,13 @@ impl World {
 
     /// Queues `ev` `delay` from now.
     pub(crate) fn after(&mut self, delay: Ms, ev: Ev) {
-        self.at(self.now + delay, ev);
+        self.at(self.now.saturating_add(delay), ev);
     }
 
     /// Runs one event. Returns `false` when the run is over (queue empty, end reached, or an
     /// invariant fired).
     pub fn step(&mut self) -> bool {
-        if self.violation.is_some() && !self.keep_going {
+        if self.livelocked || (self.violation.is_some() && !self.keep_going) {
             return false;
         }
         let Some(Reverse(next)) = self.queue.pop() else {
@@ -301,6 +315,14 @@ impl World {
             return false;
         }
         self.now = next.at;
+        if self.same_instant.count(next.at, &next.ev) {
+            // A livelock ends the run even past a violation (`keep_going`); the first
+            // violation stays the one reported.
+            self.livelocked = true;
+            let detail = self.same_instant.detail();
+            self.custom_violation(livelock::LIVELOCK, detail);
+            return false;
+        }
         self.record(&next.ev);
         self.handle(next.ev);
         self.check_step();
@@ -332,13 +354,13 @@ impl World {
     /// Runs to the end and checks the liveness invariants.
     pub fn run(mut self) -> Outcome {
         while self.step() {}
-        if self.violation.is_none() || self.keep_going {
+        if !self.livelocked && (self.violation.is_none() || self.keep_going) {
             self.now = self.now.max(self.end);
             self.check_end();
         }
         self.summary
             .finish(self.now, &self.db, &self.api, &self.scheds);
-        let _ = self.trace.finish();
+        let trace_error = self.trace.finish().err();
         Outcome {
             summary: self.summary,
             violation: self.violation,
@@ -350,6 +372,7 @@ impl World {
                 .iter()
                 .map(|i| i.name().to_string())
                 .collect(),
+            trace_error,
         }
     }
 

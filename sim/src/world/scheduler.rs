@@ -87,15 +87,22 @@ impl Sched {
 
     /// The scheduler's own clock.
     pub(crate) fn local(&self, now: Ms) -> Timestamp {
-        Timestamp((CLOCK_EPOCH + now).saturating_add_signed(self.skew_ms))
+        Timestamp(
+            CLOCK_EPOCH
+                .saturating_add(now)
+                .saturating_add_signed(self.skew_ms),
+        )
     }
 
     /// The world time at which this scheduler's clock reads `local`.
     pub(crate) fn world_time(&self, local: Timestamp) -> Ms {
-        local
-            .0
-            .saturating_add_signed(-self.skew_ms)
-            .saturating_sub(CLOCK_EPOCH)
+        // Subtracts the skew without negating it (`-i64::MIN` overflows).
+        let unskewed = if self.skew_ms >= 0 {
+            local.0.saturating_sub(self.skew_ms.unsigned_abs())
+        } else {
+            local.0.saturating_add(self.skew_ms.unsigned_abs())
+        };
+        unskewed.saturating_sub(CLOCK_EPOCH)
     }
 
     fn count(&mut self) -> &mut SchedCounts {
