@@ -3,7 +3,8 @@
 //! when `poll_timeout` says. The executor decides everything. Build with `cargo build --features
 //! k8s-openapi --example kube_driver`; run with a KUBECONFIG and a scheduler id as argument.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use futures::{stream::BoxStream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
@@ -17,11 +18,11 @@ use podwarden::{
 
 type Watch = BoxStream<'static, kube::Result<KubeEvent<Pod>>>;
 
-/// Wall-clock time, in the core's unit. The only clock read: the core never reads one.
+/// Monotonic time since the process started, in the core's unit: the only clock read (the core
+/// never reads one). Monotonic, so an NTP step of the wall clock does not reach the core.
 fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    static START: OnceLock<Instant> = OnceLock::new();
+    let ms = START.get_or_init(Instant::now).elapsed().as_millis();
     Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 

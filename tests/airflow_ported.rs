@@ -27,6 +27,16 @@ use support::*;
 const HOUR_MS: u64 = 3_600_000;
 
 /// The id of the only command in `cmds`, which must be a `CreatePod`.
+/// The configuration of these ports: podwarden's defaults, without the leftover-pod sweep
+/// (`adopt_leftover_pods`, a podwarden addition with its own tests in `tests/decisions.rs`), so
+/// that adoption lists exactly what Airflow's does.
+fn ported_config() -> Config {
+    Config {
+        adopt_leftover_pods: false,
+        ..Config::default()
+    }
+}
+
 fn only_create(cmds: &[Command]) -> CommandId {
     assert_eq!(kinds(cmds), ["CreatePod"], "{cmds:?}");
     cmds[0].id
@@ -97,7 +107,7 @@ fn with_retries(max_retries: i64) -> Config {
         task_publish_max_retries: max_retries,
         task_publish_retry_timeout: 0.0,
         pod_launch_failure_retries: 0,
-        ..Config::default()
+        ..ported_config()
     }
 }
 
@@ -278,7 +288,7 @@ fn watcher_config() -> Config {
     let mut config = Config {
         namespace: "airflow".into(),
         pod_launch_failure_retries: 0,
-        ..Config::default()
+        ..ported_config()
     };
     config
         .worker_pod_pending_fatal_container_state_reasons
@@ -361,7 +371,7 @@ fn test_make_safe_label_value() {
     }
 
     // The executor writes the safe form as the label and the raw id as the annotation.
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = TaskKey::new(long.clone(), "task", "run_id", 1);
     let cmds = h.submit(&k);
     only_create(&cmds);
@@ -403,12 +413,12 @@ fn test_create_pod_id() {
     assert_eq!(readable.len(), "mydag-my-task-".len() + 8, "{readable}");
 
     let k = TaskKey::new("影師嗎 my dag", "a".repeat(1400), "run_id", 1);
-    let first = created(&Harness::new(Config::default()).submit(&k));
+    let first = created(&Harness::new(ported_config()).submit(&k));
     assert_eq!(first, [PodRef::new("default", pod_name(SCHEDULER, &k, 0))]);
     assert!(is_dns1123_subdomain(&first[0].name), "{}", first[0].name);
-    let again = created(&Harness::new(Config::default()).submit(&k));
+    let again = created(&Harness::new(ported_config()).submit(&k));
     assert_eq!(again, first, "deterministic: same inputs, same pod name");
-    let other = created(&Harness::with_id(Config::default(), "6").submit(&k));
+    let other = created(&Harness::with_id(ported_config(), "6").submit(&k));
     assert_eq!(other.len(), 1);
     assert_ne!(
         other[0].name, first[0].name,
@@ -425,7 +435,7 @@ fn test_create_pod_id() {
 fn test_delete_pod_successfully() {
     let mut h = Harness::new(Config {
         namespace: "my-namespace-1".into(),
-        ..Config::default()
+        ..ported_config()
     });
     let k = key("task");
     let pod = h.launch(&k);
@@ -465,7 +475,7 @@ fn test_delete_pod_successfully() {
 fn test_delete_pod_raises_404() {
     let mut h = Harness::new(Config {
         pod_cleanup_max_retries: 5,
-        ..Config::default()
+        ..ported_config()
     });
     let k = key("task");
     let pod = h.launch(&k);
@@ -534,7 +544,7 @@ fn retry_delete_after(
 /// A delete answered 404 (already gone) is a success: no retry, nothing kept.
 #[test]
 fn test_delete_pod_404_not_raised() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let pod = h.launch(&k);
     let out = h.event(
@@ -1002,7 +1012,7 @@ fn test_run_next_connection_error_requeue_no_retries() {
 /// longer tracked. A replay of the same event does nothing more.
 #[test]
 fn test_change_state_success() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let pod = h.launch(&k);
     let done = with_phase(pod.clone(), PodPhase::Succeeded, "11");
@@ -1026,7 +1036,7 @@ fn test_change_state_success() {
 #[test]
 fn test_change_state_none() {
     for kind in [EventType::Added, EventType::Modified] {
-        let mut h = Harness::new(Config::default());
+        let mut h = Harness::new(ported_config());
         let k = key("task");
         let pod = h.launch(&k);
         let out = h.event(kind, &with_phase(pod.clone(), PodPhase::Succeeded, "11"));
@@ -1044,7 +1054,7 @@ fn test_change_state_none() {
 /// not delete it again (Airflow sends a second DELETE and ignores its 404).
 #[test]
 fn test_change_state_none_pod_already_deleted() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let pod = h.launch(&k);
     let out = h.event(
@@ -1068,7 +1078,7 @@ fn test_change_state_failed_no_deletion() {
         delete_worker_pods: false,
         delete_worker_pods_on_failure: false,
         namespace: "test-namespace".into(),
-        ..Config::default()
+        ..ported_config()
     };
     let mut h = Harness::new(no_requeue(config));
     let k = key("task");
@@ -1107,7 +1117,7 @@ fn test_change_state_failed_no_deletion() {
 /// try with no report and no API call.
 #[test]
 fn test_change_state_adopted() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let pod = h.launch(&k);
     let out = h.event(
@@ -1126,7 +1136,7 @@ fn test_change_state_adopted() {
 /// nothing is reported and nothing starts being tracked.
 #[test]
 fn test_change_state_key_not_in_running() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let pod = worker_pod("pod_name", &k, PodPhase::Succeeded);
     let out = h.event(EventType::Modified, &pod);
@@ -1145,7 +1155,7 @@ fn test_change_state_skip_pod_deletion() {
     let config = Config {
         delete_worker_pods: false,
         namespace: "test-namespace".into(),
-        ..Config::default()
+        ..ported_config()
     };
     let mut h = Harness::new(config);
     let k = key("task");
@@ -1173,7 +1183,7 @@ fn test_change_state_failed_pod_deletion() {
     let config = Config {
         delete_worker_pods_on_failure: true,
         namespace: "test-namespace".into(),
-        ..Config::default()
+        ..ported_config()
     };
     let mut h = Harness::new(no_requeue(config));
     let k = key("task");
@@ -1185,7 +1195,7 @@ fn test_change_state_failed_pod_deletion() {
     assert_failure_reported(&out, &k, "exit 1");
     assert!(!h.ex.is_tracking(&k));
 
-    let mut h = Harness::new(no_requeue(Config::default()));
+    let mut h = Harness::new(no_requeue(ported_config()));
     let pod = h.launch(&k);
     let out = h.event(EventType::Modified, &task_failed(pod));
     assert_eq!(
@@ -1197,7 +1207,7 @@ fn test_change_state_failed_pod_deletion() {
 
     let airflow = Config {
         label_kept_failed_pods_done: false,
-        ..Config::default()
+        ..ported_config()
     };
     let mut h = Harness::new(no_requeue(airflow));
     let pod = h.launch(&k);
@@ -1275,7 +1285,7 @@ fn next_round_lists_again(h: &mut Harness, completed: &PodView) -> Vec<Command> 
 /// nothing is retained once the pods are gone.
 #[test]
 fn test_sync_processes_completed_pods_once() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let completed = completed_pod(&k);
     let mut out = adopt_completed(&mut h, &completed);
@@ -1323,7 +1333,7 @@ fn test_sync_processes_completed_pods_once() {
 fn test_sync_processes_completed_pods_once_without_deletion() {
     let mut h = Harness::new(Config {
         delete_worker_pods: false,
-        ..Config::default()
+        ..ported_config()
     });
     let k = key("task");
     let completed = completed_pod(&k);

@@ -45,6 +45,16 @@ struct Listing {
 }
 
 /// Every `ListPods` in `cmds`, in order.
+/// The configuration of these ports: podwarden's defaults, without the leftover-pod sweep
+/// (`adopt_leftover_pods`, a podwarden addition with its own tests in `tests/decisions.rs`), so
+/// that adoption lists exactly what Airflow's does.
+fn ported_config() -> Config {
+    Config {
+        adopt_leftover_pods: false,
+        ..Config::default()
+    }
+}
+
 fn lists(cmds: &[Command]) -> Vec<Listing> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
@@ -263,7 +273,7 @@ fn failed_with_error(pod: &PodView) -> PodView {
 fn retries(retries: i64) -> Config {
     Config {
         pod_launch_failure_retries: retries,
-        ..Config::default()
+        ..ported_config()
     }
 }
 
@@ -683,7 +693,7 @@ fn test_execute_async_retains_job_spec() {
 /// for reset; there is no metrics timer.
 #[test]
 fn test_try_adopt_task_instances() {
-    let mut h = Harness::with_id(Config::default(), "10");
+    let mut h = Harness::with_id(ported_config(), "10");
     let k = key("task");
     // The first heartbeat snapshot starts the start-up completed-pod adoption; answer it.
     let out = heartbeats(&mut h, &[("10", JobState::Running)]);
@@ -725,7 +735,7 @@ fn test_try_adopt_task_instances() {
     );
 
     // Round 2.
-    let mut h = Harness::with_id(Config::default(), "20");
+    let mut h = Harness::with_id(ported_config(), "20");
     let out = adopt(&mut h, vec![orphan(&k, Some("10"))]);
     let l = only_list(&out);
     assert_eq!(
@@ -744,7 +754,7 @@ fn test_try_adopt_task_instances() {
 /// TIs queued by `10`, `40` and `40` give exactly two orphan lists, one per distinct scheduler.
 #[test]
 fn test_try_adopt_task_instances_multiple_scheduler_ids() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let (a, b, c) = (key("a"), key("b"), key("c"));
     let out = adopt(
         &mut h,
@@ -778,7 +788,7 @@ fn test_try_adopt_task_instances_multiple_scheduler_ids() {
 /// adoption still runs.
 #[test]
 fn test_try_adopt_task_instances_no_matching_pods() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let out = heartbeats(&mut h, &[(SCHEDULER, JobState::Running)]);
     h.answer(only_list(&out).id, listed(vec![]));
@@ -815,7 +825,7 @@ fn test_try_adopt_task_instances_no_matching_pods() {
 /// stays tracked.
 #[test]
 fn test_try_adopt_already_adopted_task_instances() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     h.launch(&k);
     let out = adopt(&mut h, vec![orphan(&k, Some("1"))]);
@@ -832,7 +842,7 @@ fn test_try_adopt_already_adopted_task_instances() {
 /// resource version read.
 #[test]
 fn test_adopt_launched_task() {
-    let mut h = Harness::with_id(Config::default(), "modified");
+    let mut h = Harness::with_id(ported_config(), "modified");
     let k = key("task");
     let foo = pod_of("default", "foo", &k, "bar", PodPhase::Running);
     let out = adopt(&mut h, vec![orphan(&k, Some("bar"))]);
@@ -873,7 +883,7 @@ fn test_adopt_launched_task() {
 /// try's failure: reported FAILED, the try forgotten.
 #[test]
 fn test_adopt_launched_task_failed_pod() {
-    let mut h = Harness::with_id(Config::default(), "modified");
+    let mut h = Harness::with_id(ported_config(), "modified");
     let k = key("task");
     let foo = failed_with_error(&pod_of("default", "foo", &k, "bar", PodPhase::Failed));
     let out = adopt(&mut h, vec![orphan(&k, Some("bar"))]);
@@ -901,7 +911,7 @@ fn test_adopt_launched_task_failed_pod() {
 /// port; fixed by adopting on the watch event that shows the pod with our label.)
 #[test]
 fn test_adopt_launched_task_watch_event_before_patch_reply() {
-    let mut h = Harness::with_id(Config::default(), "modified");
+    let mut h = Harness::with_id(ported_config(), "modified");
     let k = key("task");
     let foo = failed_with_error(&pod_of("default", "foo", &k, "bar", PodPhase::Failed));
     let out = adopt(&mut h, vec![orphan(&k, Some("bar"))]);
@@ -922,7 +932,7 @@ fn test_adopt_launched_task_watch_event_before_patch_reply() {
 #[test]
 fn test_adopt_launched_task_api_exception() {
     for (code, reason) in [(400, "BadRequest"), (409, "Conflict")] {
-        let mut h = Harness::with_id(Config::default(), "modified");
+        let mut h = Harness::with_id(ported_config(), "modified");
         let k = key("task");
         let foo = pod_of("default", "foo", &k, "bar", PodPhase::Running);
         let out = adopt(&mut h, vec![orphan(&k, Some("bar"))]);
@@ -946,7 +956,7 @@ fn test_adopt_launched_task_api_exception() {
 /// for reset and the pod's try is not tracked.
 #[test]
 fn test_not_adopt_unassigned_task() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let foobar = key("foobar");
     let other = key("task");
     let pod = pod_of("default", "foo", &other, "1", PodPhase::Running);
@@ -963,7 +973,7 @@ fn test_not_adopt_unassigned_task() {
 /// list at all.
 #[test]
 fn test_try_adopt_task_instances_no_matching_pods_unqueued_ti() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let out = adopt(&mut h, vec![orphan(&k, None)]);
     assert!(lists(&out).is_empty(), "no list for an unqueued TI");
@@ -985,7 +995,7 @@ fn test_adopt_completed_pods() {
     let mut h = Harness::with_id(
         Config {
             namespace: "somens".into(),
-            ..Config::default()
+            ..ported_config()
         },
         "modified",
     );
@@ -1048,7 +1058,7 @@ fn test_adopt_completed_pods() {
 /// tracked or retained.
 #[test]
 fn test_adopt_completed_pods_api_exception() {
-    let mut h = Harness::with_id(Config::default(), "modified");
+    let mut h = Harness::with_id(ported_config(), "modified");
     // "one" and "two" are dead schedulers: their job rows say so (an owner no row names is
     // only taken after a threshold, as it may be a scheduler that has just started).
     let out = one_and_two_dead(&mut h);
@@ -1087,7 +1097,7 @@ fn test_adopt_completed_pods_api_exception() {
 /// dead scheduler's pod is.
 #[test]
 fn test_adopt_completed_pods_excludes_alive_siblings() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let out = heartbeats(
         &mut h,
         &[
@@ -1125,12 +1135,12 @@ fn test_adopt_completed_pods_excludes_alive_siblings_heartbeats_unavailable() {
             reason: "db down".into(),
         }),
     };
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let out = h.input("heartbeats unavailable".into(), unavailable());
     assert!(out.is_empty(), "podwarden waits: {out:?}");
     let mut h = Harness::new(Config {
         adoption_without_heartbeats: podwarden::adoption::AdoptionFallback::ExcludeSelf,
-        ..Config::default()
+        ..ported_config()
     });
     let out = h.input(
         "heartbeats unavailable".into(),
@@ -1155,7 +1165,7 @@ fn test_adopt_completed_pods_excludes_alive_siblings_heartbeats_unavailable() {
 #[test]
 fn test_adopt_completed_pods_single_scheduler_unchanged() {
     let expected = "kubernetes_executor=True,airflow-worker!=modified,airflow_executor_done!=True";
-    let mut h = Harness::with_id(Config::default(), "modified");
+    let mut h = Harness::with_id(ported_config(), "modified");
     let out = heartbeats(
         &mut h,
         &[("modified", JobState::Running), ("7", JobState::Failed)],
@@ -1188,7 +1198,7 @@ fn test_adopt_completed_pods_single_scheduler_unchanged() {
 /// (Airflow sends a second DELETE and ignores its 404, §4.3 step 8); replays delete nothing.
 #[test]
 fn test_sync_processes_completed_pods_once_after_adoption() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let out = heartbeats(
         &mut h,
@@ -1250,7 +1260,7 @@ fn test_sync_processes_completed_pods_once_after_adoption() {
 fn test_sync_processes_completed_pods_once_without_deletion_after_adoption() {
     let mut h = Harness::new(Config {
         delete_worker_pods: false,
-        ..Config::default()
+        ..ported_config()
     });
     let k = key("task");
     let out = heartbeats(
@@ -1308,7 +1318,7 @@ fn test_sync_processes_completed_pods_once_without_deletion_after_adoption() {
 /// `_untracked` variant for Airflow's list).
 #[test]
 fn test_revoke_task() {
-    let mut h = Harness::with_id(Config::default(), "123");
+    let mut h = Harness::with_id(ported_config(), "123");
     let k = key("task");
     let pod = h.launch(&k);
     assert!(h.ex.is_tracking(&k));
@@ -1350,7 +1360,7 @@ fn test_revoke_task() {
 /// run (try number not compared), then labelled revoked and deleted; nothing is reported.
 #[test]
 fn test_revoke_task_untracked() {
-    let mut h = Harness::with_id(Config::default(), "123");
+    let mut h = Harness::with_id(ported_config(), "123");
     let k = key("task");
     let out = h.input(format!("revoke {k}"), Input::Revoke { key: k.clone() });
     let l = only_list(&out);
@@ -1386,7 +1396,7 @@ fn test_revoke_task_untracked() {
 /// podwarden reports nothing (and there is no deprecation warning).
 #[test]
 fn test_cleanup_stuck_queued_tasks() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(ported_config());
     let k = key("task");
     let pod = h.launch(&k);
     let out = h.input(format!("revoke {k}"), Input::Revoke { key: k.clone() });
@@ -1483,7 +1493,7 @@ fn a_requeue_rule_is_not_asked_when_podwarden_says_no() {
 /// are adopted as usual.
 #[test]
 fn an_adoption_rule_declines_a_completed_pod() {
-    let mut h = Harness::with_id(Config::default(), "modified");
+    let mut h = Harness::with_id(ported_config(), "modified");
     with_rules(
         &mut h,
         podwarden::policy::Policies::new().adoption(std::sync::Arc::new(DeclineSome)),
@@ -1503,7 +1513,7 @@ fn an_adoption_rule_declines_a_completed_pod() {
 /// orphan of the hand-over is adopted.
 #[test]
 fn an_adoption_rule_declines_an_orphan() {
-    let mut h = Harness::with_id(Config::default(), "10");
+    let mut h = Harness::with_id(ported_config(), "10");
     with_rules(
         &mut h,
         podwarden::policy::Policies::new().adoption(std::sync::Arc::new(DeclineSome)),

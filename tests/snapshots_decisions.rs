@@ -136,15 +136,22 @@ fn one_dead_scheduler_is_adopted_once_by_one_adopter() {
     let mut h5 = Harness::new(Config::default());
     let mut h7 = Harness::with_id(Config::default(), "7");
     // Scheduler 9 stopped heartbeating at T0; 5 and 7 keep going. Under the observed-change
-    // rule 9 is dead once its heartbeat has not changed for 30 s on each adopter's own clock.
+    // rule 9 is dead once its heartbeat has not changed for 30 s on each adopter's own clock;
+    // a hand-over then declares it dead (its job row is marked failed), and only then are its
+    // pods taken (`adoption_scope = declared_dead`).
     let t0 = h5.now.0;
     for step in 0..30u64 {
+        let nine = if step < 20 {
+            JobState::Running
+        } else {
+            JobState::Failed
+        };
         for h in [&mut h5, &mut h7] {
             let t = h.now.0;
             let out = h.heartbeats(&[
                 ("5", JobState::Running, t),
                 ("7", JobState::Running, t),
-                ("9", JobState::Running, t0),
+                ("9", nine, t0),
             ]);
             store.settle(h, out);
         }

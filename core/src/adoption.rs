@@ -24,14 +24,31 @@ use crate::selector::LabelSelector;
 pub const ORPHAN_FIELD_SELECTOR: &str = "status.phase!=Succeeded";
 /// Field selector of completed-pod adoption.
 pub const COMPLETED_FIELD_SELECTOR: &str = "status.phase=Succeeded";
+/// Field selector of the leftover-pod sweep (`adopt_leftover_pods`): every pod completed-pod
+/// adoption does not list.
+pub const LEFTOVER_FIELD_SELECTOR: &str = ORPHAN_FIELD_SELECTOR;
+
+/// Whether a leftover pod of try `pod_key` may be disposed of: no unfinished task instance is at
+/// that try (`unfinished` is every unfinished task instance with its current try). A try the
+/// scheduler is handing over is unfinished, so a hand-over in progress is never disturbed.
+pub(crate) fn leftover_try_is_over(pod_key: &TaskKey, unfinished: &BTreeSet<&TaskKey>) -> bool {
+    !unfinished.contains(pod_key)
+}
 
 /// Whose completed pods this executor may adopt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdoptionScope {
-    /// Only schedulers that are not alive (Airflow ≥ 10.17.1, #66400). With heartbeats
-    /// unavailable, Airflow's fallback: every scheduler but this one.
+    /// *(podwarden, default)* Only schedulers that are not alive **and** have been declared
+    /// dead: the last readable snapshot shows their job no longer `running` (a hand-over marked
+    /// it failed, which also makes the scheduler exit if it ever resumes), or no row has named
+    /// them for a threshold. A stale heartbeat alone is not enough: a scheduler whose stall ends
+    /// by itself is alive again, and its pods are not taken while it lives.
     #[default]
+    DeclaredDead,
+    /// Only schedulers that are not alive by their heartbeat (Airflow ≥ 10.17.1, #66400), even
+    /// while their job row still says `running`. With heartbeats unavailable, Airflow's fallback
+    /// (`adoption_without_heartbeats`).
     DeadOnly,
     /// *(legacy)* Every other scheduler, alive or not (Airflow 10.15.0–10.17.0): the thrash of
     /// #66396. For reproducing the bug only.
@@ -61,7 +78,7 @@ pub(crate) fn completed_adoption_selector(
     scope: AdoptionScope,
     fallback: AdoptionFallback,
 ) -> Option<LabelSelector> {
-    if scope == AdoptionScope::DeadOnly
+    if scope != AdoptionScope::AllOthers
         && *alive == AliveSet::Unavailable
         && fallback == AdoptionFallback::Wait
     {
@@ -100,11 +117,12 @@ pub fn completed_pods_selector(
     let me = label::safe_value(me);
     // A string sort, as Airflow's `sorted()`: "10" before "5".
     let excluded: BTreeSet<String> = match (scope, alive) {
-        (AdoptionScope::AllOthers, _) | (AdoptionScope::DeadOnly, AliveSet::Unavailable) => {
+        (AdoptionScope::AllOthers, _)
+        | (AdoptionScope::DeadOnly | AdoptionScope::DeclaredDead, AliveSet::Unavailable) => {
             BTreeSet::from([me])
         }
-        (AdoptionScope::DeadOnly, AliveSet::Unknown) => return None,
-        (AdoptionScope::DeadOnly, AliveSet::Known(others)) => {
+        (AdoptionScope::DeadOnly | AdoptionScope::DeclaredDead, AliveSet::Unknown) => return None,
+        (AdoptionScope::DeadOnly | AdoptionScope::DeclaredDead, AliveSet::Known(others)) => {
             let mut s: BTreeSet<String> = others.iter().map(|o| label::safe_value(o)).collect();
             s.insert(me);
             s

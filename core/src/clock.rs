@@ -12,11 +12,15 @@
 //! - deadlines go back to the host on its own clock ([`HostClock::host_time_of`]), so a host that
 //!   sleeps until [`crate::Executor::poll_timeout`] wakes at the right moment either way.
 //!
-//! A forward step cannot be told from a pause of the host (both are a long gap between two
-//! readings); the core treats both as elapsed time, which only makes timers fire early. What
-//! must not happen, judging peers dead because our own clock jumped, is prevented in
-//! [`crate::liveness`]: a peer is judged only over a stretch of regular readings, and a step
-//! either way (or a gap) starts a new stretch.
+//! - a forward step cannot be told from a pause of the host by the gap alone. But the host is
+//!   told when to drive the executor next ([`crate::Executor::poll_timeout`]; a timer is always
+//!   armed), so a reading later than that deadline by more than a limit means the host did not
+//!   drive it when asked (its loop stalled) or its clock jumped. Either way the overdue time
+//!   counts only up to the limit: a clock that jumps an hour ahead does not use up an hour of
+//!   every time budget (the DB question's retry window, the create retry window, the pending
+//!   timeout) in one call, and after a real pause timers fire late, which is harmless: nothing
+//!   the core times is urgent to the second. Judging peers dead because our own clock jumped is
+//!   prevented in [`crate::liveness`]: a step either way starts a new stretch of observation.
 //!
 //! Without a step, core time equals host time: a host with a well-behaved clock sees no
 //! difference at all.
@@ -48,12 +52,12 @@ impl HostClock {
     }
 
     /// Takes the host's reading `host` and returns core time. A step back, or a forward gap
-    /// longer than `gap_limit_ms`, is remembered as a step.
-    pub(crate) fn advance(&mut self, host: Timestamp, gap_limit_ms: u64) -> Timestamp {
+    /// longer than `allowed_ms` (which then counts as `allowed_ms`), is remembered as a step.
+    pub(crate) fn advance(&mut self, host: Timestamp, allowed_ms: u64) -> Timestamp {
         if host >= self.host {
             let delta = host.since(self.host);
-            self.core = self.core.plus_ms(delta);
-            if delta > gap_limit_ms {
+            self.core = self.core.plus_ms(delta.min(allowed_ms));
+            if delta > allowed_ms {
                 self.last_step = Some(self.core);
                 self.steps = self.steps.saturating_add(1);
             }
@@ -133,23 +137,25 @@ mod tests {
     }
 
     #[test]
-    fn a_long_forward_gap_counts_as_a_step_and_as_elapsed_time() {
+    fn a_long_forward_gap_counts_as_a_step_and_as_the_limit() {
         let mut c = HostClock::new(Timestamp(0));
         c.advance(Timestamp(1_000), 30_000);
         assert_eq!(c.last_step(), None);
-        assert_eq!(
-            c.advance(Timestamp(3_601_000), 30_000),
-            Timestamp(3_601_000)
-        );
-        assert_eq!(c.last_step(), Some(Timestamp(3_601_000)));
+        assert_eq!(c.advance(Timestamp(3_601_000), 30_000), Timestamp(31_000));
+        assert_eq!(c.last_step(), Some(Timestamp(31_000)));
+        assert_eq!(c.steps(), 1);
+        // Deadlines still map to the host's clock.
+        assert_eq!(c.host_time_of(Timestamp(36_000)), Timestamp(3_606_000));
+        assert_eq!(c.advance(Timestamp(3_602_000), 30_000), Timestamp(32_000));
     }
 
     #[test]
     fn extreme_readings_saturate() {
         let mut c = HostClock::new(Timestamp(u64::MAX - 5));
-        assert_eq!(c.advance(Timestamp(u64::MAX), 1), Timestamp(u64::MAX));
-        assert_eq!(c.advance(Timestamp(0), 1), Timestamp(u64::MAX));
-        assert_eq!(c.advance(Timestamp(10), 1), Timestamp(u64::MAX));
+        assert_eq!(c.advance(Timestamp(u64::MAX), 10), Timestamp(u64::MAX));
+        assert_eq!(c.advance(Timestamp(0), 10), Timestamp(u64::MAX));
+        assert_eq!(c.advance(Timestamp(10), 10), Timestamp(u64::MAX));
         assert_eq!(c.host_time_of(Timestamp(0)), Timestamp(0));
+        assert_eq!(c.core_at(Timestamp(u64::MAX)), Timestamp(u64::MAX));
     }
 }

@@ -38,8 +38,8 @@ pub(crate) enum PodState {
 ///
 /// **Where we differ on purpose:**
 /// - a failed pod that is still live (Pending with a fatal waiting reason, or `ProviderFailed`)
-///   is always deleted. Airflow keeps it, but its kubelet keeps pulling the image and may start
-///   the task later, next to the try's next pod;
+///   is deleted (`delete_live_failed_pods`). Airflow keeps it, but its kubelet keeps pulling the
+///   image and may start the task later, next to the try's next pod;
 /// - a failed pod kept for debugging (`delete_worker_pods_on_failure` off) is labelled done
 ///   (unless `label_kept_failed_pods_done` is off).
 ///   Airflow makes no call for it, so it still matches every adoption selector: when its
@@ -51,7 +51,7 @@ pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod: PodState) -> Opt
     if pod == PodState::Gone || !matches!(outcome, Outcome::Failed { .. } | Outcome::Succeeded) {
         return None;
     }
-    if failed && pod == PodState::Live {
+    if failed && pod == PodState::Live && config.delete_live_failed_pods {
         return Some(Disposal::Delete);
     }
     if !config.delete_worker_pods {

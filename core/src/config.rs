@@ -42,6 +42,12 @@ pub struct Config {
     pub delete_worker_pods: bool,
     /// Also delete failed pods (only with `delete_worker_pods`).
     pub delete_worker_pods_on_failure: bool,
+    /// *(podwarden; legacy switch when off)* Delete a pod whose try failed while the pod itself
+    /// is still live (Pending with a fatal waiting reason such as `ErrImagePull`, or
+    /// `ProviderFailed`), whatever `delete_worker_pods_on_failure` says: its kubelet keeps
+    /// pulling and may start the task later, beside the try's next pod. Airflow (`false`) keeps
+    /// it like any failed pod.
+    pub delete_live_failed_pods: bool,
     /// *(podwarden; legacy switch when off)* Label a failed pod that is kept (for debugging)
     /// `airflow_executor_done=True`, so no adopter takes its failure again after this scheduler
     /// dies. Airflow leaves it unlabelled (`false`), which lets one pod failure spend two
@@ -98,7 +104,8 @@ pub struct Config {
     /// 404 counts as done). Airflow retries a failed delete at once, forever (a hot loop); we
     /// wait between retries, but never give up on a pod we own: a pod left behind is a leak.
     pub pod_cleanup_max_retries: i64,
-    /// Whose completed pods may be adopted: `dead_only` (Airflow ≥ 10.17.1) or the legacy
+    /// Whose completed pods may be adopted: `declared_dead` (podwarden: not alive and declared
+    /// dead), `dead_only` (Airflow ≥ 10.17.1: not alive by the heartbeat) or the legacy
     /// `all_others` (the thrash of Airflow #66396, for reproducing it).
     pub adoption_scope: AdoptionScope,
     /// *(podwarden)* What completed-pod adoption does while the heartbeats cannot be read:
@@ -106,6 +113,22 @@ pub struct Config {
     /// takes live peers' pods) or Airflow's `exclude_self` (take every other scheduler's
     /// completed pods).
     pub adoption_without_heartbeats: AdoptionFallback,
+    /// *(podwarden)* With every completed-pod adoption, also take the other pods left by
+    /// schedulers declared dead (Failed, or still Pending or Running) whose try the DB says is
+    /// over (`QueryUnfinishedTasks`), and dispose of them like finished pods: deleted (or, for a
+    /// failed pod kept for debugging, labelled done). A scheduler that dies while its clean-up
+    /// is failing leaves such pods, and Airflow leaves them forever. Off: Airflow's
+    /// Succeeded-only adoption.
+    pub adopt_leftover_pods: bool,
+    /// *(podwarden)* After the host stopped driving the executor for longer than half of
+    /// `scheduler_health_check_threshold` (a stall, a GC pause; or a clock step), hold every
+    /// `Report` until a readable heartbeat snapshot shows this scheduler's own job still
+    /// `running`; if it shows the job declared dead, drop them: peers have handed this
+    /// scheduler's tries over, and their adopter reports them (a host should then exit, as
+    /// Airflow's scheduler does when it finds itself "killed externally"). Off: a scheduler
+    /// resuming from a stall reports what it buffered, and an adopted try's end is reported
+    /// twice (Airflow).
+    pub fence_reports_after_stall: bool,
     /// *(podwarden)* How a peer's heartbeat is judged fresh: `observed_change` (its value changed
     /// within `scheduler_health_check_threshold` on this executor's clock; robust to clock skew)
     /// or Airflow's `written_timestamp`.
@@ -140,6 +163,7 @@ impl Default for Config {
             namespace: "default".into(),
             delete_worker_pods: true,
             delete_worker_pods_on_failure: false,
+            delete_live_failed_pods: true,
             label_kept_failed_pods_done: true,
             worker_pod_pending_fatal_container_state_reasons: DEFAULT_FATAL_PENDING_REASONS
                 .iter()
@@ -160,8 +184,10 @@ impl Default for Config {
             api_qps: 20,
             api_burst: 40,
             pod_cleanup_max_retries: -1,
-            adoption_scope: AdoptionScope::DeadOnly,
+            adoption_scope: AdoptionScope::DeclaredDead,
             adoption_without_heartbeats: AdoptionFallback::Wait,
+            adopt_leftover_pods: true,
+            fence_reports_after_stall: true,
             scheduler_liveness_rule: LivenessRule::ObservedChange,
             pod_launch_failure_dedupe: RequeueDedupe::EveryPod,
             kpo_zombie_pod_cleanup_enabled: false,

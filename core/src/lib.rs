@@ -18,6 +18,25 @@
 //! [`Input::ApiResult`] quoting their [`CommandId`]; a timeout or a lost reply is an answer
 //! ([`ApiFailure::Timeout`]).
 //!
+//! ## Which clock to pass
+//!
+//! Pass a **monotonic** clock as `now` (`std::time::Instant` turned into milliseconds):
+//! every timer, back-off and health verdict is a difference of `now`s, and
+//! [`Executor::poll_timeout`] answers on the same clock. Heartbeats written to the metadata DB
+//! are wall-clock values; with the default liveness rule the core only compares them for change.
+//! (With Airflow's `written_timestamp` rule `now` is compared with them, so it must then be the
+//! wall clock they are written with.) Deliver a heartbeat snapshot every scheduler loop
+//! ([`Input::Heartbeats`], at least every half `scheduler_health_check_threshold`), readable or
+//! not: peers are judged only over regular snapshots.
+//!
+//! A host whose clock steps anyway (NTP, a VM migration) keeps working: the core keeps its own
+//! monotonic time. A step back neither freezes nor rewinds it; a reading later than the next
+//! deadline by more than half the threshold counts only as that much (a stall of the host and a
+//! jump of its clock look the same). Either way [`Executor::health`] names it
+//! ([`UnhealthyReasons::clock_step`]) for a threshold, peers get a fresh stretch of observation
+//! before any is judged dead, and reports wait until a heartbeat snapshot shows this scheduler's
+//! own job still running (`fence_reports_after_stall`).
+//!
 //! ```
 //! use podwarden_core::{
 //!     ApiOutcome, Command, CommandKind, Config, Executor, Input, PodTemplate, TaskKey, Timestamp,

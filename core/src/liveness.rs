@@ -226,9 +226,26 @@ impl PeerLiveness {
         self.peers.keys().map(String::as_str)
     }
 
+    /// The record of `id` as last read (its heartbeat value as written).
+    pub(crate) fn record(&self, id: &str) -> Option<HeartbeatRecord> {
+        self.peers.get(id).map(|p| HeartbeatRecord {
+            scheduler_id: id.to_string(),
+            state: p.state,
+            latest_heartbeat: p.value,
+        })
+    }
+
     /// Whether the last readable snapshot had a row for `id`.
     pub(crate) fn is_known(&self, id: &str) -> bool {
         self.peers.contains_key(id)
+    }
+
+    /// Whether the last readable snapshot shows `id`'s job declared over (not `running`: marked
+    /// failed by a hand-over, or exited).
+    pub(crate) fn is_declared_dead(&self, id: &str) -> bool {
+        self.peers
+            .get(id)
+            .is_some_and(|p| p.state != JobState::Running)
     }
 
     /// When the last readable snapshot arrived.

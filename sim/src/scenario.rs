@@ -492,7 +492,14 @@ pub fn apply_policy(name: &str, mut config: Config) -> Result<Config, ScenarioEr
         "timestamp-liveness" => config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp,
         "airflow" => {
             config.adoption_scope = AdoptionScope::AllOthers;
+            config.adoption_without_heartbeats =
+                podwarden_core::adoption::AdoptionFallback::ExcludeSelf;
             config.pod_launch_failure_dedupe = RequeueDedupe::LastPod;
+            config.pod_launch_failure_db_retry_timeout = 0.0;
+            config.task_publish_retry_timeout = 0.0;
+            config.adopt_leftover_pods = false;
+            config.delete_live_failed_pods = false;
+            config.fence_reports_after_stall = false;
             config.label_kept_failed_pods_done = false;
             config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp;
         }

@@ -42,12 +42,19 @@ pub struct Summary {
     pub stuck_revoked: u64,
     /// Schedulers the liveness probe restarted.
     pub probe_restarts: u64,
+    /// Stalls that ended by themselves (the scheduler resumed with its old state).
+    pub stalls_resumed: u64,
     /// Schedulers that exited because a peer marked their job failed.
     pub killed_externally: u64,
     /// Force deletions (grace 0): the zombie sweep's.
     pub force_deletes: u64,
     /// Faults applied.
     pub faults: u64,
+    /// Nodes lost.
+    pub node_losses: u64,
+    /// Task instances the scheduler failed because their task process stopped heartbeating
+    /// (Airflow's zombie task instances).
+    pub zombie_tasks_failed: u64,
     /// API and DB calls per scheduler id.
     pub per_scheduler: BTreeMap<String, SchedCounts>,
     /// Task latency (arrival to SUCCESS or FAILED) of the tasks that ended.
@@ -191,11 +198,17 @@ impl Summary {
                 self.stuck_revoked.to_string(),
             ),
             ("probe restarts".into(), self.probe_restarts.to_string()),
+            ("stalls resumed".into(), self.stalls_resumed.to_string()),
             (
                 "zombie force-deletes".into(),
                 self.force_deletes.to_string(),
             ),
             ("faults".into(), self.faults.to_string()),
+            ("nodes lost".into(), self.node_losses.to_string()),
+            (
+                "zombie task instances".into(),
+                self.zombie_tasks_failed.to_string(),
+            ),
             ("owner relabels".into(), self.owner_patches().to_string()),
         ]);
         for (id, c) in &self.per_scheduler {

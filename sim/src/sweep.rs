@@ -468,21 +468,25 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
         .min(1);
     let mut faults = Vec::new();
     let end = s.heal_s * 0.8;
-    if s.schedulers > 1 && rng.random_bool(0.4) {
-        let at_s = rng.random_range(30.0..end);
-        let scheduler = rng.random_range(0..s.schedulers);
-        faults.push(if rng.random_bool(0.5) {
-            Fault::CrashScheduler {
-                at_s,
-                scheduler,
-                restart_after_s: f64::from(rng.random_range(5u32..=120)),
-            }
-        } else {
-            Fault::StallScheduler {
-                at_s,
-                scheduler,
-                duration_s: None,
-            }
+    if s.schedulers > 1 && rng.random_bool(0.3) {
+        faults.push(Fault::CrashScheduler {
+            at_s: rng.random_range(30.0..end),
+            scheduler: rng.random_range(0..s.schedulers),
+            restart_after_s: f64::from(rng.random_range(5u32..=120)),
+        });
+    }
+    if rng.random_bool(0.3) {
+        // A stall the probe ends, one shorter than the liveness threshold (nobody notices),
+        // or one past it that ends by itself (peers took its work: the split-brain case).
+        let duration_s = match rng.random_range(0u32..3) {
+            0 => None,
+            1 => Some(f64::from(rng.random_range(5u32..=25))),
+            _ => Some(f64::from(rng.random_range(35u32..=50))),
+        };
+        faults.push(Fault::StallScheduler {
+            at_s: rng.random_range(30.0..end),
+            scheduler: rng.random_range(0..s.schedulers),
+            duration_s,
         });
     }
     if rng.random_bool(0.4) {
@@ -497,12 +501,12 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
             pods: rng.random_range(1..=30),
         });
     }
-    if rng.random_bool(0.2) {
+    if rng.random_bool(0.25) {
         let at_s = rng.random_range(30.0..end);
         faults.push(Fault::Partition {
             at_s,
             scheduler: rng.random_range(0..s.schedulers),
-            duration_s: f64::from(rng.random_range(5u32..=60)),
+            duration_s: f64::from(rng.random_range(5u32..=400)),
         });
     }
     if s.schedulers > 1 && rng.random_bool(0.2) {
@@ -512,12 +516,51 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
             offset_ms: rng.random_range(-60_000..=60_000),
         });
     }
+    if rng.random_bool(0.3) {
+        faults.push(Fault::NodeLoss {
+            at_s: rng.random_range(30.0..end),
+            node: rng.random_range(0..s.cluster.nodes),
+            duration_s: f64::from(rng.random_range(60u32..=900)),
+            returns: rng.random_bool(0.5),
+        });
+    }
+    if rng.random_bool(0.3) {
+        faults.push(Fault::DbOutage {
+            at_s: rng.random_range(30.0..end),
+            duration_s: f64::from(rng.random_range(10u32..=300)),
+        });
+    }
+    if rng.random_bool(0.3) {
+        let code = [429, 500, 503][rng.random_range(0..3usize)];
+        faults.push(Fault::ApiErrors {
+            at_s: rng.random_range(30.0..end),
+            duration_s: f64::from(rng.random_range(10u32..=300)),
+            code,
+            rate: f64::from(rng.random_range(10u32..=80)) / 100.0,
+        });
+    }
+    if rng.random_bool(0.3) {
+        // An NTP step or a VM migration, either way: up to two hours.
+        let magnitude = rng.random_range(1_000i64..=7_200_000);
+        faults.push(Fault::ClockStep {
+            at_s: rng.random_range(30.0..end),
+            scheduler: rng.random_range(0..s.schedulers),
+            offset_ms: if rng.random_bool(0.5) {
+                magnitude
+            } else {
+                -magnitude
+            },
+        });
+    }
+    // Both termination behaviours: before 1.27 a deleted pod goes with its phase unchanged.
+    s.cluster.kubernetes_minor = if rng.random_bool(0.3) { 26 } else { 31 };
     s.faults = faults;
     let line = format!(
-        "schedulers {} nodes {}x{} tasks {} over {:.0} s, runtime {:.0}-{:.0} s, faults {:?}, requeue budget {}, batch {}, latencies api {} watch {} db {} ms",
+        "schedulers {} nodes {}x{} (Kubernetes 1.{}) tasks {} over {:.0} s, runtime {:.0}-{:.0} s, faults {:?}, requeue budget {}, batch {}, latencies api {} watch {} db {} ms",
         s.schedulers,
         s.cluster.nodes,
         s.cluster.node_capacity,
+        s.cluster.kubernetes_minor,
         s.load.tasks,
         s.duration_s,
         s.load.runtime_min_s,

@@ -133,7 +133,7 @@ fn list_prints_every_shipped_scenario() {
 fn run_prints_the_summary_verdict_and_trace_hash() {
     let (code, stdout, stderr) = outcome(&sim(&["run", SIGTERM_STORM, "--seed", "3"]));
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr: {stderr}");
-    assert_eq!(INVARIANTS.len(), 8);
+    assert_eq!(INVARIANTS.len(), 9);
     assert!(
         stdout.contains(&format!("all {} held", INVARIANTS.len())),
         "{stdout}"
@@ -354,7 +354,7 @@ fn check_determinism_compares_runs_in_and_across_processes() {
 }
 
 /// A swarm seed reruns with a trace (`run --swarm`), and that trace replays: its header's
-/// scenario holds fault times like `401.00345823518325`, which must survive the JSON round trip
+/// scenario holds fault times like `178.40826793733655`, which must survive the JSON round trip
 /// bit for bit (serde_json's `float_roundtrip`), or the replayed world differs from line 1.
 #[test]
 fn a_swarm_seed_reruns_with_a_trace_that_replays() {
@@ -373,7 +373,7 @@ fn a_swarm_seed_reruns_with_a_trace_that_replays() {
     assert!(err.contains("swarm: schedulers 3"), "{err}");
     let header = std::fs::read_to_string(&trace).expect("trace");
     let header = header.lines().next().expect("header line");
-    assert!(header.contains("\"at_s\":401.00345823518325"), "{header}");
+    assert!(header.contains("\"at_s\":178.40826793733655"), "{header}");
     let (code, out, _) = outcome(&sim(&["replay", &trace_s]));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("replay matches:"), "{out}");

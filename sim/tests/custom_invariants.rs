@@ -114,7 +114,7 @@ fn always_fires_at_the_event_with_a_reproduce_command() {
     };
     let text = podwarden_sim::runner::to_text(&report);
     assert!(
-        text.contains("all 9 held (8 built-in; yours: no_hasty_delete)"),
+        text.contains("all 10 held (9 built-in; yours: no_hasty_delete)"),
         "{text}"
     );
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use podwarden_sim::runner::{self, Report};
-use podwarden_sim::scenario::{Cluster, Fault, Load, RandomFaults, Scenario};
+use podwarden_sim::scenario::{Cluster, Fault, Load, Scenario};
 
 /// Seeds every control is run with.
 const SEEDS: std::ops::Range<u64> = 0..5;
@@ -170,100 +170,6 @@ fn no_requeue_spends_user_retries_on_prestart_kills() {
     }
 }
 
-/// Pods that fail before start again and again (a missing image), a budget of 3 requeues, and
-/// watches that expire often, so that relists replay pods still in the store.
-///
-/// On its own that is not enough: the executor deletes a pod that fails while Pending and keeps
-/// its record (`finishing`) until the pod is gone, so no later event or relist of that pod is
-/// read as a new failure, whatever the dedupe policy. The record goes early only when the
-/// clean-up gives up, so the API server fails part of the requests for a while and
-/// `pod_cleanup_max_retries = 0` gives up at the first failed delete; the pod stays Pending in
-/// `ErrImagePull`/`ImagePullBackOff` and its next event (or a relist) replays its failure. Pod
-/// creation is retried (`task_publish_max_retries`) so that a failed create does not end the try.
-/// With `last_pod` dedupe a replay of pod A after pod B was requeued requeues A a second time.
-fn replayed_prestart_failures() -> Scenario {
-    let mut s = Scenario {
-        name: "replayed-prestart-failures".into(),
-        schedulers: 1,
-        duration_s: 600.0,
-        heal_s: 600.0,
-        load: Load {
-            tasks: 200,
-            runtime_min_s: 10.0,
-            runtime_max_s: 60.0,
-            failure_rate: 0.0,
-            ..Load::default()
-        },
-        cluster: Cluster {
-            nodes: 4,
-            node_capacity: 60,
-            image_pull_permanent_failure_rate: 0.5,
-            ..Cluster::default()
-        },
-        random_faults: RandomFaults {
-            watch_expiries_per_hour: 360.0,
-            ..RandomFaults::default()
-        },
-        // Ends well before the heal time so that later relists clean up what is left.
-        faults: vec![Fault::ApiErrors {
-            at_s: 0.0,
-            duration_s: 400.0,
-            code: 500,
-            rate: 0.6,
-        }],
-        ..Scenario::default()
-    };
-    s.config.pod_launch_failure_retries = 3;
-    s.config.pod_cleanup_max_retries = 0;
-    s.config.task_publish_max_retries = 10;
-    s
-}
-
-#[test]
-fn last_pod_dedupe_requeues_replayed_failures() {
-    let scenario = replayed_prestart_failures();
-    scenario.validate().expect("valid scenario");
-    for (bad, d) in control(&scenario, SEEDS, "legacy-dedupe", "requeue_bounded") {
-        let detail = bad.outcome.violation.map(|v| v.detail).unwrap_or_default();
-        assert!(
-            detail.contains("requeued twice for the failure of pod"),
-            "seed {}: a replayed failure is requeued again: {detail}",
-            bad.seed
-        );
-        assert!(
-            d.outcome.summary.requeues() > 0,
-            "seed {}: the default policy requeues pre-start failures too\n{}",
-            d.seed,
-            runner::to_text(&d)
-        );
-    }
-}
-
-/// The recipe without API errors: every failed pod is deleted and its record kept until it is
-/// gone, so nothing is replayed and `last_pod` dedupe cannot show. Kept as a record of why the
-/// control above needs the API errors; if this starts firing, the world changed.
-#[test]
-fn without_api_errors_failed_pods_are_never_replayed() {
-    let mut scenario = replayed_prestart_failures();
-    scenario.faults.clear();
-    scenario.config.pod_cleanup_max_retries = 5;
-    scenario.config.task_publish_max_retries = 0;
-    for seed in 0..2 {
-        for policy in ["legacy-dedupe", "default"] {
-            let r = run(&scenario, seed, policy);
-            assert!(
-                r.outcome.violation.is_none(),
-                "seed {seed} policy {policy}\n{}",
-                runner::to_text(&r)
-            );
-            assert!(r.outcome.summary.requeues() > 0);
-        }
-    }
-}
-
-/// `requeue_bounded` without any injected API error: pods rejected at admission stay in the
-/// cluster as Failed, watch expiries replay them, and Airflow's last-pod dedupe requeues a try
-/// a second time for a pod it already answered. The default dedupe (every pod, by uid) holds.
 #[test]
 fn requeue_bounded_fires_on_replayed_admission_rejections() {
     let path = format!(
@@ -316,4 +222,168 @@ fn no_leaked_pod_fires_when_the_zombie_sweep_never_runs() {
     let mut s = shipped("kpo-zombies");
     s.config.kpo_zombie_pod_cleanup_interval = 100_000.0;
     fires_on_wrong_input(&s, "no_leaked_pod");
+}
+
+// ---- through chaos: each control switches one of podwarden's decisions back to Airflow's ----
+
+/// Runs `scenario` on each seed twice with the default policy: once with `airflow_rule` applied
+/// to its executor configuration (one decision switched back to Airflow's), which must violate
+/// `invariant`, and once as it is, which must violate nothing.
+fn switch_control(
+    scenario: &Scenario,
+    seeds: std::ops::Range<u64>,
+    airflow_rule: impl Fn(&mut podwarden_core::Config),
+    invariant: &str,
+) {
+    let mut bad = scenario.clone();
+    airflow_rule(&mut bad.config);
+    bad.name = format!("{} (switched)", scenario.name);
+    for seed in seeds {
+        let r = run(&bad, seed, "default");
+        let v = r.outcome.violation.as_ref().unwrap_or_else(|| {
+            panic!(
+                "{} seed {seed}: expected {invariant} to fire, all held\n{}",
+                bad.name,
+                runner::to_text(&r)
+            )
+        });
+        assert_eq!(v.invariant, invariant, "{}", runner::to_text(&r));
+        let d = run(scenario, seed, "default");
+        assert!(
+            d.outcome.violation.is_none(),
+            "{} seed {seed}: expected all invariants to hold\n{}",
+            scenario.name,
+            runner::to_text(&d)
+        );
+    }
+}
+
+/// 3 schedulers, 900 tasks; the metadata DB down for five minutes, and meanwhile scheduler 0 cut
+/// off from the API server, so its completed pods stay in the store while it lives.
+fn db_outage() -> Scenario {
+    let mut s = Scenario {
+        name: "db-outage".into(),
+        schedulers: 3,
+        duration_s: 900.0,
+        heal_s: 900.0,
+        load: Load {
+            tasks: 900,
+            runtime_min_s: 30.0,
+            runtime_max_s: 90.0,
+            ..Load::default()
+        },
+        cluster: Cluster {
+            nodes: 6,
+            node_capacity: 60,
+            ..Cluster::default()
+        },
+        faults: vec![
+            Fault::DbOutage {
+                at_s: 300.0,
+                duration_s: 300.0,
+            },
+            Fault::Partition {
+                at_s: 305.0,
+                scheduler: 0,
+                duration_s: 200.0,
+            },
+        ],
+        ..Scenario::default()
+    };
+    s.config.orphaned_tasks_check_interval = 20.0;
+    s
+}
+
+/// While heartbeats cannot be read, Airflow's completed-pod adoption falls back to excluding
+/// only itself, and relabels a live (partitioned) peer's completed pods. podwarden waits.
+#[test]
+fn heartbeat_fallback_during_a_db_outage_thrashes_live_schedulers() {
+    switch_control(
+        &db_outage(),
+        0..3,
+        |c| c.adoption_without_heartbeats = podwarden_core::adoption::AdoptionFallback::ExcludeSelf,
+        "no_thrash",
+    );
+}
+
+/// A SIGTERM storm while the DB is down: the pre-start kills cannot be checked against the DB.
+/// Failing them at once (Airflow: no second question) charges user retries; podwarden asks
+/// again until the DB is back.
+#[test]
+fn failing_prestart_kills_while_the_db_is_down_spends_user_retries() {
+    let mut s = shipped("sigterm-storm");
+    s.faults.push(Fault::DbOutage {
+        at_s: 290.0,
+        duration_s: 120.0,
+    });
+    switch_control(
+        &s,
+        0..3,
+        |c| c.pod_launch_failure_db_retry_timeout = 0.0,
+        "no_retry_for_prestart_failure",
+    );
+}
+
+/// 80 % of requests answered 429 for five minutes, with a SIGTERM storm: a clean-up that gives
+/// up after five retries leaves Succeeded pods behind. podwarden never gives up on a pod it owns.
+#[test]
+fn a_clean_up_that_gives_up_under_rate_limiting_leaks_pods() {
+    let s = Scenario {
+        name: "rate-limited".into(),
+        schedulers: 3,
+        duration_s: 900.0,
+        heal_s: 900.0,
+        load: Load {
+            tasks: 900,
+            ..Load::default()
+        },
+        cluster: Cluster {
+            nodes: 6,
+            node_capacity: 80,
+            ..Cluster::default()
+        },
+        faults: vec![
+            Fault::ApiErrors {
+                at_s: 200.0,
+                duration_s: 300.0,
+                code: 429,
+                rate: 0.8,
+            },
+            Fault::SigtermStorm {
+                at_s: 300.0,
+                pods: 40,
+            },
+        ],
+        ..Scenario::default()
+    };
+    switch_control(&s, 0..3, |c| c.pod_cleanup_max_retries = 5, "no_leaked_pod");
+}
+
+/// A flaky registry: a pod failed on `ErrImagePull` is still Pending, and its next pull may work.
+/// Keeping it (Airflow) beside the try's requeued pod leaves two pods that could both start the
+/// task; podwarden deletes it and creates the next pod only once the deletion is confirmed.
+#[test]
+fn keeping_a_failed_pending_pod_leaves_two_pods_that_could_start_one_try() {
+    switch_control(
+        &shipped("image-pull-flaky"),
+        0..3,
+        |c| c.delete_live_failed_pods = false,
+        "no_double_execution",
+    );
+}
+
+/// A stall of 45 s, past the liveness threshold, that ends by itself: a peer declares the
+/// stalled scheduler dead and adopts its tries, whose pods were OOM-killed meanwhile. Resuming,
+/// the stalled scheduler reports what it buffered, so the adopted tries' ends are reported twice;
+/// podwarden holds those reports until its own job is seen running, and drops them once it sees
+/// itself declared dead.
+#[test]
+fn a_scheduler_resuming_from_a_stall_reports_adopted_tries_twice() {
+    let s = shipped("split-brain");
+    switch_control(
+        &s,
+        0..3,
+        |c| c.fence_reports_after_stall = false,
+        "exactly_once_accounting",
+    );
 }

@@ -38,6 +38,10 @@ pub fn model_config() -> Config {
         pod_launch_failure_retries: i64::from(REQUEUE_BUDGET),
         task_publish_max_retries: i64::from(PUBLISH_RETRIES),
         task_publish_retry_timeout: 0.0,
+        // Not modelled (tests/decisions.rs covers them): the leftover-pod sweep, and the report
+        // fence after a stall (the generator's heartbeats come at random, not every loop).
+        adopt_leftover_pods: false,
+        fence_reports_after_stall: false,
         orphaned_tasks_check_interval: ADOPTION_INTERVAL_MS as f64 / 1000.0,
         scheduler_health_check_threshold: LIVENESS_THRESHOLD_MS as f64 / 1000.0,
         worker_pods_creation_batch_size: 1_000,

@@ -5,13 +5,17 @@ use std::sync::Arc;
 
 use super::{Awaiting, Cleanup, Executor, OrphanClaim, PodRecord, Task, TaskPhase};
 use crate::adoption::{
-    self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, ORPHAN_FIELD_SELECTOR,
+    self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, LEFTOVER_FIELD_SELECTOR,
+    ORPHAN_FIELD_SELECTOR,
 };
 use crate::command::{ApiOutcome, CommandKind, Precondition, ReportedState};
 use crate::completion;
+use crate::completion::Disposal;
+use crate::db::DbOutcome;
 use crate::key::TaskKey;
 use crate::label;
 use crate::liveness::{AliveSet, HeartbeatRecord, HeartbeatsUnavailable, Observation};
+use crate::pod::PodPhase;
 use crate::pod::{PodRef, PodView};
 use crate::policy::{AdoptionCandidate, AdoptionPath};
 use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
@@ -34,12 +38,34 @@ impl Executor {
             Ok(records) => self.peers.observe(obs, Ok(records)),
             Err(_) => self.peers.observe(obs, Err(())),
         }
+        self.last_heartbeats_at = Some(self.clock.now());
+        self.check_fence(snapshot.as_ref().ok());
         // Owners that turned out to be known (a scheduler that had just started) are forgotten.
         let peers = &self.peers;
         self.unknown_owners
             .retain(|owner, _| !peers.is_known(owner));
         if self.completed_adoption_waiting {
             self.start_completed_adoption();
+        }
+    }
+
+    /// After a stall, reports wait for a snapshot that shows our own job (see
+    /// `fence_reports_after_stall`): running, they go out; declared dead, they are dropped.
+    fn check_fence(&mut self, records: Option<&Vec<HeartbeatRecord>>) {
+        let (Some(held), Some(records)) = (self.fenced_reports.as_mut(), records) else {
+            return;
+        };
+        let Some(own) = records.iter().find(|r| r.scheduler_id == self.scheduler_id) else {
+            return;
+        };
+        if own.state == crate::liveness::JobState::Running {
+            let held = std::mem::take(held);
+            self.fenced_reports = None;
+            for report in held {
+                self.emit(report);
+            }
+        } else {
+            held.clear();
         }
     }
 
@@ -248,16 +274,17 @@ impl Executor {
         state: ReportedState,
         reason: Option<String>,
     ) {
-        if let Some(round) = self
+        let report = CommandKind::Report { key, state, reason };
+        if let Some(held) = self.fenced_reports.as_mut() {
+            held.push(report);
+        } else if let Some(round) = self
             .orphan_rounds
             .values_mut()
-            .find(|r| r.adopted.contains(&key))
+            .find(|r| matches!(&report, CommandKind::Report { key, .. } if r.adopted.contains(key)))
         {
-            round
-                .held_reports
-                .push(CommandKind::Report { key, state, reason });
+            round.held_reports.push(report);
         } else {
-            self.emit(CommandKind::Report { key, state, reason });
+            self.emit(report);
         }
     }
 
@@ -284,10 +311,137 @@ impl Executor {
         self.completed_adoption_in_flight = true;
         let kind = CommandKind::ListPods {
             namespace: self.config.namespace.clone(),
-            label_selector: selector,
+            label_selector: selector.clone(),
             field_selector: Some(COMPLETED_FIELD_SELECTOR.to_string()),
         };
         self.emit_api(kind, Awaiting::CompletedList);
+        if self.config.adopt_leftover_pods
+            && self.config.adoption_scope != adoption::AdoptionScope::AllOthers
+        {
+            let kind = CommandKind::ListPods {
+                namespace: self.config.namespace.clone(),
+                label_selector: selector,
+                field_selector: Some(LEFTOVER_FIELD_SELECTOR.to_string()),
+            };
+            self.emit_api(kind, Awaiting::LeftoverList);
+        }
+    }
+
+    /// Whether a pod owned by `owner` (and not by us or a tracked try) may be taken: any
+    /// owner under the legacy scope; under `dead_only`, an owner not alive; under
+    /// `declared_dead`, one also declared dead in the last readable snapshot (its job no longer
+    /// running); under both, one no row has named for a threshold.
+    fn may_take_from(&mut self, owner: Option<&String>, alive: &AliveSet) -> bool {
+        let scope = self.config.adoption_scope;
+        if scope == adoption::AdoptionScope::AllOthers {
+            return true;
+        }
+        let AliveSet::Known(alive) = alive else {
+            // The heartbeats became unreadable since the list was sent: wait, unless the
+            // fallback is Airflow's.
+            return self.config.adoption_without_heartbeats != adoption::AdoptionFallback::Wait;
+        };
+        // A pod without an owner label has no owner to wait for.
+        let Some(owner) = owner else {
+            return true;
+        };
+        // The list may be older than the last snapshot: never take a live peer's pod.
+        if alive.contains(owner) {
+            return false;
+        }
+        if self.peers.is_known(owner) {
+            if scope == adoption::AdoptionScope::DeadOnly {
+                return true;
+            }
+            // Stale but not declared dead: the hand-over that declares it (marks its job
+            // failed, which makes it exit if it ever resumes) comes first, so a scheduler whose
+            // stall ends by itself never finds its pods taken while it lives again.
+            self.peers.is_declared_dead(owner)
+        } else {
+            // An owner no heartbeat row names may be a scheduler that has just started (peers
+            // learn of it at their next read), or one whose row was purged long ago. Only the
+            // second is dead: wait until it has stayed unknown for a whole threshold, across
+            // at least one newer snapshot.
+            self.unknown_owner_is_dead(owner)
+        }
+    }
+
+    /// Leftover pods of dead schedulers (`adopt_leftover_pods`): those whose try may be over
+    /// go to the DB question; the others wait for the hand-over.
+    pub(super) fn on_leftover_list(&mut self, outcome: ApiOutcome) {
+        let ApiOutcome::Listed { pods, .. } = outcome else {
+            return;
+        };
+        let alive = self.alive_set();
+        let mut candidates = Vec::new();
+        for pod in pods {
+            let owner = pod.labels.get(label::AIRFLOW_WORKER);
+            if owner == Some(&self.scheduler_id)
+                || self.pods.contains_key(&pod.pod_ref())
+                || pod.task_key().is_err()
+                || !self.may_take_from(owner, &alive)
+            {
+                continue;
+            }
+            candidates.push(pod);
+        }
+        if !candidates.is_empty() {
+            self.emit_query(
+                CommandKind::QueryUnfinishedTasks,
+                Awaiting::LeftoverQuery { candidates },
+            );
+        }
+    }
+
+    /// The DB answered which tries are unfinished: a leftover pod of a try that is over is
+    /// relabelled (conditionally, as any adoption), then disposed of like a finished pod.
+    pub(super) fn on_leftover_unfinished(&mut self, candidates: Vec<PodView>, outcome: DbOutcome) {
+        // No DB answer, no disposal: the next sweep asks again.
+        let DbOutcome::UnfinishedTasks { tasks } = outcome else {
+            return;
+        };
+        let unfinished: BTreeSet<&TaskKey> = tasks.iter().collect();
+        for pod in candidates {
+            let Ok(key) = pod.task_key() else { continue };
+            if !adoption::leftover_try_is_over(&key, &unfinished)
+                || self.pods.contains_key(&pod.pod_ref())
+            {
+                continue;
+            }
+            let failed = Outcome::Failed {
+                details: Default::default(),
+            };
+            let state = match pod.phase {
+                Some(PodPhase::Failed) if pod.deletion_timestamp.is_some() => {
+                    completion::PodState::TerminalDeleting
+                }
+                Some(PodPhase::Failed) => completion::PodState::Terminal,
+                _ if pod.deletion_timestamp.is_some() => continue,
+                _ => completion::PodState::Live,
+            };
+            let Some(disposal) = completion::disposal(&self.config, &failed, state) else {
+                continue;
+            };
+            let candidate = AdoptionCandidate::new(
+                AdoptionPath::Completed,
+                &pod,
+                &key,
+                pod.labels.get(label::AIRFLOW_WORKER).map(String::as_str),
+                self.clock.now(),
+            );
+            if !self.policies.may_adopt(&candidate) {
+                continue;
+            }
+            let kind = self.adopt_patch(&pod);
+            self.emit_api(
+                kind,
+                Awaiting::CompletedPatch {
+                    pod: pod.pod_ref(),
+                    key,
+                    disposal,
+                },
+            );
+        }
     }
 
     pub(super) fn on_completed_list(&mut self, outcome: ApiOutcome) {
@@ -302,27 +456,8 @@ impl Executor {
             if owner == Some(&self.scheduler_id) || self.pods.contains_key(&pod.pod_ref()) {
                 continue;
             }
-            if self.config.adoption_scope == adoption::AdoptionScope::DeadOnly {
-                // The heartbeats became unreadable since the list was sent: wait, unless the
-                // fallback is Airflow's.
-                if !matches!(alive, AliveSet::Known(_))
-                    && self.config.adoption_without_heartbeats == adoption::AdoptionFallback::Wait
-                {
-                    continue;
-                }
-                if let (AliveSet::Known(alive), Some(owner)) = (&alive, owner) {
-                    // The list may be older than the last snapshot: never take a live peer's pod.
-                    if alive.contains(owner) {
-                        continue;
-                    }
-                    // An owner no heartbeat row names may be a scheduler that has just started
-                    // (peers learn of it at their next read), or one whose row was purged long
-                    // ago. Only the second is dead: wait until it has stayed unknown for a
-                    // whole threshold, across at least one newer snapshot.
-                    if !self.peers.is_known(owner) && !self.unknown_owner_is_dead(owner) {
-                        continue;
-                    }
-                }
+            if !self.may_take_from(owner, &alive) {
+                continue;
             }
             let candidate = AdoptionCandidate::new(
                 AdoptionPath::Completed,
@@ -334,12 +469,20 @@ impl Executor {
             if !self.policies.may_adopt(&candidate) {
                 continue;
             }
+            let Some(disposal) = completion::disposal(
+                &self.config,
+                &Outcome::Succeeded,
+                completion::PodState::Terminal,
+            ) else {
+                continue;
+            };
             let kind = self.adopt_patch(&pod);
             self.emit_api(
                 kind,
                 Awaiting::CompletedPatch {
                     pod: pod.pod_ref(),
                     key,
+                    disposal,
                 },
             );
         }
@@ -360,26 +503,26 @@ impl Executor {
                 .is_some_and(|t| t.since(first) >= threshold)
     }
 
-    pub(super) fn on_completed_patch(&mut self, pod: PodRef, key: TaskKey, outcome: ApiOutcome) {
+    pub(super) fn on_completed_patch(
+        &mut self,
+        pod: PodRef,
+        key: TaskKey,
+        disposal: Disposal,
+        outcome: ApiOutcome,
+    ) {
         // 409: another adopter won, or the pod changed; 404: gone. Both are normal.
         if !matches!(outcome, ApiOutcome::Ok) || self.pods.get(&pod).is_some_and(|r| r.finishing) {
             return;
         }
-        if let Some(disposal) = completion::disposal(
-            &self.config,
-            &Outcome::Succeeded,
-            completion::PodState::Terminal,
-        ) {
-            self.pods.insert(
-                pod.clone(),
-                PodRecord::new(Arc::new(key), String::new(), true, true),
-            );
-            self.start_cleanup(Cleanup {
-                pod,
-                disposal,
-                attempt: 0,
-            });
-        }
+        self.pods.insert(
+            pod.clone(),
+            PodRecord::new(Arc::new(key), String::new(), true, true),
+        );
+        self.start_cleanup(Cleanup {
+            pod,
+            disposal,
+            attempt: 0,
+        });
     }
 }
 

@@ -29,7 +29,7 @@ use crate::input::{Input, InputError, PodTemplate};
 use crate::key::TaskKey;
 use crate::label;
 use crate::launch::LaunchQueue;
-use crate::liveness::PeerLiveness;
+use crate::liveness::{HeartbeatRecord, PeerLiveness};
 use crate::pod::{PodPhase, PodRef, PodView};
 use crate::requeue::RequeueCause;
 use crate::selector::LabelSelector;
@@ -100,6 +100,11 @@ struct PodRecord {
     last_phase: Option<PodPhase>,
     /// Seen in a watch event or a list: it exists (or existed).
     seen: bool,
+    /// Its create was answered OK (or AlreadyExists): it exists unless deleted since.
+    created: bool,
+    /// It existed when the running relist was sent (seen, or created before): a list without it
+    /// means it was deleted meanwhile.
+    listable: bool,
     /// Its outcome was taken; a delete or done-label is under way. Later events of this pod are
     /// replays and produce nothing.
     finishing: bool,
@@ -124,6 +129,8 @@ impl PodRecord {
             uid,
             last_phase: None,
             seen,
+            created: false,
+            listable: false,
             finishing,
             pending: None,
         }
@@ -173,24 +180,47 @@ struct OrphanClaim {
 /// What an answer is for.
 #[derive(Debug, Clone, PartialEq)]
 enum Awaiting {
-    Create { key: TaskKey, pod: PodRef },
+    Create {
+        key: TaskKey,
+        pod: PodRef,
+    },
     Cleanup(Cleanup),
     Relist,
     TaskState(Box<PendingDecision>),
-    OrphanList { round: u64 },
+    OrphanList {
+        round: u64,
+    },
     OrphanPatch(OrphanClaim),
     CompletedList,
-    CompletedPatch { pod: PodRef, key: TaskKey },
+    /// A relabel of a dead scheduler's pod, to be disposed of as `disposal` once it is ours.
+    CompletedPatch {
+        pod: PodRef,
+        key: TaskKey,
+        disposal: Disposal,
+    },
+    LeftoverList,
+    LeftoverQuery {
+        candidates: Vec<PodView>,
+    },
     ZombieList,
-    ZombieQuery { candidates: Vec<PodView> },
-    ZombieDelete { pod: PodRef },
-    RevokeList { key: TaskKey },
+    ZombieQuery {
+        candidates: Vec<PodView>,
+    },
+    ZombieDelete {
+        pod: PodRef,
+    },
+    RevokeList {
+        key: TaskKey,
+    },
     Revoke,
 }
 
 impl Awaiting {
     fn wants_db(&self) -> bool {
-        matches!(self, Self::TaskState(_) | Self::ZombieQuery { .. })
+        matches!(
+            self,
+            Self::TaskState(_) | Self::ZombieQuery { .. } | Self::LeftoverQuery { .. }
+        )
     }
 
     fn wants_list(&self) -> bool {
@@ -199,6 +229,7 @@ impl Awaiting {
             Self::Relist
                 | Self::OrphanList { .. }
                 | Self::CompletedList
+                | Self::LeftoverList
                 | Self::ZombieList
                 | Self::RevokeList { .. }
         )
@@ -279,6 +310,13 @@ pub struct Executor {
     unknown_owners: BTreeMap<String, Timestamp>,
     /// The host's own rules, asked after podwarden's ([`Executor::with_policies`]).
     policies: crate::policy::Policies,
+    /// Reports held since a stall, until our own job is seen running
+    /// (`fence_reports_after_stall`); `None` while not fenced.
+    fenced_reports: Option<Vec<CommandKind>>,
+    /// The clock's step count when last driven, to notice a new stall or step.
+    clock_steps_seen: u64,
+    /// When the last heartbeat snapshot (readable or not) arrived.
+    last_heartbeats_at: Option<Timestamp>,
 }
 
 impl Executor {
@@ -343,6 +381,9 @@ impl Executor {
             orphan_patches: BTreeMap::new(),
             unknown_owners: BTreeMap::new(),
             policies: crate::policy::Policies::default(),
+            fenced_reports: None,
+            clock_steps_seen: 0,
+            last_heartbeats_at: None,
         };
         ex.start_relist();
         ex.arm_timers();
@@ -431,7 +472,7 @@ impl Executor {
     }
 
     /// When [`Self::handle_timeout`] should be called next, if ever, on the host's clock (the
-    /// clock the host passes as `now`; see [`crate::clock`] for what happens when it steps).
+    /// clock the host passes as `now`; the crate documentation says what happens when it steps).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.timers.next().map(|t| self.clock.host_time_of(t))
@@ -517,7 +558,8 @@ impl Executor {
     /// The other schedulers that the last readable heartbeat snapshot names and that this
     /// executor judges dead, or `None` while no snapshot was readable. A host uses it to mark
     /// scheduler jobs failed before handing their tries over: a scheduler the snapshot does not
-    /// name yet (one that has just started) is never in it.
+    /// name yet (one that has just started) is never in it. Prefer [`Self::dead_peer_records`]:
+    /// the verdict is as old as the last snapshot.
     #[must_use]
     pub fn dead_peers(&self) -> Option<Vec<String>> {
         let alive = self.alive_peers()?;
@@ -528,6 +570,18 @@ impl Executor {
                 .map(str::to_string)
                 .collect(),
         )
+    }
+
+    /// Like [`Self::dead_peers`], with each dead peer's row as last read: its `latest_heartbeat`
+    /// is the value judged stale. Declare a peer dead with a conditional write on exactly that
+    /// value (`UPDATE job SET state = 'failed' WHERE id = ? AND state = 'running' AND
+    /// latest_heartbeat = ?`): a peer that heartbeated since the snapshot (a stall that ended by
+    /// itself) then keeps its row, its work and its pods. Airflow gets the same effect by
+    /// judging and marking in one transaction on a fresh read.
+    #[must_use]
+    pub fn dead_peer_records(&self) -> Option<Vec<HeartbeatRecord>> {
+        let dead = self.dead_peers()?;
+        Some(dead.iter().filter_map(|id| self.peers.record(id)).collect())
     }
 
     /// How much the executor holds.
@@ -548,11 +602,38 @@ impl Executor {
     // ---- plumbing -------------------------------------------------------------------------
 
     /// Takes the host's reading: time never runs backwards inside the executor, and never
-    /// stands still either when the host's clock steps back ([`crate::clock`]).
+    /// stands still either when the host's clock steps back (`clock.rs`).
     fn advance(&mut self, now: Timestamp) -> Timestamp {
-        let now = self.clock.advance(now, self.config.health_threshold_ms());
+        // The host may wait until the next deadline; later than that by more than half the
+        // threshold, it did not drive us when asked (a stall) or its clock jumped.
+        let limit = self.config.health_threshold_ms() / 2;
+        let core = self.clock.now();
+        let allowed = self.timers.next().map_or(u64::MAX, |deadline| {
+            deadline.since(core).saturating_add(limit)
+        });
+        let now = self.clock.advance(now, allowed);
         self.last_driven = now;
+        if self.clock.steps() != self.clock_steps_seen {
+            self.clock_steps_seen = self.clock.steps();
+            self.fence_reports();
+        }
+        // The host reads heartbeats every loop: a long silence means its loop stalled, and
+        // peers may have declared us dead meanwhile.
+        if self
+            .last_heartbeats_at
+            .is_some_and(|at| now.since(at) > limit)
+        {
+            self.last_heartbeats_at = None;
+            self.fence_reports();
+        }
         now
+    }
+
+    /// Holds reports until our own job is seen running (`fence_reports_after_stall`).
+    fn fence_reports(&mut self) {
+        if self.config.fence_reports_after_stall && self.fenced_reports.is_none() {
+            self.fenced_reports = Some(Vec::new());
+        }
     }
 
     fn after_mutation(&mut self, now: Timestamp) {
@@ -690,14 +771,19 @@ impl Executor {
             Awaiting::OrphanList { round } => self.on_orphan_list(round, outcome),
             Awaiting::OrphanPatch(claim) => self.on_orphan_patch(claim, outcome),
             Awaiting::CompletedList => self.on_completed_list(outcome),
-            Awaiting::CompletedPatch { pod, key } => self.on_completed_patch(pod, key, outcome),
+            Awaiting::CompletedPatch { pod, key, disposal } => {
+                self.on_completed_patch(pod, key, disposal, outcome)
+            }
+            Awaiting::LeftoverList => self.on_leftover_list(outcome),
             Awaiting::ZombieList => self.on_zombie_list(outcome),
             Awaiting::ZombieDelete { pod } => {
                 self.zombie_deletes.remove(&pod);
             }
             Awaiting::RevokeList { key } => self.on_revoke_list(key, outcome),
             Awaiting::Revoke => {}
-            Awaiting::TaskState(_) | Awaiting::ZombieQuery { .. } => {}
+            Awaiting::TaskState(_)
+            | Awaiting::ZombieQuery { .. }
+            | Awaiting::LeftoverQuery { .. } => {}
         }
         Ok(())
     }
@@ -712,7 +798,7 @@ impl Executor {
                 DbOutcome::TaskStates { .. } | DbOutcome::Unavailable { .. },
             )
             | (
-                Awaiting::ZombieQuery { .. },
+                Awaiting::ZombieQuery { .. } | Awaiting::LeftoverQuery { .. },
                 DbOutcome::UnfinishedTasks { .. } | DbOutcome::Unavailable { .. },
             ) => {}
             (Awaiting::TaskState(_), _) => {
@@ -721,7 +807,7 @@ impl Executor {
                     expected: "task states or unavailable",
                 });
             }
-            (Awaiting::ZombieQuery { .. }, _) => {
+            (Awaiting::ZombieQuery { .. } | Awaiting::LeftoverQuery { .. }, _) => {
                 return Err(InputError::UnexpectedOutcome {
                     id,
                     expected: "unfinished tasks or unavailable",
@@ -738,6 +824,9 @@ impl Executor {
             Some(Awaiting::TaskState(decision)) => self.on_task_state(*decision, outcome),
             Some(Awaiting::ZombieQuery { candidates }) => {
                 self.on_unfinished_tasks(&candidates, outcome)
+            }
+            Some(Awaiting::LeftoverQuery { candidates }) => {
+                self.on_leftover_unfinished(candidates, outcome)
             }
             _ => {}
         }

@@ -129,6 +129,13 @@ impl PodTable {
         self.map.is_empty()
     }
 
+    /// Changes every record; the order is the table's, so `f` must not emit anything.
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut PodRecord)) {
+        for record in self.map.values_mut() {
+            f(record);
+        }
+    }
+
     /// Every record in pod order: for scans whose order reaches commands (relist, pending
     /// timeout). O(n log n), but these run on a timer or a relist, never per event.
     pub(crate) fn sorted(&self) -> Vec<(&PodRef, &PodRecord)> {

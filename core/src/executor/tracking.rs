@@ -96,6 +96,9 @@ impl Executor {
             ApiOutcome::Ok | ApiOutcome::Listed { .. } => {
                 task.publish_retries = 0;
                 task.publish_first_failure = None;
+                if let Some(record) = self.pods.get_mut(&pod) {
+                    record.created = true;
+                }
                 return;
             }
         };
@@ -117,6 +120,9 @@ impl Executor {
             PublishDecision::AlreadyCreated => {
                 task.publish_retries = 0;
                 task.publish_first_failure = None;
+                if let Some(record) = self.pods.get_mut(&pod) {
+                    record.created = true;
+                }
             }
             PublishDecision::Retry {
                 backoff_ms,
@@ -447,6 +453,9 @@ impl Executor {
         }
         self.watch.relisting = true;
         self.timers.stop(TimerKind::Relist);
+        // What the list must show: every pod known to exist now. A pod created but never seen
+        // (its events were lost with the watch) counts: missing from the list, it was deleted.
+        self.pods.for_each_mut(|r| r.listable = r.seen || r.created);
         let kind = CommandKind::ListPods {
             namespace: self.config.namespace.clone(),
             label_selector: self.watch_selector(),
@@ -485,14 +494,16 @@ impl Executor {
             .pods
             .sorted()
             .into_iter()
-            .filter(|(pod, record)| record.seen && !present.contains(*pod))
+            .filter(|(pod, record)| record.listable && !present.contains(*pod))
             .map(|(pod, record)| (pod.clone(), record.clone()))
             .collect();
         for (pod_ref, record) in vanished {
             let mut view = PodView::new(pod_ref.namespace, pod_ref.name);
             view.uid = record.uid;
             view.annotations = record.key.to_annotations();
-            view.phase = record.last_phase;
+            // A pod never seen (created while the watch was down) was, as far as anyone here
+            // knows, Pending: its deletion is decided as a deletion before it started.
+            view.phase = record.last_phase.or(Some(PodPhase::Pending));
             view.deletion_timestamp = Some(self.clock.now());
             let _ = self.on_pod_event(EventType::Deleted, &view, true);
         }

@@ -92,6 +92,8 @@ pub(crate) struct Watch {
     pub(crate) selector: LabelSelector,
     /// False while partitioned: events are lost and the watch must be re-listed.
     pub(crate) live: bool,
+    /// When it was started.
+    pub(crate) since: u64,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,33 @@ fn status(code: u16, reason: &str, message: &str) -> ApiOutcome {
     ApiOutcome::status(code, reason, message)
 }
 
+/// An injected error as the API server sends it: a 429 from API priority and fairness carries
+/// `Retry-After: 1`, as kube-apiserver's does.
+fn injected(code: u16) -> ApiOutcome {
+    ApiOutcome::Failed {
+        failure: ApiFailure::Status {
+            code,
+            reason: if code == 429 {
+                "TooManyRequests".into()
+            } else {
+                "Injected".into()
+            },
+            message: "injected by the fault plan".into(),
+            retry_after_secs: (code == 429).then_some(1),
+        },
+    }
+}
+
+/// A 400, 422 or (not for quota) 403 to a create: the API server refuses the pod spec itself.
+fn refuses_the_spec(outcome: &ApiOutcome) -> bool {
+    match outcome {
+        ApiOutcome::Failed {
+            failure: ApiFailure::Status { code, message, .. },
+        } => matches!(code, 400 | 422) || (*code == 403 && !message.contains("exceeded quota")),
+        _ => false,
+    }
+}
+
 fn matches_field(pod: &PodView, field: Option<&str>) -> bool {
     match field {
         Some("status.phase=Succeeded") => pod.phase == Some(PodPhase::Succeeded),
@@ -128,6 +157,7 @@ impl World {
             return;
         };
         let labels_before = pod.view.labels.clone();
+        let was_terminal = matches!(pod.view.phase, Some(PodPhase::Succeeded | PodPhase::Failed));
         change(pod);
         // Only a relabel needs the previous object, and a relabel changes only labels.
         let before = (pod.view.labels != labels_before).then(|| {
@@ -150,6 +180,7 @@ impl World {
         if let Some(node) = freed.and_then(|n| self.nodes.get_mut(n)) {
             node.used = node.used.saturating_sub(1);
         }
+        self.observe_pod(name, was_terminal);
         self.publish(Change {
             rv: self.api.rv,
             created: false,
@@ -174,7 +205,7 @@ impl World {
         if pod.view.deletion_timestamp.is_none() {
             pod.view.deletion_timestamp = Some(Timestamp(self.now));
         }
-        self.checker.pod_removed(&pod);
+        self.pod_leaves(&pod);
         self.publish(Change {
             rv: self.api.rv,
             created: false,
@@ -219,6 +250,7 @@ impl World {
                 inc,
                 selector: selector.clone(),
                 live,
+                since: self.now,
             },
         );
         let latency = self.scenario.latency.watch_ms;
@@ -273,12 +305,19 @@ impl World {
 
     pub(crate) fn api_request(&mut self, sched: u32, inc: u32, command: Command) {
         let id = command.id;
-        let outcome = match self.api.errors {
-            Some((code, rate)) if self.rng_api.random_bool(rate) => {
-                status(code, "Injected", "injected by the fault plan")
+        let refused_key = match &command.kind {
+            CommandKind::CreatePod { manifest } => {
+                TaskKey::from_annotations(&manifest.annotations).ok()
             }
+            _ => None,
+        };
+        let outcome = match self.api.errors {
+            Some((code, rate)) if self.rng_api.random_bool(rate) => injected(code),
             _ => self.serve(sched, command),
         };
+        if let (Some(key), true) = (refused_key, refuses_the_spec(&outcome)) {
+            self.checker.spec_refused(&key);
+        }
         let latency = self.scenario.latency.api_ms;
         let outcome = if self.scheds[sched as usize].partitioned {
             ApiOutcome::Failed {
@@ -404,8 +443,8 @@ impl World {
         pod.view.resource_version = self.api.rv.to_string();
         let name = pod.view.name.clone();
         let view = pod.view.clone();
-        self.checker.pod_created(&pod);
         self.api.pods.insert(name.clone(), pod);
+        self.observe_pod(&name, false);
         self.publish(Change {
             rv: self.api.rv,
             created: true,

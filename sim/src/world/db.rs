@@ -35,6 +35,9 @@ pub(crate) struct Ti {
     /// A scheduler is handing this task instance to its executor (Airflow holds the row lock
     /// for the whole adoption transaction; other schedulers skip it).
     pub(crate) adopting_by: Option<String>,
+    /// The current try's task process died without writing its state (its VM was lost, it was
+    /// OOM-killed or force-deleted): its heartbeats stopped then.
+    pub(crate) process_died_at: Option<Ms>,
 }
 
 /// A scheduler job row.
@@ -119,6 +122,32 @@ impl Db {
         )
     }
 
+    /// The task process of try `key` died without a word at `now`: if it is the task instance's
+    /// current try and RUNNING, its heartbeats stop.
+    pub(crate) fn process_died(&mut self, key: &TaskKey, now: Ms) {
+        if let Some(idx) = self.find(key) {
+            let ti = &mut self.tis[idx];
+            if ti.key.try_number == key.try_number && ti.state == Some(TaskState::Running) {
+                ti.process_died_at = Some(now);
+            }
+        }
+    }
+
+    /// Task instances RUNNING whose task process has sent no heartbeat for `threshold` (Airflow's
+    /// zombie task instances, `scheduler_zombie_task_threshold`).
+    pub(crate) fn zombie_tasks(&self, now: Ms, threshold: Ms) -> Vec<usize> {
+        self.tis
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.state == Some(TaskState::Running)
+                    && t.process_died_at
+                        .is_some_and(|at| now.saturating_sub(at) >= threshold)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     pub(crate) fn in_flight(&self) -> usize {
         self.tis
             .iter()
@@ -154,6 +183,7 @@ impl World {
                 stuck_resets: 0,
                 retries_consumed: 0,
                 adopting_by: None,
+                process_died_at: None,
                 arrived_at: span * u64::from(i) / u64::from(load.tasks.max(1)),
                 done_at: None,
             });
@@ -167,6 +197,7 @@ impl World {
     pub(crate) fn fail_try(&mut self, idx: usize) -> bool {
         let now = self.now;
         let ti = &mut self.db.tis[idx];
+        ti.process_died_at = None;
         if ti.retries_left > 0 {
             ti.retries_left -= 1;
             ti.retries_consumed += 1;

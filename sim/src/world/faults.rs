@@ -34,10 +34,14 @@ impl World {
                     self.delete_pod(&name, 30, Some("PreemptionByScheduler"));
                 }
             }
-            Fault::NodeLoss { node, .. } => {
+            Fault::NodeLoss {
+                node,
+                duration_s,
+                returns,
+                ..
+            } => {
                 // In range: validated at load (`faults[i].node` below `cluster.nodes`).
-                let node = node as usize;
-                self.lose_node(node);
+                self.lose_node(node as usize, duration_s, returns);
             }
             Fault::CrashScheduler {
                 scheduler,
@@ -50,9 +54,17 @@ impl World {
                     self.after(secs(restart_after_s).max(1), Ev::Restart { sched: i });
                 }
             }
-            Fault::StallScheduler { scheduler, .. } => {
+            Fault::StallScheduler {
+                scheduler,
+                duration_s,
+                ..
+            } => {
                 let i = self.sched_index(scheduler);
                 self.stall_scheduler(i);
+                if let Some(d) = duration_s {
+                    let inc = self.scheds[i as usize].inc;
+                    self.after(secs(d).max(1), Ev::StallEnds { sched: i, inc });
+                }
             }
             Fault::Partition {
                 scheduler,

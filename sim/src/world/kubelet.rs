@@ -13,28 +13,6 @@ use podwarden_core::{ContainerState, ContainerStatus, PodCondition, PodPhase, Po
 use super::api::{PodKind, Pull, SimPod};
 use super::{Ev, World};
 
-/// A worker node.
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    pub(crate) name: String,
-    pub(crate) capacity: u32,
-    pub(crate) used: u32,
-    pub(crate) cordoned: bool,
-    pub(crate) lost: bool,
-}
-
-impl Node {
-    pub(crate) fn new(index: u32, capacity: u32) -> Self {
-        Self {
-            name: format!("node-{index}"),
-            capacity,
-            used: 0,
-            cordoned: false,
-            lost: false,
-        }
-    }
-}
-
 /// One step of a pod's life, scheduled by the kubelet (or the control plane).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,13 +30,9 @@ pub(crate) enum PodStep {
     /// A duplicate status update of a terminating pod.
     StatusEcho,
     Remove,
-    /// Node lost: the taint manager evicts.
-    TaintEvict,
-    /// Node lost: pod GC force-deletes.
-    PodGc,
 }
 
-fn condition(kind: &str, status: &str, reason: &str) -> PodCondition {
+pub(crate) fn condition(kind: &str, status: &str, reason: &str) -> PodCondition {
     PodCondition {
         kind: kind.into(),
         status: status.into(),
@@ -67,7 +41,7 @@ fn condition(kind: &str, status: &str, reason: &str) -> PodCondition {
     }
 }
 
-fn set_main(view: &mut PodView, state: ContainerState) {
+pub(crate) fn set_main(view: &mut PodView, state: ContainerState) {
     let last = view.containers.first().and_then(|c| c.last_state.clone());
     let mut status = ContainerStatus::new("base", state);
     status.last_state = last;
@@ -91,7 +65,7 @@ impl World {
         }
     }
 
-    fn step_later(&mut self, name: &str, delay: u64, step: PodStep) {
+    pub(crate) fn step_later(&mut self, name: &str, delay: u64, step: PodStep) {
         if let Some(gen) = self.api.pods.get(name).map(|p| p.gen) {
             self.after(
                 delay,
@@ -112,9 +86,9 @@ impl World {
         if pod.gen != gen {
             return;
         }
-        if pod.node.is_some_and(|n| self.nodes[n].lost)
-            && !matches!(step, PodStep::TaintEvict | PodStep::PodGc)
-        {
+        // A lost node's kubelet does nothing; what was asked meanwhile is picked up when the node
+        // returns (`nodes.rs`).
+        if pod.node.is_some_and(|n| self.nodes[n].lost) {
             return;
         }
         let now = Timestamp(self.now);
@@ -243,31 +217,6 @@ impl World {
             PodStep::Terminate => self.terminate(name),
             PodStep::StatusEcho => self.update_pod(name, |_| {}),
             PodStep::Remove => self.remove_pod(name),
-            PodStep::TaintEvict => {
-                // The taint manager marks the pod, then deletes it.
-                self.update_pod(name, |p| {
-                    p.view.conditions.push(condition(
-                        "DisruptionTarget",
-                        "True",
-                        "DeletionByTaintManager",
-                    ));
-                });
-                self.update_pod(name, |p| p.view.deletion_timestamp = Some(now));
-                self.step_later(name, 60_000, PodStep::PodGc);
-            }
-            PodStep::PodGc => {
-                self.update_pod(name, |p| {
-                    if !matches!(p.view.phase, Some(PodPhase::Succeeded | PodPhase::Failed)) {
-                        p.view.phase = Some(PodPhase::Failed);
-                        p.view.conditions.push(condition(
-                            "DisruptionTarget",
-                            "True",
-                            "DeletionByPodGC",
-                        ));
-                    }
-                });
-                self.remove_pod(name);
-            }
         }
     }
 
@@ -296,14 +245,12 @@ impl World {
             let ti = &mut self.db.tis[idx];
             ti.state = Some(TaskState::Running);
             ti.started.insert(key.try_number);
+            ti.process_died_at = None;
         }
         self.update_pod(name, |p| {
             p.running_task = true;
             p.task_started = true;
         });
-        if kind == PodKind::Worker {
-            self.checker.task_started(name, &key);
-        }
         let runtime = self.db.tis[idx].runtime_ms;
         let kpo = self.db.tis[idx].kpo && kind == PodKind::Worker;
         if kpo {
@@ -379,11 +326,12 @@ impl World {
                     1 if same_try => {
                         self.fail_try(idx);
                     }
-                    // OOM-killed: the process died without a word; the executor reports.
+                    // OOM-killed: the process died without a word (its heartbeats stop); the
+                    // executor reports.
+                    _ if same_try => self.db.tis[idx].process_died_at = Some(self.now),
                     _ => {}
                 }
             }
-            self.checker.task_stopped(name);
         }
         let (reason, phase) = match code {
             0 => ("Completed", PodPhase::Succeeded),
@@ -427,9 +375,8 @@ impl World {
         let terminal = matches!(pod.view.phase, Some(PodPhase::Succeeded | PodPhase::Failed));
         let already = pod.view.deletion_timestamp.is_some();
         if grace_s == 0 {
-            if pod.running_task {
-                self.checker.task_stopped(name);
-            }
+            // Force-deleted: the process is killed without a word.
+            self.process_dies(name);
             self.remove_pod(name);
             return;
         }
@@ -482,12 +429,16 @@ impl World {
                     self.fail_try(idx);
                 }
             }
-            self.checker.task_stopped(name);
         }
+        // From Kubernetes 1.27 the kubelet moves a deleted pod to a terminal phase before it goes;
+        // before, the pod goes with its phase unchanged (Running, or Pending if it never started).
+        let terminal_phase = self.scenario.cluster.kubernetes_minor >= 27;
         self.update_pod(name, |p| {
             p.running_task = false;
             if !matches!(p.view.phase, Some(PodPhase::Succeeded | PodPhase::Failed)) {
-                p.view.phase = Some(PodPhase::Failed);
+                if terminal_phase {
+                    p.view.phase = Some(PodPhase::Failed);
+                }
                 let state = if ran {
                     ContainerState::Terminated {
                         reason: Some("Error".into()),
@@ -502,7 +453,8 @@ impl World {
                             "The container could not be located when the pod was terminated".into(),
                         ),
                         exit_code: 137,
-                        started_at: None,
+                        // Set if the container had started (its process died earlier).
+                        started_at,
                     }
                 };
                 set_main(&mut p.view, state);
@@ -510,35 +462,6 @@ impl World {
         });
         self.step_later(name, 50, PodStep::StatusEcho);
         self.step_later(name, 400, PodStep::Remove);
-    }
-
-    /// The names of the pods placed on `node`.
-    pub(crate) fn pods_on(&self, node: usize) -> Vec<String> {
-        self.api
-            .pods
-            .values()
-            .filter(|p| p.node == Some(node))
-            .map(|p| p.view.name.clone())
-            .collect()
-    }
-
-    /// A node stops: its pods freeze (running tasks die silently) until the taint manager and
-    /// pod GC act.
-    pub(crate) fn lose_node(&mut self, node: usize) {
-        let Some(n) = self.nodes.get_mut(node) else {
-            return;
-        };
-        n.lost = true;
-        for name in self.pods_on(node) {
-            if self.api.pods.get(&name).is_some_and(|p| p.running_task) {
-                self.checker.task_stopped(&name);
-            }
-            if let Some(p) = self.api.pods.get_mut(&name) {
-                p.gen += 1;
-                p.running_task = false;
-            }
-            self.step_later(&name, 300_000, PodStep::TaintEvict);
-        }
     }
 }
 

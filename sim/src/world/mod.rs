@@ -17,6 +17,7 @@ mod faults;
 mod hostile_tests;
 mod kubelet;
 pub(crate) mod livelock;
+mod nodes;
 mod scheduler;
 
 use std::cmp::Reverse;
@@ -37,9 +38,10 @@ use crate::trace::{Fnv64, Trace};
 
 pub(crate) use api::{ApiServer, PodKind, SimPod};
 pub(crate) use db::Db;
-pub(crate) use kubelet::{Node, PodStep};
+pub(crate) use kubelet::PodStep;
+pub(crate) use nodes::Node;
 pub use scheduler::SchedCounts;
-pub(crate) use scheduler::{Sched, PROBE_PERIOD};
+pub(crate) use scheduler::{Sched, Status, PROBE_PERIOD};
 
 /// Milliseconds of simulated time.
 pub(crate) type Ms = u64;
@@ -87,8 +89,16 @@ pub(crate) enum Ev {
         gen: u64,
         step: PodStep,
     },
+    /// A step of a lost node (the control plane's, or its return).
+    Node {
+        node: u32,
+        epoch: u32,
+        step: nodes::NodeStep,
+    },
     /// A scheduled or random fault starts.
     Fault { fault: Fault },
+    /// A stall that ends by itself is over (of one incarnation).
+    StallEnds { sched: u32, inc: u32 },
     /// A fault's effect ends.
     PartitionHeals { sched: u32 },
     /// The DB comes back.
@@ -180,6 +190,8 @@ pub struct World {
     pub(crate) checker: Checker,
     pub(crate) summary: Summary,
     pub(crate) violation: Option<Violation>,
+    /// When worker pods left the store recently (`bounded_core_state`'s slack).
+    pub(crate) recent_removals: std::collections::VecDeque<Ms>,
     /// Run past the first violation ([`World::keep_going`]).
     keep_going: bool,
     /// Events at the current instant, and whether they passed the livelock limit.
@@ -247,6 +259,7 @@ impl World {
             checker: Checker::new(&scenario),
             summary: Summary::default(),
             violation: None,
+            recent_removals: std::collections::VecDeque::new(),
             keep_going: false,
             same_instant: livelock::SameInstant::new(livelock::limit_for(&scenario)),
             livelocked: false,
@@ -443,7 +456,9 @@ impl World {
             }
             Ev::WatchGone { sched, inc } => self.deliver(sched, inc, Input::WatchExpired),
             Ev::Pod { name, gen, step } => self.pod_step(&name, gen, step),
+            Ev::Node { node, epoch, step } => self.node_step(node, epoch, step),
             Ev::Fault { fault } => self.apply_fault(fault),
+            Ev::StallEnds { sched, inc } => self.resume_scheduler(sched, inc),
             Ev::PartitionHeals { sched } => self.heal_partition(sched),
             Ev::DbRecovers => {
                 if self.now >= self.db.outage_until {
@@ -488,7 +503,7 @@ impl World {
     pub fn live_schedulers(&self) -> Vec<String> {
         self.scheds
             .iter()
-            .filter(|s| s.status == scheduler::Status::Up)
+            .filter(|s| s.status == Status::Up)
             .map(|s| s.id.clone())
             .collect()
     }

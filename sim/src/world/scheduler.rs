@@ -60,6 +60,7 @@ pub(crate) struct Sched {
     next_heartbeat: Ms,
     next_orphan_check: Ms,
     next_stuck_check: Ms,
+    next_zombie_check: Ms,
     unhealthy_since: Option<Ms>,
     pub(crate) counts: BTreeMap<String, SchedCounts>,
 }
@@ -80,6 +81,7 @@ impl Sched {
             next_heartbeat: 0,
             next_orphan_check: 0,
             next_stuck_check: 0,
+            next_zombie_check: 0,
             unhealthy_since: None,
             counts: BTreeMap::new(),
         }
@@ -119,6 +121,9 @@ const QUEUE_PER_LOOP: usize = 32;
 /// Airflow's `task_queued_timeout` and its check interval.
 const TASK_QUEUED_TIMEOUT: Ms = 600_000;
 const STUCK_CHECK_INTERVAL: Ms = 120_000;
+/// Airflow's `zombie_detection_interval`: how often a scheduler looks for RUNNING task instances
+/// whose task process stopped heartbeating.
+const ZOMBIE_CHECK_INTERVAL: Ms = 10_000;
 /// Probe period; a scheduler unhealthy for this many probes in a row is restarted.
 pub(crate) const PROBE_PERIOD: Ms = 10_000;
 const PROBE_FAILURES: u64 = 3;
@@ -141,6 +146,7 @@ impl World {
         s.next_heartbeat = now;
         s.next_orphan_check = now;
         s.next_stuck_check = now + STUCK_CHECK_INTERVAL;
+        s.next_zombie_check = now + ZOMBIE_CHECK_INTERVAL;
         s.unhealthy_since = None;
         let local = s.local(now);
         let policies = self.policies.clone();
@@ -207,6 +213,10 @@ impl World {
             if now >= self.scheds[i as usize].next_stuck_check {
                 self.scheds[i as usize].next_stuck_check = now + STUCK_CHECK_INTERVAL;
                 self.revoke_stuck(i);
+            }
+            if now >= self.scheds[i as usize].next_zombie_check {
+                self.scheds[i as usize].next_zombie_check = now + ZOMBIE_CHECK_INTERVAL;
+                self.fail_zombie_tasks();
             }
         }
         // Loops drift a little, as real ones do, so no scheduler always comes first.
@@ -298,7 +308,7 @@ impl World {
         let Some(dead) = self.scheds[i as usize]
             .exec
             .as_ref()
-            .and_then(Executor::dead_peers)
+            .and_then(Executor::dead_peer_records)
         else {
             return;
         };
@@ -306,9 +316,11 @@ impl World {
             self.scheds[i as usize].id.clone(),
             self.scheds[i as usize].inc,
         );
-        for job_id in &dead {
-            if let Some(job) = self.db.jobs.get_mut(job_id) {
-                if job.state == JobState::Running {
+        // A conditional write on the heartbeat judged stale: a peer that heartbeated since the
+        // executor's snapshot (its stall ended) keeps its row.
+        for record in &dead {
+            if let Some(job) = self.db.jobs.get_mut(&record.scheduler_id) {
+                if job.state == JobState::Running && job.heartbeat == record.latest_heartbeat {
                     job.state = JobState::Failed;
                 }
             }
@@ -358,17 +370,35 @@ impl World {
             .collect();
         for t in stuck {
             let key = self.db.tis[t].key.clone();
-            self.deliver(i, inc, Input::Revoke { key });
+            self.checker.abandoned(&key);
+            self.deliver(i, inc, Input::Revoke { key: key.clone() });
             self.summary.stuck_revoked += 1;
             let ti = &mut self.db.tis[t];
             if ti.stuck_resets < 2 {
                 ti.stuck_resets += 1;
                 self.db.make_schedulable(t, now);
             } else {
+                // The task fails for good: charged to the user like any failure.
+                let never_started = !ti.started.contains(&key.try_number);
                 ti.state = Some(TaskState::Failed);
                 ti.queued_by = None;
                 ti.done_at = Some(now);
+                self.checker.retry_consumed(&key, never_started, now);
             }
+        }
+    }
+
+    /// Airflow's zombie task instances: RUNNING, with a task process that has not heartbeated for
+    /// `zombie_task_threshold_s` (its node was lost, it was killed without a word). The scheduler
+    /// fails the try (a user retry if any is left: the task had started).
+    fn fail_zombie_tasks(&mut self) {
+        let threshold = secs(self.scenario.zombie_task_threshold_s);
+        for idx in self.db.zombie_tasks(self.now, threshold) {
+            self.summary.zombie_tasks_failed += 1;
+            let key = self.db.tis[idx].key.clone();
+            self.checker.abandoned(&key);
+            self.checker.retry_consumed(&key, false, self.now);
+            self.fail_try(idx);
         }
     }
 
@@ -481,7 +511,10 @@ impl World {
             } => {
                 self.start_watch(i, inc, label_selector, &resource_version);
             }
-            CommandKind::Report { key, state, .. } => self.on_report(&id, &key, state),
+            CommandKind::Report { key, state, .. } => {
+                self.checker.reported(&id, &key, state, self.now);
+                self.on_report(&id, &key, state);
+            }
             CommandKind::Requeue {
                 key,
                 cause,
@@ -534,6 +567,7 @@ impl World {
             }
         }
         for key in reset {
+            self.checker.abandoned(key);
             if let Some(idx) = self.db.find(key) {
                 let ti = &mut self.db.tis[idx];
                 ti.adopting_by = None;
@@ -554,6 +588,7 @@ impl World {
     /// run for too long (`not_driven`) is restarted, as a Kubernetes liveness probe would.
     pub(crate) fn probe(&mut self) {
         let now = self.now;
+        self.check_core_state();
         for i in 0..self.scheds.len() as u32 {
             let s = &mut self.scheds[i as usize];
             let Some(ex) = s.exec.as_ref() else { continue };
@@ -574,6 +609,33 @@ impl World {
             }
         }
         self.after(PROBE_PERIOD, Ev::Probe);
+    }
+
+    /// A stall that ends by itself is over: the loop runs again with the executor's old state,
+    /// first through everything that arrived meanwhile (peers may have judged it dead and taken
+    /// its work: its next heartbeat tells it, as in Airflow).
+    pub(crate) fn resume_scheduler(&mut self, i: u32, inc: u32) {
+        let s = &mut self.scheds[i as usize];
+        if s.inc != inc || !matches!(s.status, Status::Stalled { .. }) {
+            return;
+        }
+        s.status = Status::Up;
+        // Timer and loop events were dropped while stalled: both are armed again below.
+        s.timer_at = None;
+        let id = s.id.clone();
+        let buffered = std::mem::take(&mut s.buffered);
+        self.summary.stalls_resumed += 1;
+        let job_running = self
+            .db
+            .jobs
+            .get(&id)
+            .is_some_and(|j| j.state == JobState::Running);
+        self.checker.resumed(i, &id, job_running);
+        for input in buffered {
+            self.deliver(i, inc, input);
+        }
+        self.drain(i);
+        self.after(1, Ev::SchedLoop { sched: i, inc });
     }
 
     pub(crate) fn stall_scheduler(&mut self, i: u32) {
