@@ -15,7 +15,10 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UnhealthyReasons {
     /// The host has not driven the executor (`handle_input` / `handle_timeout`) for longer
-    /// than `scheduler_health_check_threshold`: the loop is stuck.
+    /// than `scheduler_health_check_threshold`: the loop is stuck. Also set while the host's
+    /// clock reads earlier than at the last drive (it stepped back and the executor has not been
+    /// driven since): idleness cannot be measured then, and a running loop drives the executor
+    /// again within a loop, so a probe that sees it several times in a row sees a stuck loop.
     pub not_driven: bool,
     /// Pods are tracked but the watch has made no progress (no event, bookmark or relist) for
     /// longer than `health_watch_stall_threshold`: the watch is stuck (Airflow #12644, #36998).

@@ -23,6 +23,7 @@
 
 pub mod builder;
 pub mod cli;
+pub mod coverage;
 pub mod custom;
 pub mod extensions;
 pub mod invariants;

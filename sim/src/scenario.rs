@@ -293,6 +293,25 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The fault's kind, as scenario files name it (`node_loss`, `clock_step`, …).
+    #[must_use]
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::DrainNode { .. } => "drain_node",
+            Self::SigtermStorm { .. } => "sigterm_storm",
+            Self::NodeLoss { .. } => "node_loss",
+            Self::Preempt { .. } => "preempt",
+            Self::CrashScheduler { .. } => "crash_scheduler",
+            Self::StallScheduler { .. } => "stall_scheduler",
+            Self::Partition { .. } => "partition",
+            Self::WatchExpiry { .. } => "watch_expiry",
+            Self::ClockSkew { .. } => "clock_skew",
+            Self::ClockStep { .. } => "clock_step",
+            Self::DbOutage { .. } => "db_outage",
+            Self::ApiErrors { .. } => "api_errors",
+        }
+    }
+
     /// When the fault starts.
     #[must_use]
     pub fn at_s(&self) -> f64 {

@@ -59,6 +59,8 @@ pub struct Summary {
     pub per_scheduler: BTreeMap<String, SchedCounts>,
     /// Task latency (arrival to SUCCESS or FAILED) of the tasks that ended.
     pub task_latency: LatencyHistogram,
+    /// The faults and decisions this run reached, by name ([`crate::coverage`]).
+    pub coverage: crate::coverage::RunCoverage,
 }
 
 /// Latencies in buckets 2.5 % wide (a log scale), so that sweeps and shards merge percentiles

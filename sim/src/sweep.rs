@@ -105,6 +105,9 @@ pub struct SweepReport {
     /// adds reports up. `None` in reports written before it existed, which `--merge` refuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<SweepIdentity>,
+    /// The faults and decisions the seeds reached, with how many seeds reached each.
+    #[serde(default)]
+    pub coverage: crate::coverage::Coverage,
 }
 
 /// What identifies a sweep's report, so that only shards of one sweep are merged, each once.
@@ -189,6 +192,7 @@ impl SweepReport {
         self.task_latency.merge(&other.task_latency);
         self.task_latency_p50_ms = self.task_latency.percentile(50);
         self.task_latency_p99_ms = self.task_latency.percentile(99);
+        self.coverage.merge(&other.coverage);
     }
 
     /// The report as a text table.
@@ -279,6 +283,7 @@ impl SweepReport {
         if self.failures.len() > 20 {
             let _ = writeln!(out, "… and {} more failing seeds", self.failures.len() - 20);
         }
+        out.push_str(&self.coverage.to_text(self.seeds_run));
         out
     }
 }
@@ -460,7 +465,13 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
     s.config.pod_launch_failure_retries = i64::from(rng.random_range(0u32..=3));
     s.config.worker_pods_creation_batch_size = rng.random_range(1..=8);
     s.config.task_publish_max_retries = i64::from(rng.random_range(0u32..=2));
-    s.config.orphaned_tasks_check_interval = f64::from(rng.random_range(1u32..=5)) * 60.0;
+    // From 10 s (hand-overs within a stall's length: the split-brain case) to Airflow's 300 s.
+    s.config.orphaned_tasks_check_interval = f64::from(rng.random_range(1u32..=30)) * 10.0;
+    // The pending timeout (off in Airflow today) in a fifth of the seeds.
+    if rng.random_bool(0.2) {
+        s.config.worker_pods_pending_timeout = f64::from(rng.random_range(60u32..=300));
+        s.config.worker_pods_pending_timeout_check_interval = 30.0;
+    }
     s.config.delete_worker_pods = rng.random_bool(0.8);
     s.config.kpo_zombie_pod_cleanup_enabled = s.load.kpo_fraction > 0.0;
     s.expect.prestart_budget = u32::try_from(s.config.pod_launch_failure_retries)
@@ -475,7 +486,7 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
             restart_after_s: f64::from(rng.random_range(5u32..=120)),
         });
     }
-    if rng.random_bool(0.3) {
+    if rng.random_bool(0.4) {
         // A stall the probe ends, one shorter than the liveness threshold (nobody notices),
         // or one past it that ends by itself (peers took its work: the split-brain case).
         let duration_s = match rng.random_range(0u32..3) {
@@ -739,6 +750,7 @@ fn add_run(
     report.requeues += s.requeues();
     report.retries_consumed += s.retries_consumed;
     report.task_latency.merge(&s.task_latency);
+    report.coverage.add_run(&s.coverage);
     for c in s.per_scheduler.values() {
         report
             .api_calls_samples

@@ -125,3 +125,44 @@ fn shrink_reduces_the_legacy_thrash_swarm_failure_to_a_tiny_world() {
         Some("no_thrash")
     );
 }
+
+/// Swarm seeds of `steady-ha` that broke an invariant under the default policy once the swarm
+/// drew every fault kind (with this version's draw: the seed names a world only together with
+/// `sweep::swarm`). Each was fixed at its cause; the comment says which.
+const DEFAULT_POLICY_SWARM_SEEDS: [(u64, &str); 8] = [
+    // A stall ended by the probe, the host clock stepped back meanwhile: health could not
+    // measure idleness and said healthy; now `not_driven` and `clock_step` while the clock reads
+    // earlier than the last drive (stall_detected).
+    (1006, "stall with a clock step back"),
+    // The same, with nothing to restart the stalled scheduler: its tries stayed tracked to the
+    // end (bounded_core_state), and in another draw tasks stayed RUNNING (no_lost_task).
+    (1678, "stalled scheduler never restarted"),
+    (1940, "stalled scheduler never restarted"),
+    // A requeue announced while the failed pod's done label kept failing (429), then the
+    // scheduler died: its successor adopted the unmarked failure and requeued it again. The
+    // requeue now waits for the disposal to be confirmed (requeue_bounded).
+    (4921, "requeue announced before the failure was marked"),
+    (2316, "requeue announced before the failure was marked"),
+    (5339, "stalled scheduler never restarted"),
+    (9039, "stalled scheduler never restarted"),
+    (9438, "stall with a clock step back"),
+];
+
+#[test]
+fn swarm_seeds_that_broke_the_default_policy_hold() {
+    let base = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios/steady-ha.toml")
+            .display()
+            .to_string(),
+    )
+    .expect("steady-ha loads");
+    for (seed, what) in DEFAULT_POLICY_SWARM_SEEDS {
+        let (world, draw) = sweep::swarm(&base, seed);
+        let report = runner::run(world, Some(seed), None, None).expect("runs");
+        assert_eq!(
+            report.outcome.violation, None,
+            "seed {seed} ({what}) breaks again: {draw}"
+        );
+    }
+}

@@ -26,6 +26,8 @@ pub struct Harness {
     pub transcript: String,
     /// Commands emitted while the harness set the executor up (start-up list and timers).
     pub startup: Vec<Command>,
+    /// API commands answered so far.
+    pub answered: std::collections::BTreeSet<CommandId>,
 }
 
 fn one_line(cmd: &Command) -> String {
@@ -47,6 +49,7 @@ impl Harness {
             commands: Vec::new(),
             transcript: String::new(),
             startup: Vec::new(),
+            answered: std::collections::BTreeSet::new(),
         };
         let start = h.drain();
         let list = start
@@ -121,6 +124,7 @@ impl Harness {
             }
             ApiOutcome::Failed { failure } => format!("answer {id} failed {failure}"),
         };
+        self.answered.insert(id);
         self.input(label, Input::ApiResult { id, outcome })
     }
 
@@ -192,8 +196,24 @@ impl Harness {
         )
     }
 
-    /// Answers the `QueryTaskStates` in `cmds` (the first one) with `state` for its key.
+    /// Answers the `QueryTaskStates` in `cmds` (the first one) with `state` for its key. The
+    /// clean-ups in `cmds` (a done label, a delete) not answered yet are acknowledged first, as
+    /// the cluster usually answers them before the DB: a requeue waits for the failed pod's
+    /// disposal to be confirmed. A test about another order answers with `answer_states`.
     pub fn answer_state_of(&mut self, cmds: &[Command], state: Option<TaskState>) -> Vec<Command> {
+        for c in cmds {
+            let cleanup = matches!(
+                &c.kind,
+                CommandKind::DeletePod { .. }
+                    | CommandKind::PatchLabels {
+                        precondition: None,
+                        ..
+                    }
+            );
+            if cleanup && !self.answered.contains(&c.id) {
+                self.answer(c.id, ApiOutcome::Ok);
+            }
+        }
         let (id, keys) = cmds
             .iter()
             .find_map(|c| match &c.kind {

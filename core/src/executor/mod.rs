@@ -296,6 +296,10 @@ pub struct Executor {
     /// their try: the try gets no new pod until each is confirmed (two pods of one try must never
     /// both be able to start the task).
     unconfirmed_deletes: BTreeMap<PodRef, TaskKey>,
+    /// Failed pods whose disposal (done label or deletion) is not confirmed yet.
+    disposing: BTreeSet<PodRef>,
+    /// Requeues waiting for their failed pod's disposal to be confirmed.
+    requeue_after_disposal: BTreeMap<PodRef, PendingDecision>,
     peers: PeerLiveness,
     orphan_rounds: BTreeMap<u64, OrphanRound>,
     /// A completed-pod adoption is due but waits for the first heartbeat snapshot.
@@ -372,6 +376,8 @@ impl Executor {
             cleanup_retries: BTreeMap::new(),
             db_retries: BTreeMap::new(),
             unconfirmed_deletes: BTreeMap::new(),
+            disposing: BTreeSet::new(),
+            requeue_after_disposal: BTreeMap::new(),
             peers: PeerLiveness::default(),
             orphan_rounds: BTreeMap::new(),
             completed_adoption_waiting: false,
@@ -483,6 +489,10 @@ impl Executor {
     /// fork an exec probe.
     #[must_use]
     pub fn health(&self, now: Timestamp) -> Health {
+        // The host's clock reads earlier than at its last drive: it stepped back since, and the
+        // executor has not been driven on the new clock. How long it has been idle cannot be
+        // measured; a loop that runs drives it within a loop, so this is named as both.
+        let behind = now < self.clock.host_now();
         let now = self.clock.core_at(now);
         let idle_ms = now.since(self.last_driven);
         let threshold = self.config.health_threshold_ms();
@@ -501,10 +511,10 @@ impl Executor {
             last_driven: self.clock.host_now(),
             idle_ms,
             reasons: UnhealthyReasons {
-                not_driven: idle_ms > threshold,
+                not_driven: idle_ms > threshold || behind,
                 watch_stalled,
                 launch_stalled,
-                clock_step,
+                clock_step: clock_step || behind,
             },
         }
     }

@@ -180,23 +180,52 @@ impl Executor {
             return;
         }
         if budget_left && requeue::is_pre_execution_failure(state, &d.details, excluded) {
-            task.requeues += 1;
-            task.failures
-                .get_or_insert_with(Box::default)
-                .last_requeued_pod = Some(d.pod.name.clone());
-            task.phase = TaskPhase::Queued;
-            task.launch = None;
-            task.publish_retries = 0;
-            let attempt = task.requeues;
-            self.launch.push(d.key.clone());
-            self.emit(CommandKind::Requeue {
-                key: d.key,
-                attempt,
-                cause: d.cause,
-                failed_pod: d.pod,
-            });
+            if self.disposing.contains(&d.pod) {
+                // The failed pod's done label (or deletion) is not confirmed yet: the requeue is
+                // announced once it is, so that a scheduler dying in between leaves an unmarked
+                // failure for its adopter to requeue once, not a requeue that never happened.
+                self.requeue_after_disposal.insert(d.pod.clone(), d);
+            } else {
+                self.requeue_now(d);
+            }
         } else {
             self.fail_try(d.key, &d.details, d.evidence);
+        }
+    }
+
+    /// Requeues the try of a failed pod: a new pod (a new name) for the same try, announced.
+    fn requeue_now(&mut self, d: PendingDecision) {
+        let Some(task) = self.tasks.get_mut(&d.key) else {
+            return;
+        };
+        task.requeues += 1;
+        task.failures
+            .get_or_insert_with(Box::default)
+            .last_requeued_pod = Some(d.pod.name.clone());
+        task.phase = TaskPhase::Queued;
+        task.launch = None;
+        task.publish_retries = 0;
+        task.publish_first_failure = None;
+        let attempt = task.requeues;
+        self.launch.push(d.key.clone());
+        self.emit(CommandKind::Requeue {
+            key: d.key,
+            attempt,
+            cause: d.cause,
+            failed_pod: d.pod,
+        });
+    }
+
+    /// The disposal of failed pod `pod` (done label or deletion) is confirmed, or the pod is
+    /// gone: a requeue waiting for it goes out, if its try still waits for it.
+    pub(super) fn disposal_confirmed(&mut self, pod: &PodRef) {
+        if !self.disposing.remove(pod) {
+            return;
+        }
+        if let Some(d) = self.requeue_after_disposal.remove(pod) {
+            if self.is_deciding(&d.key, &d.pod) {
+                self.requeue_now(d);
+            }
         }
     }
 

@@ -204,6 +204,10 @@ impl Executor {
             // Gone, being deleted or terminal: it can no longer start the task.
             self.confirm_deleting(&pod.pod_ref());
         }
+        if kind == EventType::Deleted && !self.disposing.is_empty() {
+            // Gone (or out of our watch once labelled done): nothing more to mark.
+            self.disposal_confirmed(&pod.pod_ref());
+        }
         let now = self.clock.now();
         let gone = kind == EventType::Deleted;
         let classification = watch::classify(
@@ -332,6 +336,9 @@ impl Executor {
                 if disposal == Disposal::Delete && pod_state == PodState::Live {
                     self.expect_deletion(&key, &pod);
                 }
+                if matches!(outcome, Outcome::Failed { .. }) {
+                    self.disposing.insert(pod.clone());
+                }
                 self.start_cleanup(Cleanup {
                     pod: pod.clone(),
                     disposal,
@@ -390,11 +397,13 @@ impl Executor {
             if cleanup.disposal == Disposal::Delete {
                 self.confirm_deleting(&cleanup.pod);
             }
+            self.disposal_confirmed(&cleanup.pod);
             return;
         };
         if failure.code() == Some(404) {
             self.pods.remove(&cleanup.pod);
             self.confirm_deleting(&cleanup.pod);
+            self.disposal_confirmed(&cleanup.pod);
             return;
         }
         if !self.pods.get(&cleanup.pod).is_some_and(|r| r.finishing) {
@@ -411,6 +420,7 @@ impl Executor {
             // starts a new round.
             self.pods.remove(&cleanup.pod);
             self.confirm_deleting(&cleanup.pod);
+            self.disposal_confirmed(&cleanup.pod);
         }
     }
 

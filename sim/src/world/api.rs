@@ -280,6 +280,11 @@ impl World {
         let latency = self.scenario.latency.api_ms;
         if self.scheds[sched as usize].partitioned {
             let id = command.id;
+            let create = matches!(command.kind, CommandKind::CreatePod { .. });
+            let timeout = ApiOutcome::Failed {
+                failure: ApiFailure::Timeout,
+            };
+            self.count_failed_call(create, &timeout);
             self.after(
                 latency * 20,
                 Ev::ApiReply {
@@ -315,9 +320,10 @@ impl World {
             Some((code, rate)) if self.rng_api.random_bool(rate) => injected(code),
             _ => self.serve(sched, command),
         };
-        if let (Some(key), true) = (refused_key, refuses_the_spec(&outcome)) {
-            self.checker.spec_refused(&key);
+        if let (Some(key), true) = (refused_key.as_ref(), refuses_the_spec(&outcome)) {
+            self.checker.spec_refused(key);
         }
+        self.count_failed_call(refused_key.is_some(), &outcome);
         let latency = self.scenario.latency.api_ms;
         let outcome = if self.scheds[sched as usize].partitioned {
             ApiOutcome::Failed {
@@ -400,6 +406,9 @@ impl World {
                 let id = self.scheds[sched as usize].id.clone();
                 self.checker
                     .label_patch(&id, &current.view, &labels, self.now);
+                if let Some(kind) = self.adoption_kind(&current.view, &current.key, &labels) {
+                    self.summary.coverage.count(kind);
+                }
                 self.update_pod(&pod.name, |p| p.view.labels.extend(labels));
                 ApiOutcome::Ok
             }
@@ -435,6 +444,43 @@ impl World {
             }
             _ => status(400, "BadRequest", "not an API call"),
         }
+    }
+
+    /// Coverage: a create that failed is retried or decided (`create retried`); a failed call
+    /// of any other kind is a clean-up, list or relabel that is retried.
+    fn count_failed_call(&mut self, create: bool, outcome: &ApiOutcome) {
+        if matches!(outcome, ApiOutcome::Failed { .. }) {
+            self.summary.coverage.count(if create {
+                "create retried"
+            } else {
+                "clean-up retried"
+            });
+        }
+    }
+
+    /// Coverage: what an owner relabel is. A Succeeded pod is a completed-pod adoption; a pod
+    /// whose try the DB no longer awaits is a leftover; others are orphan hand-overs, counted
+    /// when the hand-over resolves.
+    fn adoption_kind(
+        &self,
+        pod: &PodView,
+        key: &TaskKey,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<&'static str> {
+        let new_owner = labels.get(podwarden_core::label::AIRFLOW_WORKER)?;
+        if pod.labels.get(podwarden_core::label::AIRFLOW_WORKER) == Some(new_owner) {
+            return None;
+        }
+        if pod.phase == Some(PodPhase::Succeeded) {
+            return Some("adopt completed pod");
+        }
+        let awaited = self.db.find(key).is_some_and(|i| {
+            let t = &self.db.tis[i];
+            t.key.try_number == key.try_number
+                && t.state
+                    .is_some_and(podwarden_core::db::TaskState::is_unfinished)
+        });
+        (!awaited).then_some("adopt leftover pod")
     }
 
     /// Adds a pod to the store and starts its lifecycle.

@@ -216,6 +216,9 @@ impl World {
 
     /// Answers a DB query when it arrives.
     pub(crate) fn db_answer(&mut self, sched: u32, inc: u32, command: podwarden_core::Command) {
+        if self.db.outage && matches!(command.kind, CommandKind::QueryTaskStates { .. }) {
+            self.summary.coverage.count("DB question asked again");
+        }
         let outcome = if self.db.outage {
             DbOutcome::Unavailable {
                 reason: "metadata DB unreachable".into(),

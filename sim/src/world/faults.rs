@@ -13,6 +13,7 @@ const DRAIN_MAINTENANCE_MS: u64 = 300_000;
 impl World {
     pub(crate) fn apply_fault(&mut self, fault: Fault) {
         self.summary.faults += 1;
+        self.summary.coverage.count(fault.kind_name());
         match fault {
             Fault::DrainNode { node, .. } => {
                 // In range: validated at load (`faults[i].node` below `cluster.nodes`).

@@ -285,6 +285,9 @@ impl World {
     }
 
     fn populate(&mut self) {
+        if self.scenario.cluster.kubernetes_minor < 27 {
+            self.summary.coverage.count("Kubernetes before 1.27");
+        }
         self.generate_load();
         for i in 0..self.scenario.schedulers {
             let sched = Sched::new();
@@ -454,7 +457,14 @@ impl World {
             Ev::WatchDeliver { sched, inc, event } => {
                 self.deliver(sched, inc, Input::Watch { event })
             }
-            Ev::WatchGone { sched, inc } => self.deliver(sched, inc, Input::WatchExpired),
+            Ev::WatchGone { sched, inc } => {
+                if self.scheds[sched as usize].inc == inc
+                    && self.scheds[sched as usize].exec.is_some()
+                {
+                    self.summary.coverage.count("relist after 410");
+                }
+                self.deliver(sched, inc, Input::WatchExpired)
+            }
             Ev::Pod { name, gen, step } => self.pod_step(&name, gen, step),
             Ev::Node { node, epoch, step } => self.node_step(node, epoch, step),
             Ev::Fault { fault } => self.apply_fault(fault),

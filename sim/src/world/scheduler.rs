@@ -373,6 +373,7 @@ impl World {
             self.checker.abandoned(&key);
             self.deliver(i, inc, Input::Revoke { key: key.clone() });
             self.summary.stuck_revoked += 1;
+            self.summary.coverage.count("revoke stuck in queued");
             let ti = &mut self.db.tis[t];
             if ti.stuck_resets < 2 {
                 ti.stuck_resets += 1;
@@ -395,6 +396,7 @@ impl World {
         let threshold = secs(self.scenario.zombie_task_threshold_s);
         for idx in self.db.zombie_tasks(self.now, threshold) {
             self.summary.zombie_tasks_failed += 1;
+            self.summary.coverage.count("zombie task instance failed");
             let key = self.db.tis[idx].key.clone();
             self.checker.abandoned(&key);
             self.checker.retry_consumed(&key, false, self.now);
@@ -479,6 +481,9 @@ impl World {
             } => {
                 if *grace_period_seconds == Some(0) {
                     self.summary.force_deletes += 1;
+                    self.summary.coverage.count("zombie force-delete");
+                } else {
+                    self.summary.coverage.count("delete pod");
                 }
                 self.scheds[i as usize].count().deletes += 1;
             }
@@ -511,7 +516,17 @@ impl World {
             } => {
                 self.start_watch(i, inc, label_selector, &resource_version);
             }
-            CommandKind::Report { key, state, .. } => {
+            CommandKind::Report { key, state, reason } => {
+                self.summary.coverage.count(match state {
+                    ReportedState::Succeeded => "report succeeded",
+                    _ => "report failed",
+                });
+                if reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("worker_pods_pending_timeout"))
+                {
+                    self.summary.coverage.count("pending timeout");
+                }
                 self.checker.reported(&id, &key, state, self.now);
                 self.on_report(&id, &key, state);
             }
@@ -526,6 +541,13 @@ impl World {
                     .requeues_by_cause
                     .entry(cause.to_string())
                     .or_default() += 1;
+                self.summary.coverage.count("requeue");
+                if matches!(
+                    cause,
+                    podwarden_core::requeue::RequeueCause::PendingTimeout(_)
+                ) {
+                    self.summary.coverage.count("pending timeout");
+                }
                 self.checker.requeued(&key, &failed_pod.name);
             }
             CommandKind::OrphansResolved { adopted, reset } => {
@@ -563,6 +585,7 @@ impl World {
                 if ti.key.try_number == key.try_number {
                     ti.queued_by = Some(id.to_string());
                     self.summary.orphans_adopted += 1;
+                    self.summary.coverage.count("adopt orphan");
                 }
             }
         }
@@ -578,6 +601,7 @@ impl World {
                     ti.key.try_number += 1;
                     ti.stuck_resets = 0;
                     self.summary.orphans_reset += 1;
+                    self.summary.coverage.count("reset orphan");
                     self.db.make_schedulable(idx, now);
                 }
             }
@@ -625,12 +649,18 @@ impl World {
         let id = s.id.clone();
         let buffered = std::mem::take(&mut s.buffered);
         self.summary.stalls_resumed += 1;
+        self.summary.coverage.count("stall that ends by itself");
         let job_running = self
             .db
             .jobs
             .get(&id)
             .is_some_and(|j| j.state == JobState::Running);
         self.checker.resumed(i, &id, job_running);
+        if !job_running {
+            self.summary
+                .coverage
+                .count("scheduler resumed after peers declared it dead");
+        }
         for input in buffered {
             self.deliver(i, inc, input);
         }
