@@ -419,29 +419,35 @@ impl Executor {
                 _ if pod.deletion_timestamp.is_some() => continue,
                 _ => completion::PodState::Live,
             };
-            let Some(disposal) = completion::disposal(&self.config, &failed, state) else {
-                continue;
-            };
-            let candidate = AdoptionCandidate::new(
-                AdoptionPath::Completed,
-                &pod,
-                &key,
-                pod.labels.get(label::AIRFLOW_WORKER).map(String::as_str),
-                self.clock.now(),
-            );
-            if !self.policies.may_adopt(&candidate) {
-                continue;
+            if let Some(disposal) = completion::disposal(&self.config, &failed, state) {
+                self.take_dead_owners_pod(&pod, key, disposal);
             }
-            let kind = self.adopt_patch(&pod);
-            self.emit_api(
-                kind,
-                Awaiting::CompletedPatch {
-                    pod: pod.pod_ref(),
-                    key,
-                    disposal,
-                },
-            );
         }
+    }
+
+    /// Relabels a dead scheduler's pod to us (conditionally), to dispose of it as `disposal`
+    /// once it is ours, unless the host's adoption rule declines it (it is then left for the
+    /// next interval).
+    fn take_dead_owners_pod(&mut self, pod: &PodView, key: TaskKey, disposal: Disposal) {
+        let candidate = AdoptionCandidate::new(
+            AdoptionPath::Completed,
+            pod,
+            &key,
+            pod.labels.get(label::AIRFLOW_WORKER).map(String::as_str),
+            self.clock.now(),
+        );
+        if !self.policies.may_adopt(&candidate) {
+            return;
+        }
+        let kind = self.adopt_patch(pod);
+        self.emit_api(
+            kind,
+            Awaiting::CompletedPatch {
+                pod: pod.pod_ref(),
+                key,
+                disposal,
+            },
+        );
     }
 
     pub(super) fn on_completed_list(&mut self, outcome: ApiOutcome) {
@@ -459,32 +465,13 @@ impl Executor {
             if !self.may_take_from(owner, &alive) {
                 continue;
             }
-            let candidate = AdoptionCandidate::new(
-                AdoptionPath::Completed,
-                &pod,
-                &key,
-                owner.map(String::as_str),
-                self.clock.now(),
-            );
-            if !self.policies.may_adopt(&candidate) {
-                continue;
-            }
-            let Some(disposal) = completion::disposal(
+            if let Some(disposal) = completion::disposal(
                 &self.config,
                 &Outcome::Succeeded,
                 completion::PodState::Terminal,
-            ) else {
-                continue;
-            };
-            let kind = self.adopt_patch(&pod);
-            self.emit_api(
-                kind,
-                Awaiting::CompletedPatch {
-                    pod: pod.pod_ref(),
-                    key,
-                    disposal,
-                },
-            );
+            ) {
+                self.take_dead_owners_pod(&pod, key, disposal);
+            }
         }
     }
 
