@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::config::{AdoptionFallback, AdoptionScope};
+pub use crate::input::OrphanTask;
 use crate::key::TaskKey;
 use crate::label;
 use crate::liveness::AliveSet;
@@ -33,40 +33,6 @@ pub const LEFTOVER_FIELD_SELECTOR: &str = ORPHAN_FIELD_SELECTOR;
 /// scheduler is handing over is unfinished, so a hand-over in progress is never disturbed.
 pub(crate) fn leftover_try_is_over(pod_key: &TaskKey, unfinished: &BTreeSet<&TaskKey>) -> bool {
     !unfinished.contains(pod_key)
-}
-
-/// Whose completed pods this executor may adopt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AdoptionScope {
-    /// *(podwarden, default)* Only schedulers that are not alive **and** have been declared
-    /// dead: the last readable snapshot shows their job no longer `running` (a hand-over marked
-    /// it failed, which also makes the scheduler exit if it ever resumes), or no row has named
-    /// them for a threshold. A stale heartbeat alone is not enough: a scheduler whose stall ends
-    /// by itself is alive again, and its pods are not taken while it lives.
-    #[default]
-    DeclaredDead,
-    /// Only schedulers that are not alive by their heartbeat (Airflow ≥ 10.17.1, #66400), even
-    /// while their job row still says `running`. With heartbeats unavailable, Airflow's fallback
-    /// (`adoption_without_heartbeats`).
-    DeadOnly,
-    /// *(legacy)* Every other scheduler, alive or not (Airflow 10.15.0–10.17.0): the thrash of
-    /// #66396. For reproducing the bug only.
-    AllOthers,
-}
-
-/// What completed-pod adoption does while the heartbeats cannot be read (the DB is down).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AdoptionFallback {
-    /// *(podwarden, default)* Skip completed-pod adoption until a snapshot is readable again.
-    /// Nothing is urgent about a completed pod; guessing takes live peers' pods (the thrash of
-    /// a DB outage).
-    #[default]
-    Wait,
-    /// Airflow's fallback: the selector excludes only this scheduler
-    /// (`airflow-worker!=<self>`), so every live peer's completed pods are taken.
-    ExcludeSelf,
 }
 
 /// The label selector of completed-pod adoption under `config`, or `None` when it must not run
@@ -138,28 +104,6 @@ pub fn completed_pods_selector(
         sel.not_in(label::AIRFLOW_WORKER, excluded)
     };
     Some(sel.ne(label::EXECUTOR_DONE, label::TRUE))
-}
-
-/// A task instance handed over by the scheduler (Airflow's `try_adopt_task_instances` input).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrphanTask {
-    /// The try.
-    pub key: TaskKey,
-    /// The scheduler that queued it (`queued_by_job_id`); `None` means it is reset at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queued_by: Option<String>,
-    /// The try's pod template, if the scheduler can rebuild it. With it, an adopted try whose
-    /// pod then fails before the task starts can be requeued; without it, such a failure fails
-    /// the try, as in Airflow (the adopter has no job spec).
-    ///
-    /// It comes from the scheduler, as a `Submit`'s does, so it is checked the same way
-    /// ([`crate::PodTemplate::validate`]). A template that fails the check is treated as no
-    /// template: the try is still adopted (its pod is running and must not be left ownerless),
-    /// but a pod would never be created from the template, so a failure before the task starts
-    /// fails the try instead of requeueing it. The hand-over is not refused, since it concerns
-    /// a whole list of tries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<crate::input::PodTemplate>,
 }
 
 /// One `AdoptOrphans` call in progress: lists and patches outstanding, candidates left.

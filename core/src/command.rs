@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::key::TaskKey;
 use crate::pod::{PodRef, PodView};
-use crate::requeue::RequeueCause;
 use crate::selector::LabelSelector;
 
 /// Identifies a command; unique for the life of one executor, increasing in emission order.
@@ -70,6 +69,44 @@ pub enum ReportedState {
     /// The pod exited 0. As in Airflow, the task's own final state (success, deferred, …) is
     /// what the task wrote to the metadata DB; the scheduler reads it there.
     Succeeded,
+}
+
+/// Why a pod failed before its task started, as far as the pod tells.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "cause", content = "reason")]
+#[non_exhaustive]
+pub enum RequeueCause {
+    /// Kubernetes marked the pod with a `DisruptionTarget` condition: `EvictionByEvictionAPI`
+    /// (drain), `PreemptionByScheduler`, `DeletionByTaintManager` (node loss),
+    /// `TerminationByKubelet` (node pressure, shutdown), `DeletionByPodGC`.
+    Disruption(String),
+    /// The image could not be pulled (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`, …).
+    ImagePull(String),
+    /// The kubelet rejected the pod at admission (`OutOfcpu`, `OutOfmemory`, `NodeAffinity`, …).
+    AdmissionRejected(String),
+    /// The pod was Pending longer than `worker_pods_pending_timeout`.
+    PendingTimeout(String),
+    /// The pod could not be created: a transient API error (timeout, lost connection, 429,
+    /// 5xx, quota) outlasted `task_publish_max_retries`.
+    PublishFailed(String),
+    /// The main container never started, with no more specific cause.
+    ContainerNeverStarted,
+    /// Nothing more specific is known (the DB still says QUEUED).
+    Unknown,
+}
+
+impl fmt::Display for RequeueCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disruption(r) => write!(f, "disruption {r}"),
+            Self::ImagePull(r) => write!(f, "image pull {r}"),
+            Self::AdmissionRejected(r) => write!(f, "admission rejected {r}"),
+            Self::PendingTimeout(r) => write!(f, "pending timeout {r}"),
+            Self::PublishFailed(r) => write!(f, "pod creation failed {r}"),
+            Self::ContainerNeverStarted => f.write_str("container never started"),
+            Self::Unknown => f.write_str("unknown"),
+        }
+    }
 }
 
 /// What to do.

@@ -5,7 +5,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adoption::OrphanTask;
 use crate::command::{ApiOutcome, CommandId};
 use crate::db::DbOutcome;
 use crate::key::{KeyError, TaskKey};
@@ -126,6 +125,28 @@ impl fmt::Display for TemplateField {
             Self::Annotation => "annotation",
         })
     }
+}
+
+/// A task instance handed over by the scheduler (Airflow's `try_adopt_task_instances` input).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanTask {
+    /// The try.
+    pub key: TaskKey,
+    /// The scheduler that queued it (`queued_by_job_id`); `None` means it is reset at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_by: Option<String>,
+    /// The try's pod template, if the scheduler can rebuild it. With it, an adopted try whose
+    /// pod then fails before the task starts can be requeued; without it, such a failure fails
+    /// the try, as in Airflow (the adopter has no job spec).
+    ///
+    /// It comes from the scheduler, as a `Submit`'s does, so it is checked the same way
+    /// ([`crate::PodTemplate::validate`]). A template that fails the check is treated as no
+    /// template: the try is still adopted (its pod is running and must not be left ownerless),
+    /// but a pod would never be created from the template, so a failure before the task starts
+    /// fails the try instead of requeueing it. The hand-over is not refused, since it concerns
+    /// a whole list of tries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplate>,
 }
 
 /// One input to [`crate::Executor::handle_input`].
@@ -358,7 +379,7 @@ mod tests {
         // Labels before annotations, keys in order.
         let t = template(
             &[("b", "bad value"), ("a", "ok")],
-            &[(crate::requeue::LAUNCH_ATTEMPT_ANNOTATION, "9")],
+            &[(label::LAUNCH_ATTEMPT_ANNOTATION, "9")],
         );
         assert_eq!(
             t.validate(),

@@ -60,20 +60,24 @@ pub const RESERVED_LABELS: &[&str] = &[
     KUBERNETES_POD_OPERATOR,
 ];
 
+/// Annotation written on every created pod: how many transparent requeues the try had used when
+/// this pod was launched.
+pub const LAUNCH_ATTEMPT_ANNOTATION: &str = "podwarden/launch-attempt";
+
 /// Every annotation the executor writes on a pod or reads from one, so a pod template may not
 /// set it ([`crate::PodTemplate::validate`] refuses it at `Submit`).
 ///
 /// | annotation | written | read |
 /// |---|---|---|
 /// | [`DAG_ID`], [`TASK_ID`], [`RUN_ID`], [`TRY_NUMBER`], [`MAP_INDEX`] | at launch ([`crate::TaskKey::to_annotations`]) | every watch event and list ([`crate::TaskKey::from_annotations`], the try a pod runs) |
-/// | [`crate::requeue::LAUNCH_ATTEMPT_ANNOTATION`] | at launch | orphan adoption (the requeue budget and the newest pod of a try) |
+/// | [`LAUNCH_ATTEMPT_ANNOTATION`] | at launch | orphan adoption (the requeue budget and the newest pod of a try) |
 pub const RESERVED_ANNOTATIONS: &[&str] = &[
     DAG_ID,
     TASK_ID,
     RUN_ID,
     TRY_NUMBER,
     MAP_INDEX,
-    crate::requeue::LAUNCH_ATTEMPT_ANNOTATION,
+    LAUNCH_ATTEMPT_ANNOTATION,
 ];
 
 /// Maximum length of the name part of a label or annotation key (after the optional `prefix/`).

@@ -18,53 +18,11 @@
 //!   the same path as a pod that failed before its task started: requeued while QUEUED and
 //!   within `pod_launch_failure_retries`, failed otherwise.
 
-use serde::{Deserialize, Serialize};
-
-use crate::config::Config;
+pub use crate::command::RequeueCause;
+pub use crate::config::{Config, RequeueDedupe};
 use crate::db::TaskState;
+pub use crate::label::LAUNCH_ATTEMPT_ANNOTATION;
 use crate::watch::FailureDetails;
-
-/// Annotation written on every created pod: how many transparent requeues the try had used when
-/// this pod was launched.
-pub const LAUNCH_ATTEMPT_ANNOTATION: &str = "podwarden/launch-attempt";
-
-/// Why a pod failed before its task started, as far as the pod tells.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "cause", content = "reason")]
-#[non_exhaustive]
-pub enum RequeueCause {
-    /// Kubernetes marked the pod with a `DisruptionTarget` condition: `EvictionByEvictionAPI`
-    /// (drain), `PreemptionByScheduler`, `DeletionByTaintManager` (node loss),
-    /// `TerminationByKubelet` (node pressure, shutdown), `DeletionByPodGC`.
-    Disruption(String),
-    /// The image could not be pulled (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`, …).
-    ImagePull(String),
-    /// The kubelet rejected the pod at admission (`OutOfcpu`, `OutOfmemory`, `NodeAffinity`, …).
-    AdmissionRejected(String),
-    /// The pod was Pending longer than `worker_pods_pending_timeout`.
-    PendingTimeout(String),
-    /// The pod could not be created: a transient API error (timeout, lost connection, 429,
-    /// 5xx, quota) outlasted `task_publish_max_retries`.
-    PublishFailed(String),
-    /// The main container never started, with no more specific cause.
-    ContainerNeverStarted,
-    /// Nothing more specific is known (the DB still says QUEUED).
-    Unknown,
-}
-
-impl std::fmt::Display for RequeueCause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Disruption(r) => write!(f, "disruption {r}"),
-            Self::ImagePull(r) => write!(f, "image pull {r}"),
-            Self::AdmissionRejected(r) => write!(f, "admission rejected {r}"),
-            Self::PendingTimeout(r) => write!(f, "pending timeout {r}"),
-            Self::PublishFailed(r) => write!(f, "pod creation failed {r}"),
-            Self::ContainerNeverStarted => f.write_str("container never started"),
-            Self::Unknown => f.write_str("unknown"),
-        }
-    }
-}
 
 const IMAGE_REASONS: [&str; 5] = [
     "ErrImagePull",
@@ -127,20 +85,6 @@ pub fn is_pre_execution_failure(
     !details
         .container_reason()
         .is_some_and(|r| !r.is_empty() && excluded.iter().any(|e| e == r))
-}
-
-/// How failures of one try's pods are deduplicated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequeueDedupe {
-    /// *(podwarden, default)* A try reacts only to its current pod, and each failed pod uid
-    /// counts once, ever.
-    #[default]
-    EveryPod,
-    /// *(Airflow)* Failures are matched to the try by key, whichever of its pods failed; only the
-    /// last requeued pod's name is remembered. A replayed failure of an older pod requeues again
-    /// while the budget allows (with a budget above 1, one pod failure can start several pods).
-    LastPod,
 }
 
 /// What to do with a try whose current pod failed, before asking the DB.

@@ -7,10 +7,11 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::adoption::{AdoptionFallback, AdoptionScope};
+mod choices;
+pub use choices::{AdoptionFallback, AdoptionScope, RequeueDedupe};
+
 use crate::label;
 use crate::liveness::LivenessRule;
-use crate::requeue::RequeueDedupe;
 use crate::time::secs_to_ms;
 
 /// Airflow's default `worker_pod_pending_fatal_container_state_reasons`.
