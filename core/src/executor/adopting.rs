@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{Awaiting, Cleanup, Executor, OrphanClaim, PodRecord, Task, TaskPhase};
+use super::awaiting::{Awaiting, Cleanup, OrphanClaim};
+use super::pod_table::PodRecord;
+use super::tries::{Task, TaskPhase};
+use super::Executor;
 use crate::adoption::{
     self, OrphanRound, OrphanTask, COMPLETED_FIELD_SELECTOR, LEFTOVER_FIELD_SELECTOR,
     ORPHAN_FIELD_SELECTOR,
@@ -197,7 +200,7 @@ impl Executor {
         let Some(id) = self.orphan_patches.get(&pod.pod_ref()).copied() else {
             return;
         };
-        if let Some(Awaiting::OrphanPatch(claim)) = self.awaiting.get(&id).cloned() {
+        if let Some(Awaiting::OrphanPatch(claim)) = self.outbox.awaiting(id).cloned() {
             self.adopt_candidate(claim);
         }
     }

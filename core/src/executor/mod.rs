@@ -9,260 +9,43 @@
 //! reaches a command comes out in the same order on every run.
 
 mod adopting;
+mod awaiting;
+mod driving;
+mod outbox;
 mod pod_table;
+mod queries;
 mod requeueing;
 mod sweeping;
 mod tracking;
+mod tries;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+pub use queries::StateSize;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use self::awaiting::{Awaiting, Cleanup, PendingDecision};
+use self::outbox::Outbox;
+use self::pod_table::PodTable;
+use self::tries::{Task, TaskPhase};
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
 use crate::clock::HostClock;
 use crate::command::{ApiOutcome, Command, CommandId, CommandKind};
-use crate::completion::{Disposal, Evidence};
 use crate::config::{Config, ConfigError};
 use crate::db::DbOutcome;
-use crate::health::{Health, UnhealthyReasons};
-use crate::input::{Input, InputError, PodTemplate};
+use crate::input::{Input, InputError};
 use crate::key::TaskKey;
-use crate::label;
 use crate::launch::LaunchQueue;
-use crate::liveness::{HeartbeatRecord, PeerLiveness};
-use crate::pod::{PodPhase, PodRef, PodView};
-use crate::requeue::RequeueCause;
-use crate::selector::LabelSelector;
+use crate::liveness::PeerLiveness;
+use crate::pod::PodRef;
 use crate::time::{TimerKind, TimerTable, Timestamp};
-use crate::watch::FailureDetails;
-
-/// Where a tracked try is.
-#[derive(Debug, Clone, PartialEq)]
-enum TaskPhase {
-    /// Waiting in the launch queue.
-    Queued,
-    /// Its current pod (created, its create in flight, or adopted).
-    Launched { pod: PodRef },
-    /// Its current pod failed; the DB is being asked whether the try is still QUEUED.
-    Deciding { pod: PodRef },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Task {
-    /// What its pods run; `None` for a try adopted without a template (it cannot be relaunched).
-    /// Boxed: it is read once per launch, and inline it would make every tracked try 88 bytes
-    /// bigger (see `docs/performance.md`, memory per tracked try).
-    template: Option<Box<PodTemplate>>,
-    /// The launch number of the current pod, part of its name; kept across publish retries so a
-    /// retried create is idempotent, fresh for every new pod.
-    launch: Option<u64>,
-    /// Transient create errors retried so far (`task_publish_max_retries`).
-    publish_retries: u32,
-    /// When the current pod's first create failed (`task_publish_retry_timeout`).
-    publish_first_failure: Option<Timestamp>,
-    /// Transparent requeues used (`pod_launch_failure_retries`), carried on the pods.
-    requeues: u32,
-    /// What the try remembers of its pods' failures; boxed, and only once a pod failed: most
-    /// tries never fail, and inline it would make every tracked try 40 bytes bigger.
-    failures: Option<Box<FailureMemory>>,
-    phase: TaskPhase,
-}
-
-/// A try's memory of its pods' failures, for one decision per pod failure.
-#[derive(Debug, Clone, PartialEq, Default)]
-struct FailureMemory {
-    /// Uids of this try's pods whose failure was already counted.
-    failed_pods: BTreeSet<String>,
-    /// Name of the pod of the last requeue (Airflow's dedupe memory, for `last_pod`).
-    last_requeued_pod: Option<String>,
-}
-
-impl Task {
-    fn new(template: Option<PodTemplate>, requeues: u32, phase: TaskPhase) -> Self {
-        Self {
-            template: template.map(Box::new),
-            launch: None,
-            publish_retries: 0,
-            publish_first_failure: None,
-            requeues,
-            failures: None,
-            phase,
-        }
-    }
-}
-
-/// A pod this executor created, adopted, or is cleaning up.
-#[derive(Debug, Clone, PartialEq)]
-struct PodRecord {
-    /// The try's key, shared with the try table's entry (one copy of its strings).
-    key: Arc<TaskKey>,
-    uid: String,
-    last_phase: Option<PodPhase>,
-    /// Seen in a watch event or a list: it exists (or existed).
-    seen: bool,
-    /// Its create was answered OK (or AlreadyExists): it exists unless deleted since.
-    created: bool,
-    /// It existed when the running relist was sent (seen, or created before): a list without it
-    /// means it was deleted meanwhile.
-    listable: bool,
-    /// Its outcome was taken; a delete or done-label is under way. Later events of this pod are
-    /// replays and produce nothing.
-    finishing: bool,
-    /// While it is Pending: since when, and why. Boxed: most tracked pods have started, and
-    /// inline it would make each record 32 bytes bigger.
-    pending: Option<Box<PendingSince>>,
-}
-
-/// A Pending pod's wait, for the pending timeout.
-#[derive(Debug, Clone, PartialEq)]
-struct PendingSince {
-    /// Since when (our clock) it has been Pending.
-    since: Timestamp,
-    /// The main container's last waiting reason, for the pending-timeout report.
-    waiting_reason: Option<String>,
-}
-
-impl PodRecord {
-    fn new(key: Arc<TaskKey>, uid: String, seen: bool, finishing: bool) -> Self {
-        Self {
-            key,
-            uid,
-            last_phase: None,
-            seen,
-            created: false,
-            listable: false,
-            finishing,
-            pending: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Cleanup {
-    pod: PodRef,
-    disposal: Disposal,
-    /// Retries already made.
-    attempt: u32,
-}
-
-/// A failed pod waiting for the DB's answer on its try.
-#[derive(Debug, Clone, PartialEq)]
-struct PendingDecision {
-    key: TaskKey,
-    pod: PodRef,
-    details: FailureDetails,
-    evidence: Evidence,
-    cause: RequeueCause,
-    /// The pod was deleted while Pending (row 4): without a requeue the try waits for the
-    /// scheduler's stuck-in-queued revoke, as in Airflow, instead of failing.
-    deleted_pending: bool,
-    /// The host's requeue policy said no: the DB is asked only for a pod deleted while Pending,
-    /// which then waits for the revoke as when the budget is used up.
-    vetoed: bool,
-    /// When the DB was first asked (`pod_launch_failure_db_retry_timeout`).
-    first_asked: Timestamp,
-    /// Times the DB could not answer so far.
-    unanswered: u32,
-}
-
-/// A handed-over try's pod being relabelled to this executor.
-#[derive(Debug, Clone, PartialEq)]
-struct OrphanClaim {
-    round: u64,
-    key: TaskKey,
-    pod: PodRef,
-    uid: String,
-    phase: Option<PodPhase>,
-    /// Requeues used, from the pod's `podwarden/launch-attempt` annotation.
-    requeues: u32,
-}
-
-/// What an answer is for.
-#[derive(Debug, Clone, PartialEq)]
-enum Awaiting {
-    Create {
-        key: TaskKey,
-        pod: PodRef,
-    },
-    Cleanup(Cleanup),
-    Relist,
-    TaskState(Box<PendingDecision>),
-    OrphanList {
-        round: u64,
-    },
-    OrphanPatch(OrphanClaim),
-    CompletedList,
-    /// A relabel of a dead scheduler's pod, to be disposed of as `disposal` once it is ours.
-    CompletedPatch {
-        pod: PodRef,
-        key: TaskKey,
-        disposal: Disposal,
-    },
-    LeftoverList,
-    LeftoverQuery {
-        candidates: Vec<PodView>,
-    },
-    ZombieList,
-    ZombieQuery {
-        candidates: Vec<PodView>,
-    },
-    ZombieDelete {
-        pod: PodRef,
-    },
-    RevokeList {
-        key: TaskKey,
-    },
-    Revoke,
-}
-
-impl Awaiting {
-    fn wants_db(&self) -> bool {
-        matches!(
-            self,
-            Self::TaskState(_) | Self::ZombieQuery { .. } | Self::LeftoverQuery { .. }
-        )
-    }
-
-    fn wants_list(&self) -> bool {
-        matches!(
-            self,
-            Self::Relist
-                | Self::OrphanList { .. }
-                | Self::CompletedList
-                | Self::LeftoverList
-                | Self::ZombieList
-                | Self::RevokeList { .. }
-        )
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Default)]
 struct WatchState {
     resource_version: String,
     relisting: bool,
     relist_failures: u32,
-}
-
-/// Counts of what the executor holds, for hosts, tests and the simulator's bounded-state check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct StateSize {
-    /// Tries queued, running, or waiting for a requeue decision.
-    pub tasks: usize,
-    /// Failed pods whose DB question waits to be asked again (the DB could not answer).
-    #[serde(default)]
-    pub db_retries: usize,
-    /// Pods tracked (current pods of tries, and finished pods whose clean-up is under way).
-    pub pods: usize,
-    /// Commands sent (or held) and not yet answered.
-    pub awaiting_replies: usize,
-    /// Commands waiting for the API budget.
-    pub held_commands: usize,
-    /// Clean-ups waiting for their retry time.
-    pub cleanup_retries: usize,
-    /// Orphan hand-overs in progress.
-    pub orphan_rounds: usize,
-    /// Peer schedulers whose heartbeats are remembered.
-    pub peers: usize,
 }
 
 /// One scheduler's executor. See the crate documentation for the drive rule.
@@ -275,17 +58,14 @@ pub struct Executor {
     last_driven: Timestamp,
     last_watch_progress: Timestamp,
     last_launch_progress: Timestamp,
-    next_id: u64,
     /// Pods launched so far; numbers every pod name uniquely within this executor.
     next_launch: u64,
-    outbox: VecDeque<Command>,
-    held: VecDeque<Command>,
-    budget: TokenBucket,
+    /// Commands for the host, held API commands, and what each unanswered command is for.
+    outbox: Outbox,
     timers: TimerTable,
-    awaiting: BTreeMap<CommandId, Awaiting>,
     /// Tracked tries; the key is shared with the try's pod records.
     tasks: BTreeMap<Arc<TaskKey>, Task>,
-    pods: pod_table::PodTable,
+    pods: PodTable,
     launch: LaunchQueue,
     watch: WatchState,
     /// Clean-up retries by due time; the id breaks ties in issue order.
@@ -362,15 +142,11 @@ impl Executor {
             last_driven: now,
             last_watch_progress: now,
             last_launch_progress: now,
-            next_id: 0,
             next_launch: 0,
-            outbox: VecDeque::new(),
-            held: VecDeque::new(),
-            budget,
+            outbox: Outbox::new(budget),
             timers,
-            awaiting: BTreeMap::new(),
             tasks: BTreeMap::new(),
-            pods: pod_table::PodTable::default(),
+            pods: PodTable::default(),
             launch: LaunchQueue::default(),
             watch: WatchState::default(),
             cleanup_retries: BTreeMap::new(),
@@ -474,7 +250,7 @@ impl Executor {
     /// The next command for the host, in order. Drain until `None` after every mutation.
     #[must_use]
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.outbox.pop_front()
+        self.outbox.poll()
     }
 
     /// When [`Self::handle_timeout`] should be called next, if ever, on the host's clock (the
@@ -484,167 +260,7 @@ impl Executor {
         self.timers.next().map(|t| self.clock.host_time_of(t))
     }
 
-    /// The executor's own health at `now` (the host's clock), from progress. O(1),
-    /// allocation-free: a host can serve it from an in-process HTTP handler even when it cannot
-    /// fork an exec probe.
-    #[must_use]
-    pub fn health(&self, now: Timestamp) -> Health {
-        // The host's clock reads earlier than at its last drive: it stepped back since, and the
-        // executor has not been driven on the new clock. How long it has been idle cannot be
-        // measured; a loop that runs drives it within a loop, so this is named as both.
-        let behind = now < self.clock.host_now();
-        let now = self.clock.core_at(now);
-        let idle_ms = now.since(self.last_driven);
-        let threshold = self.config.health_threshold_ms();
-        let watch_stalled = !self.pods.is_empty()
-            && self
-                .config
-                .watch_stall_ms()
-                .is_some_and(|limit| now.since(self.last_watch_progress) > limit);
-        let launch_stalled =
-            self.launch.len() > 0 && now.since(self.last_launch_progress) > threshold;
-        let clock_step = self
-            .clock
-            .last_step()
-            .is_some_and(|step| now.since(step) <= threshold);
-        Health {
-            last_driven: self.clock.host_now(),
-            idle_ms,
-            reasons: UnhealthyReasons {
-                not_driven: idle_ms > threshold || behind,
-                watch_stalled,
-                launch_stalled,
-                clock_step: clock_step || behind,
-            },
-        }
-    }
-
-    /// The scheduler id this executor writes as its `airflow-worker` label.
-    #[must_use]
-    pub fn scheduler_id(&self) -> &str {
-        &self.scheduler_id
-    }
-
-    /// The configuration in force.
-    #[must_use]
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The selector of this executor's own watch: `airflow-worker=<id>,airflow_executor_done!=True`.
-    #[must_use]
-    pub fn watch_selector(&self) -> LabelSelector {
-        LabelSelector::new()
-            .eq(label::AIRFLOW_WORKER, self.scheduler_id.clone())
-            .ne(label::EXECUTOR_DONE, label::TRUE)
-    }
-
-    /// The last resource version the watch reached.
-    #[must_use]
-    pub fn resource_version(&self) -> &str {
-        &self.watch.resource_version
-    }
-
-    /// Whether `key` is queued, running or being decided here.
-    #[must_use]
-    pub fn is_tracking(&self, key: &TaskKey) -> bool {
-        self.tasks.contains_key(key)
-    }
-
-    /// The other schedulers this executor considers alive at its last heartbeat snapshot, or
-    /// `None` while no snapshot was readable.
-    #[must_use]
-    pub fn alive_peers(&self) -> Option<Vec<String>> {
-        match self.peers.alive_others(
-            &self.scheduler_id,
-            self.config.scheduler_liveness_rule,
-            self.config.health_threshold_ms(),
-        ) {
-            crate::liveness::AliveSet::Known(set) => Some(set.into_iter().collect()),
-            crate::liveness::AliveSet::Unknown | crate::liveness::AliveSet::Unavailable => None,
-        }
-    }
-
-    /// The other schedulers that the last readable heartbeat snapshot names and that this
-    /// executor judges dead, or `None` while no snapshot was readable. A host uses it to mark
-    /// scheduler jobs failed before handing their tries over: a scheduler the snapshot does not
-    /// name yet (one that has just started) is never in it. Prefer [`Self::dead_peer_records`]:
-    /// the verdict is as old as the last snapshot.
-    #[must_use]
-    pub fn dead_peers(&self) -> Option<Vec<String>> {
-        let alive = self.alive_peers()?;
-        Some(
-            self.peers
-                .known()
-                .filter(|id| *id != self.scheduler_id && !alive.iter().any(|a| a == id))
-                .map(str::to_string)
-                .collect(),
-        )
-    }
-
-    /// Like [`Self::dead_peers`], with each dead peer's row as last read: its `latest_heartbeat`
-    /// is the value judged stale. Declare a peer dead with a conditional write on exactly that
-    /// value (`UPDATE job SET state = 'failed' WHERE id = ? AND state = 'running' AND
-    /// latest_heartbeat = ?`): a peer that heartbeated since the snapshot (a stall that ended by
-    /// itself) then keeps its row, its work and its pods. Airflow gets the same effect by
-    /// judging and marking in one transaction on a fresh read.
-    #[must_use]
-    pub fn dead_peer_records(&self) -> Option<Vec<HeartbeatRecord>> {
-        let dead = self.dead_peers()?;
-        Some(dead.iter().filter_map(|id| self.peers.record(id)).collect())
-    }
-
-    /// How much the executor holds.
-    #[must_use]
-    pub fn state_size(&self) -> StateSize {
-        StateSize {
-            tasks: self.tasks.len(),
-            db_retries: self.db_retries.len(),
-            pods: self.pods.len(),
-            awaiting_replies: self.awaiting.len(),
-            held_commands: self.held.len(),
-            cleanup_retries: self.cleanup_retries.len(),
-            orphan_rounds: self.orphan_rounds.len(),
-            peers: self.peers.len(),
-        }
-    }
-
     // ---- plumbing -------------------------------------------------------------------------
-
-    /// Takes the host's reading: time never runs backwards inside the executor, and never
-    /// stands still either when the host's clock steps back (`clock.rs`).
-    fn advance(&mut self, now: Timestamp) -> Timestamp {
-        // The host may wait until the next deadline; later than that by more than half the
-        // threshold, it did not drive us when asked (a stall) or its clock jumped.
-        let limit = self.config.health_threshold_ms() / 2;
-        let core = self.clock.now();
-        let allowed = self.timers.next().map_or(u64::MAX, |deadline| {
-            deadline.since(core).saturating_add(limit)
-        });
-        let now = self.clock.advance(now, allowed);
-        self.last_driven = now;
-        if self.clock.steps() != self.clock_steps_seen {
-            self.clock_steps_seen = self.clock.steps();
-            self.fence_reports();
-        }
-        // The host reads heartbeats every loop: a long silence means its loop stalled, and
-        // peers may have declared us dead meanwhile.
-        if self
-            .last_heartbeats_at
-            .is_some_and(|at| now.since(at) > limit)
-        {
-            self.last_heartbeats_at = None;
-            self.fence_reports();
-        }
-        now
-    }
-
-    /// Holds reports until our own job is seen running (`fence_reports_after_stall`).
-    fn fence_reports(&mut self) {
-        if self.config.fence_reports_after_stall && self.fenced_reports.is_none() {
-            self.fenced_reports = Some(Vec::new());
-        }
-    }
 
     fn after_mutation(&mut self, now: Timestamp) {
         self.launch_ready(now);
@@ -655,68 +271,37 @@ impl Executor {
         self.arm_timers();
     }
 
+    /// A fresh id, as a sequence number that orders work in issue order.
     fn next_command_id(&mut self) -> CommandId {
-        let id = CommandId(self.next_id);
-        self.next_id += 1;
-        id
+        self.outbox.next_command_id()
     }
 
     /// Queues a command that needs no API budget and no answer.
     fn emit(&mut self, kind: CommandKind) -> CommandId {
-        let id = self.next_command_id();
-        self.outbox.push_back(Command { id, kind });
-        id
+        self.outbox.emit(kind)
     }
 
     /// Queues a DB query (no API budget) and remembers what its answer is for.
     fn emit_query(&mut self, kind: CommandKind, awaiting: Awaiting) -> CommandId {
-        let id = self.emit(kind);
-        self.awaiting.insert(id, awaiting);
-        id
+        self.outbox.emit_query(kind, awaiting)
     }
 
     /// Queues an API command behind the token bucket, keeping API commands in order.
     fn emit_api(&mut self, kind: CommandKind, awaiting: Awaiting) -> CommandId {
-        let id = self.next_command_id();
-        let cmd = Command { id, kind };
-        if matches!(cmd.kind, CommandKind::CreatePod { .. }) {
+        if matches!(kind, CommandKind::CreatePod { .. }) {
             self.last_launch_progress = self.clock.now();
         }
-        if self.held.is_empty() && self.budget.try_take(self.clock.now()) {
-            self.outbox.push_back(cmd);
-        } else {
-            self.held.push_back(cmd);
-        }
-        self.awaiting.insert(id, awaiting);
-        id
+        self.outbox.emit_api(kind, awaiting, self.clock.now())
     }
 
-    /// Sends held commands as the budget allows; drops those that no longer make sense (a
-    /// clean-up of a pod that has gone meanwhile, a create for a try that ended), so that no
-    /// command ever targets a pod the watch already showed gone.
+    /// Sends held commands as the budget allows, dropping those that no longer make sense.
     fn release_held(&mut self, now: Timestamp) {
-        while let Some(front) = self.held.front() {
-            let id = front.id;
-            if self.is_obsolete(id) {
-                self.held.pop_front();
-                self.awaiting.remove(&id);
-                continue;
-            }
-            if !self.budget.try_take(now) {
-                break;
-            }
-            if let Some(cmd) = self.held.pop_front() {
-                self.outbox.push_back(cmd);
-            }
-        }
-    }
-
-    fn is_obsolete(&self, id: CommandId) -> bool {
-        match self.awaiting.get(&id) {
-            Some(Awaiting::Cleanup(c)) => !self.pods.get(&c.pod).is_some_and(|r| r.finishing),
-            Some(Awaiting::Create { key, pod }) => !self.is_current_pod(key, pod),
+        let (pods, tasks) = (&self.pods, &self.tasks);
+        self.outbox.release_held(now, |awaiting| match awaiting {
+            Awaiting::Cleanup(c) => !pods.get(&c.pod).is_some_and(|r| r.finishing),
+            Awaiting::Create { key, pod } => !is_current_pod(tasks, key, pod),
             _ => false,
-        }
+        });
     }
 
     fn arm_timers(&mut self) {
@@ -724,11 +309,9 @@ impl Executor {
             Some(t) => self.timers.set(TimerKind::Launch, t),
             None => self.timers.stop(TimerKind::Launch),
         }
-        if self.held.is_empty() {
-            self.timers.stop(TimerKind::ApiBudget);
-        } else {
-            self.timers
-                .set(TimerKind::ApiBudget, self.budget.next_token_at());
+        match self.outbox.budget_wake_at() {
+            Some(t) => self.timers.set(TimerKind::ApiBudget, t),
+            None => self.timers.stop(TimerKind::ApiBudget),
         }
         match self.cleanup_retries.keys().next() {
             Some((t, _)) => self.timers.set(TimerKind::Cleanup, *t),
@@ -741,40 +324,14 @@ impl Executor {
     }
 
     fn is_current_pod(&self, key: &TaskKey, pod: &PodRef) -> bool {
-        self.tasks
-            .get(key)
-            .is_some_and(|t| matches!(&t.phase, TaskPhase::Launched { pod: p } if p == pod))
+        is_current_pod(&self.tasks, key, pod)
     }
 
     // ---- answers --------------------------------------------------------------------------
 
+    /// Routes an API answer to the flow that sent the command.
     fn on_api_result(&mut self, id: CommandId, outcome: ApiOutcome) -> Result<(), InputError> {
-        let Some(awaiting) = self.awaiting.get(&id) else {
-            return Err(InputError::UnknownCommand(id));
-        };
-        let is_list = matches!(outcome, ApiOutcome::Listed { .. });
-        if awaiting.wants_db() {
-            return Err(InputError::UnexpectedOutcome {
-                id,
-                expected: "a DB answer",
-            });
-        }
-        if awaiting.wants_list() && matches!(outcome, ApiOutcome::Ok) {
-            return Err(InputError::UnexpectedOutcome {
-                id,
-                expected: "a pod list or a failure",
-            });
-        }
-        if !awaiting.wants_list() && is_list {
-            return Err(InputError::UnexpectedOutcome {
-                id,
-                expected: "ok or a failure",
-            });
-        }
-        let Some(awaiting) = self.awaiting.remove(&id) else {
-            return Ok(());
-        };
-        match awaiting {
+        match self.outbox.take_api_answer(id, &outcome)? {
             Awaiting::Create { key, pod } => self.on_create_result(key, pod, outcome),
             Awaiting::Cleanup(cleanup) => self.on_cleanup_result(cleanup, outcome),
             Awaiting::Relist => self.on_relist_result(outcome),
@@ -790,56 +347,33 @@ impl Executor {
                 self.zombie_deletes.remove(&pod);
             }
             Awaiting::RevokeList { key } => self.on_revoke_list(key, outcome),
-            Awaiting::Revoke => {}
-            Awaiting::TaskState(_)
+            // The outbox refuses a DB query's API answer.
+            Awaiting::Revoke
+            | Awaiting::TaskState(_)
             | Awaiting::ZombieQuery { .. }
             | Awaiting::LeftoverQuery { .. } => {}
         }
         Ok(())
     }
 
+    /// Routes a DB answer to the flow that asked.
     fn on_db_result(&mut self, id: CommandId, outcome: DbOutcome) -> Result<(), InputError> {
-        let Some(awaiting) = self.awaiting.get(&id) else {
-            return Err(InputError::UnknownCommand(id));
-        };
-        match (awaiting, &outcome) {
-            (
-                Awaiting::TaskState(_),
-                DbOutcome::TaskStates { .. } | DbOutcome::Unavailable { .. },
-            )
-            | (
-                Awaiting::ZombieQuery { .. } | Awaiting::LeftoverQuery { .. },
-                DbOutcome::UnfinishedTasks { .. } | DbOutcome::Unavailable { .. },
-            ) => {}
-            (Awaiting::TaskState(_), _) => {
-                return Err(InputError::UnexpectedOutcome {
-                    id,
-                    expected: "task states or unavailable",
-                });
-            }
-            (Awaiting::ZombieQuery { .. } | Awaiting::LeftoverQuery { .. }, _) => {
-                return Err(InputError::UnexpectedOutcome {
-                    id,
-                    expected: "unfinished tasks or unavailable",
-                });
-            }
-            _ => {
-                return Err(InputError::UnexpectedOutcome {
-                    id,
-                    expected: "an API answer",
-                })
-            }
-        }
-        match self.awaiting.remove(&id) {
-            Some(Awaiting::TaskState(decision)) => self.on_task_state(*decision, outcome),
-            Some(Awaiting::ZombieQuery { candidates }) => {
-                self.on_unfinished_tasks(&candidates, outcome)
-            }
-            Some(Awaiting::LeftoverQuery { candidates }) => {
+        match self.outbox.take_db_answer(id, &outcome)? {
+            Awaiting::TaskState(decision) => self.on_task_state(*decision, outcome),
+            Awaiting::ZombieQuery { candidates } => self.on_unfinished_tasks(&candidates, outcome),
+            Awaiting::LeftoverQuery { candidates } => {
                 self.on_leftover_unfinished(candidates, outcome)
             }
+            // The outbox refuses an API command's DB answer.
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Whether `pod` is `key`'s current pod.
+fn is_current_pod(tasks: &BTreeMap<Arc<TaskKey>, Task>, key: &TaskKey, pod: &PodRef) -> bool {
+    tasks
+        .get(key)
+        .is_some_and(|t| matches!(&t.phase, TaskPhase::Launched { pod: p } if p == pod))
 }

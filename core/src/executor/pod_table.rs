@@ -15,8 +15,57 @@ use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use super::PodRecord;
-use crate::pod::PodRef;
+use std::sync::Arc;
+
+use crate::key::TaskKey;
+use crate::pod::{PodPhase, PodRef};
+use crate::time::Timestamp;
+
+/// A pod this executor created, adopted, or is cleaning up.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PodRecord {
+    /// The try's key, shared with the try table's entry (one copy of its strings).
+    pub(super) key: Arc<TaskKey>,
+    pub(super) uid: String,
+    pub(super) last_phase: Option<PodPhase>,
+    /// Seen in a watch event or a list: it exists (or existed).
+    pub(super) seen: bool,
+    /// Its create was answered OK (or AlreadyExists): it exists unless deleted since.
+    pub(super) created: bool,
+    /// It existed when the running relist was sent (seen, or created before): a list without it
+    /// means it was deleted meanwhile.
+    pub(super) listable: bool,
+    /// Its outcome was taken; a delete or done-label is under way. Later events of this pod are
+    /// replays and produce nothing.
+    pub(super) finishing: bool,
+    /// While it is Pending: since when, and why. Boxed: most tracked pods have started, and
+    /// inline it would make each record 32 bytes bigger.
+    pub(super) pending: Option<Box<PendingSince>>,
+}
+
+/// A Pending pod's wait, for the pending timeout.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PendingSince {
+    /// Since when (our clock) it has been Pending.
+    pub(super) since: Timestamp,
+    /// The main container's last waiting reason, for the pending-timeout report.
+    pub(super) waiting_reason: Option<String>,
+}
+
+impl PodRecord {
+    pub(super) fn new(key: Arc<TaskKey>, uid: String, seen: bool, finishing: bool) -> Self {
+        Self {
+            key,
+            uid,
+            last_phase: None,
+            seen,
+            created: false,
+            listable: false,
+            finishing,
+            pending: None,
+        }
+    }
+}
 
 /// A pod's address, owned ([`PodRef`]) or borrowed (`(&str, &str)`), hashed and compared the same
 /// way so that either finds the same record.
@@ -156,7 +205,7 @@ mod tests {
         let key = TaskKey::new("d", "t", "r", 1);
         t.insert(
             PodRef::new("ns", "a"),
-            PodRecord::new(std::sync::Arc::new(key.clone()), "u".into(), true, false),
+            PodRecord::new(Arc::new(key.clone()), "u".into(), true, false),
         );
         assert!(t.contains_by("ns", "a"));
         assert!(!t.contains_by("other", "a"), "the namespace counts");
@@ -165,7 +214,7 @@ mod tests {
         assert!(t.get(&PodRef::new("ns", "a")).expect("found").finishing);
         t.insert(
             PodRef::new("ns", "0"),
-            PodRecord::new(std::sync::Arc::new(key), String::new(), false, false),
+            PodRecord::new(Arc::new(key), String::new(), false, false),
         );
         let order: Vec<&str> = t.sorted().iter().map(|(p, _)| p.name.as_str()).collect();
         assert_eq!(order, ["0", "a"]);

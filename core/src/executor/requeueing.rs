@@ -1,6 +1,8 @@
 //! A try's pod failed: requeue it transparently if it never started, or report the failure.
 
-use super::{Awaiting, Executor, PendingDecision, TaskPhase};
+use super::awaiting::{Awaiting, PendingDecision};
+use super::tries::TaskPhase;
+use super::Executor;
 use crate::command::{CommandKind, ReportedState};
 use crate::completion::{self, Evidence};
 use crate::db::{DbOutcome, TaskState};

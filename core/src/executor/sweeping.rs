@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Awaiting, Cleanup, Executor, TaskPhase};
+use super::awaiting::{Awaiting, Cleanup};
+use super::tries::TaskPhase;
+use super::Executor;
 use crate::command::{ApiOutcome, CommandKind};
 use crate::completion::{Disposal, Evidence};
 use crate::db::DbOutcome;
@@ -176,7 +178,7 @@ impl Executor {
     fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
         self.expect_deletion(&key, &pod);
         let record = self.pods.get_or_insert_with(pod.clone(), || {
-            super::PodRecord::new(std::sync::Arc::new(key), String::new(), true, true)
+            super::pod_table::PodRecord::new(std::sync::Arc::new(key), String::new(), true, true)
         });
         record.finishing = true;
         let labels = BTreeMap::from([(label::POD_REVOKED.to_string(), label::TRUE.to_string())]);

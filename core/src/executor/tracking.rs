@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{Awaiting, Cleanup, Executor, PendingSince, PodRecord, Task, TaskPhase};
+use super::awaiting::{Awaiting, Cleanup};
+use super::pod_table::{PendingSince, PodRecord};
+use super::tries::{Task, TaskPhase};
+use super::Executor;
 use crate::command::{ApiFailure, ApiOutcome, CommandKind, ReportedState};
 use crate::completion::{self, Disposal, Evidence, PodState};
 use crate::input::{InputError, PodTemplate};
