@@ -1,4 +1,4 @@
-//! Adoption: taking over pods whose scheduler is dead (`airflow-executor.md` §4).
+//! Adoption: taking over pods whose scheduler is dead (`docs/decisions.md`, "Adoption").
 //!
 //! Two paths, as in Airflow. Orphan adoption: the scheduler hands over task instances of dead
 //! schedulers; their live pods are relabelled to this executor and tracked. Completed-pod
@@ -54,7 +54,7 @@ pub(crate) fn completed_adoption_selector(
 }
 
 /// `kubernetes_executor=True,airflow-worker=<owner>,airflow_executor_done!=True`: the pods of one
-/// dead owner that orphan adoption lists (§4.2).
+/// dead owner that orphan adoption lists (Airflow's `try_adopt_task_instances`).
 #[must_use]
 pub fn orphan_selector(owner: &str) -> LabelSelector {
     LabelSelector::new()
@@ -63,7 +63,7 @@ pub fn orphan_selector(owner: &str) -> LabelSelector {
         .ne(label::EXECUTOR_DONE, label::TRUE)
 }
 
-/// The label selector of completed-pod adoption (§4.3), or `None` while nothing is known about
+/// The label selector of completed-pod adoption (Airflow's `_adopt_completed_pods`), or `None` while nothing is known about
 /// peers yet (adoption waits for the first heartbeat snapshot rather than guess).
 ///
 /// ```

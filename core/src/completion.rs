@@ -1,5 +1,5 @@
 //! Completion path: what happens to a pod and its try once the watch says the try ended
-//! (Airflow's `_change_state`, `airflow-executor.md` §3).
+//! (Airflow's `_change_state`; `docs/decisions.md`, "Completion").
 //!
 //! The order is Airflow's: dispose of the pod (delete, or label it done), then report. Two
 //! departures, both so that an API error can never turn into a loop: a pod already gone (the
@@ -32,7 +32,7 @@ pub(crate) enum PodState {
     Live,
 }
 
-/// §3 step 4: `delete_worker_pods` deletes unless the try failed and
+/// Step 4 of the completion path: `delete_worker_pods` deletes unless the try failed and
 /// `delete_worker_pods_on_failure` is off (failed pods are kept for debugging); without
 /// `delete_worker_pods` every finished pod is labelled done. `None` when the pod is already gone.
 ///

@@ -233,7 +233,7 @@ fn is_lower_alnum(c: u8) -> bool {
 mod tests {
     use super::*;
 
-    /// Vectors from `airflow-executor.md` §2.7, computed with Airflow's algorithm; the two
+    /// Vectors computed with Airflow's algorithm; the two
     /// invalid Airflow outputs are where we differ on purpose.
     #[test]
     fn matches_airflow_make_safe_label_value() {

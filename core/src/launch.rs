@@ -1,5 +1,5 @@
 //! Launch path: which queued tries get a pod this loop, what the pod looks like, and what an API
-//! error on creation means (`airflow-executor.md` §2).
+//! error on creation means (`docs/decisions.md`, "Launch").
 //!
 //! Pod names are derived from the scheduler id, the key and a launch counter instead of
 //! Airflow's 8 random characters. That keeps the core free of randomness and makes creation
@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use md5::{Digest, Md5};
 
 use crate::command::{ApiFailure, PodManifest};
-use crate::config::Config;
+use crate::config::{Config, PublishRetries, Settings};
 use crate::input::PodTemplate;
 use crate::key::TaskKey;
 use crate::label;
@@ -72,7 +72,7 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
 }
 
 /// Builds the pod for one launch: template labels and annotations first, then Airflow's
-/// identity labels and annotations (§2.6), and the requeues used so far
+/// identity labels and annotations, and the requeues used so far
 /// ([`crate::requeue::LAUNCH_ATTEMPT_ANNOTATION`]) so that an adopter continues the budget.
 /// The two never overlap: every key written here is in [`label::RESERVED_LABELS`] or
 /// [`label::RESERVED_ANNOTATIONS`], which a template may not use ([`PodTemplate::validate`]).
@@ -116,7 +116,7 @@ pub(crate) fn manifest(
     }
 }
 
-/// What to do after a failed create (Airflow's `_handle_pod_publish_error`, §2.4).
+/// What to do after a failed create (Airflow's `_handle_pod_publish_error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PublishDecision {
     /// The pod exists already (our own earlier attempt): treat as created.
@@ -151,7 +151,7 @@ pub(crate) fn is_transient(failure: &ApiFailure) -> bool {
 /// 60 s, so a try does not hammer an API server that said "later"; a counted one is retried at
 /// once, as Airflow does.
 pub(crate) fn on_publish_error(
-    config: &Config,
+    retries: PublishRetries,
     failure: &ApiFailure,
     retries_so_far: u32,
     since_first_failure_ms: u64,
@@ -164,8 +164,7 @@ pub(crate) fn on_publish_error(
             return PublishDecision::AlreadyCreated;
         }
     }
-    if !(is_transient(failure) && config.may_retry_publish(retries_so_far, since_first_failure_ms))
-    {
+    if !(is_transient(failure) && retries.allows(retries_so_far, since_first_failure_ms)) {
         return PublishDecision::Fail;
     }
     let backoff_ms = match failure {
@@ -178,7 +177,7 @@ pub(crate) fn on_publish_error(
         }
         _ => None,
     };
-    let retry_in_ms = if config.publish_retry_timeout_ms().is_some() {
+    let retry_in_ms = if matches!(retries, PublishRetries::Window { .. }) {
         retry_backoff_ms(retries_so_far.saturating_add(1))
     } else {
         0
@@ -239,7 +238,7 @@ impl LaunchQueue {
     }
 
     /// The next try to create now, if the back-off and the batch window allow one.
-    pub(crate) fn next_ready(&mut self, now: Timestamp, config: &Config) -> Option<TaskKey> {
+    pub(crate) fn next_ready(&mut self, now: Timestamp, settings: &Settings) -> Option<TaskKey> {
         while let Some(entry) = self.delayed.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -255,11 +254,11 @@ impl LaunchQueue {
             }
             self.backoff_until = None;
         }
-        if now.since(self.window_start) >= config.loop_ms() || now < self.window_start {
+        if now.since(self.window_start) >= settings.loop_ms || now < self.window_start {
             self.window_start = now;
             self.created_in_window = 0;
         }
-        if self.created_in_window >= config.worker_pods_creation_batch_size {
+        if self.created_in_window >= settings.creation_batch_size {
             return None;
         }
         self.created_in_window += 1;
@@ -268,13 +267,13 @@ impl LaunchQueue {
 
     /// When to look at the queue again, if anything waits (parked tries wait for an answer,
     /// not for a time).
-    pub(crate) fn wake_at(&self, config: &Config) -> Option<Timestamp> {
+    pub(crate) fn wake_at(&self, settings: &Settings) -> Option<Timestamp> {
         let delayed = self.delayed.keys().next().map(|(at, _)| *at);
         if self.queue.is_empty() {
             return delayed.map(|at| self.backoff_until.map_or(at, |until| until.max(at)));
         }
-        let window_open_at = if self.created_in_window >= config.worker_pods_creation_batch_size {
-            self.window_start.plus_ms(config.loop_ms().max(1))
+        let window_open_at = if self.created_in_window >= settings.creation_batch_size {
+            self.window_start.plus_ms(settings.loop_ms.max(1))
         } else {
             self.window_start
         };
@@ -381,8 +380,16 @@ mod tests {
             status(422, "Invalid", "", None),
             status(12345, "", "", None),
         ] {
-            assert_eq!(on_publish_error(&mr0, &f, 0, 0), fail, "{f}");
-            assert_eq!(on_publish_error(&mr1, &f, 0, 0), fail, "{f}");
+            assert_eq!(
+                on_publish_error(mr0.settings().unwrap().publish_retries, &f, 0, 0),
+                fail,
+                "{f}"
+            );
+            assert_eq!(
+                on_publish_error(mr1.settings().unwrap().publish_retries, &f, 0, 0),
+                fail,
+                "{f}"
+            );
         }
         for f in [
             status(
@@ -406,19 +413,41 @@ mod tests {
                 message: "Connection aborted.".into(),
             },
         ] {
-            assert_eq!(on_publish_error(&mr0, &f, 0, 0), fail, "{f}");
-            assert_eq!(on_publish_error(&mr1, &f, 0, 0), retry, "{f}");
-            assert_eq!(on_publish_error(&mr1, &f, 1, 0), fail, "{f}");
+            assert_eq!(
+                on_publish_error(mr0.settings().unwrap().publish_retries, &f, 0, 0),
+                fail,
+                "{f}"
+            );
+            assert_eq!(
+                on_publish_error(mr1.settings().unwrap().publish_retries, &f, 0, 0),
+                retry,
+                "{f}"
+            );
+            assert_eq!(
+                on_publish_error(mr1.settings().unwrap().publish_retries, &f, 1, 0),
+                fail,
+                "{f}"
+            );
         }
         assert_eq!(
-            on_publish_error(&mr1, &status(429, "TooManyRequests", "", Some(3)), 0, 0),
+            on_publish_error(
+                mr1.settings().unwrap().publish_retries,
+                &status(429, "TooManyRequests", "", Some(3)),
+                0,
+                0
+            ),
             PublishDecision::Retry {
                 backoff_ms: Some(3000),
                 retry_in_ms: 0
             }
         );
         assert_eq!(
-            on_publish_error(&mr1, &status(429, "TooManyRequests", "", None), 0, 0),
+            on_publish_error(
+                mr1.settings().unwrap().publish_retries,
+                &status(429, "TooManyRequests", "", None),
+                0,
+                0
+            ),
             PublishDecision::Retry {
                 backoff_ms: Some(0),
                 retry_in_ms: 0
@@ -426,7 +455,7 @@ mod tests {
         );
         assert_eq!(
             on_publish_error(
-                &mr1,
+                mr1.settings().unwrap().publish_retries,
                 &status(
                     503,
                     "ServiceUnavailable",
@@ -446,12 +475,17 @@ mod tests {
             ..mr0.clone()
         };
         assert_eq!(
-            on_publish_error(&unlimited, &status(500, "", "", None), 1_000_000, 0),
+            on_publish_error(
+                unlimited.settings().unwrap().publish_retries,
+                &status(500, "", "", None),
+                1_000_000,
+                0
+            ),
             retry
         );
         assert_eq!(
             on_publish_error(
-                &mr0,
+                mr0.settings().unwrap().publish_retries,
                 &status(409, "AlreadyExists", "pods \"x\" already exists", None),
                 0,
                 0
@@ -467,26 +501,41 @@ mod tests {
         let cfg = Config::default();
         let busy = status(429, "TooManyRequests", "", Some(1));
         assert_eq!(
-            on_publish_error(&cfg, &busy, 0, 0),
+            on_publish_error(cfg.settings().unwrap().publish_retries, &busy, 0, 0),
             PublishDecision::Retry {
                 backoff_ms: Some(1000),
                 retry_in_ms: 1000
             }
         );
         assert_eq!(
-            on_publish_error(&cfg, &ApiFailure::Timeout, 40, 599_999),
+            on_publish_error(
+                cfg.settings().unwrap().publish_retries,
+                &ApiFailure::Timeout,
+                40,
+                599_999
+            ),
             PublishDecision::Retry {
                 backoff_ms: None,
                 retry_in_ms: 60_000
             }
         );
         assert_eq!(
-            on_publish_error(&cfg, &ApiFailure::Timeout, 3, 600_000),
+            on_publish_error(
+                cfg.settings().unwrap().publish_retries,
+                &ApiFailure::Timeout,
+                3,
+                600_000
+            ),
             PublishDecision::Fail
         );
         // A refusal of the pod itself fails at once, window or not.
         assert_eq!(
-            on_publish_error(&cfg, &status(422, "Invalid", "", None), 0, 0),
+            on_publish_error(
+                cfg.settings().unwrap().publish_retries,
+                &status(422, "Invalid", "", None),
+                0,
+                0
+            ),
             PublishDecision::Fail
         );
     }
@@ -502,12 +551,25 @@ mod tests {
         q.push_at(a.clone(), Timestamp(5_000));
         q.park(b.clone());
         assert_eq!(q.len(), 2);
-        assert_eq!(q.next_ready(Timestamp(1_000), &cfg), None);
-        assert_eq!(q.wake_at(&cfg), Some(Timestamp(5_000)));
-        assert_eq!(q.next_ready(Timestamp(5_000), &cfg), Some(a));
-        assert_eq!(q.wake_at(&cfg), None, "a parked try waits for an answer");
+        assert_eq!(
+            q.next_ready(Timestamp(1_000), &cfg.settings().unwrap()),
+            None
+        );
+        assert_eq!(q.wake_at(&cfg.settings().unwrap()), Some(Timestamp(5_000)));
+        assert_eq!(
+            q.next_ready(Timestamp(5_000), &cfg.settings().unwrap()),
+            Some(a)
+        );
+        assert_eq!(
+            q.wake_at(&cfg.settings().unwrap()),
+            None,
+            "a parked try waits for an answer"
+        );
         q.unpark(&b);
-        assert_eq!(q.next_ready(Timestamp(6_000), &cfg), Some(b));
+        assert_eq!(
+            q.next_ready(Timestamp(6_000), &cfg.settings().unwrap()),
+            Some(b)
+        );
         assert_eq!(q.len(), 0);
     }
 
@@ -522,15 +584,21 @@ mod tests {
             q.push(TaskKey::new("d", format!("t{i}"), "r", 1));
         }
         let now = Timestamp(10_000);
-        assert!(q.next_ready(now, &cfg).is_some());
-        assert!(q.next_ready(now, &cfg).is_some());
-        assert!(q.next_ready(now, &cfg).is_none());
-        assert_eq!(q.wake_at(&cfg), Some(Timestamp(11_000)));
-        assert!(q.next_ready(Timestamp(11_000), &cfg).is_some());
+        assert!(q.next_ready(now, &cfg.settings().unwrap()).is_some());
+        assert!(q.next_ready(now, &cfg.settings().unwrap()).is_some());
+        assert!(q.next_ready(now, &cfg.settings().unwrap()).is_none());
+        assert_eq!(q.wake_at(&cfg.settings().unwrap()), Some(Timestamp(11_000)));
+        assert!(q
+            .next_ready(Timestamp(11_000), &cfg.settings().unwrap())
+            .is_some());
         q.back_off_until(Timestamp(20_000));
-        assert!(q.next_ready(Timestamp(12_000), &cfg).is_none());
-        assert_eq!(q.wake_at(&cfg), Some(Timestamp(20_000)));
-        assert!(q.next_ready(Timestamp(20_000), &cfg).is_some());
+        assert!(q
+            .next_ready(Timestamp(12_000), &cfg.settings().unwrap())
+            .is_none());
+        assert_eq!(q.wake_at(&cfg.settings().unwrap()), Some(Timestamp(20_000)));
+        assert!(q
+            .next_ready(Timestamp(20_000), &cfg.settings().unwrap())
+            .is_some());
         assert_eq!(q.len(), 1);
     }
 }

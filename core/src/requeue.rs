@@ -1,5 +1,5 @@
 //! Pre-execution requeue: a pod that failed before the task process started does not cost the
-//! user a retry (`airflow-executor.md` §6, PR #69058).
+//! user a retry (Airflow PR #69058; `docs/decisions.md`, "Pre-execution requeue").
 //!
 //! The authoritative signal is the task instance still being QUEUED in the DB (the task process
 //! writes RUNNING when it starts); the container reason is only an opt-out. Three departures from
@@ -19,7 +19,8 @@
 //!   within `pod_launch_failure_retries`, failed otherwise.
 
 pub use crate::command::RequeueCause;
-pub use crate::config::{Config, RequeueDedupe};
+pub use crate::config::RequeueDedupe;
+use crate::config::{Config, RetryLimit};
 use crate::db::TaskState;
 pub use crate::label::LAUNCH_ATTEMPT_ANNOTATION;
 use crate::watch::FailureDetails;
@@ -100,12 +101,12 @@ pub(crate) enum Gate {
 /// spec, the feature switch, the excluded reason, the budget). The uid dedupe happens before.
 pub(crate) fn gate(
     config: &Config,
+    retries: RetryLimit,
     has_template: bool,
     requeues_used: u32,
     details: &FailureDetails,
 ) -> Gate {
-    let retries = config.pod_launch_failure_retries;
-    if !has_template || retries == 0 {
+    if !has_template || retries.is_off() {
         return Gate::Fail;
     }
     let excluded = &config.pod_launch_failure_excluded_container_reasons;
@@ -115,7 +116,7 @@ pub(crate) fn gate(
     {
         return Gate::Fail;
     }
-    if retries != -1 && i64::from(requeues_used) >= retries {
+    if !retries.allows(requeues_used) {
         return Gate::Fail;
     }
     Gate::AskDb
@@ -140,7 +141,7 @@ mod tests {
         }
     }
 
-    /// Airflow's `test_is_pre_execution_failure` (§10 case 46), the rows that apply to a failed
+    /// Airflow's `test_is_pre_execution_failure`, the rows that apply to a failed
     /// pod (the SUCCESS row cannot reach this function: only failed outcomes do).
     #[test]
     fn test_is_pre_execution_failure() {
@@ -183,11 +184,46 @@ mod tests {
     fn gate_follows_airflow_order() {
         let d = FailureDetails::default();
         let cfg = Config::default();
-        assert_eq!(gate(&cfg, true, 0, &d), Gate::AskDb);
-        assert_eq!(gate(&cfg, true, 1, &d), Gate::Fail, "budget 1 used");
-        assert_eq!(gate(&cfg, false, 0, &d), Gate::Fail, "no job spec");
         assert_eq!(
-            gate(&cfg, true, 0, &with_reason("Error")),
+            gate(
+                &cfg,
+                cfg.settings().unwrap().launch_failure_retries,
+                true,
+                0,
+                &d
+            ),
+            Gate::AskDb
+        );
+        assert_eq!(
+            gate(
+                &cfg,
+                cfg.settings().unwrap().launch_failure_retries,
+                true,
+                1,
+                &d
+            ),
+            Gate::Fail,
+            "budget 1 used"
+        );
+        assert_eq!(
+            gate(
+                &cfg,
+                cfg.settings().unwrap().launch_failure_retries,
+                false,
+                0,
+                &d
+            ),
+            Gate::Fail,
+            "no job spec"
+        );
+        assert_eq!(
+            gate(
+                &cfg,
+                cfg.settings().unwrap().launch_failure_retries,
+                true,
+                0,
+                &with_reason("Error")
+            ),
             Gate::Fail,
             "excluded"
         );
@@ -195,12 +231,31 @@ mod tests {
             pod_launch_failure_retries: 0,
             ..Config::default()
         };
-        assert_eq!(gate(&off, true, 0, &d), Gate::Fail, "disabled skips the DB");
+        assert_eq!(
+            gate(
+                &off,
+                off.settings().unwrap().launch_failure_retries,
+                true,
+                0,
+                &d
+            ),
+            Gate::Fail,
+            "disabled skips the DB"
+        );
         let unlimited = Config {
             pod_launch_failure_retries: -1,
             ..Config::default()
         };
-        assert_eq!(gate(&unlimited, true, 10_000, &d), Gate::AskDb);
+        assert_eq!(
+            gate(
+                &unlimited,
+                unlimited.settings().unwrap().launch_failure_retries,
+                true,
+                10_000,
+                &d
+            ),
+            Gate::AskDb
+        );
     }
 
     #[test]

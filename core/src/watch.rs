@@ -1,7 +1,7 @@
 //! Watch classification: what one pod event means for the task try the pod runs.
 //!
-//! This is Airflow's `KubernetesJobWatcher.process_status` table (`airflow-executor.md` §1.3),
-//! rows 1–11, first match wins, and `collect_pod_failure_details` (§1.4). It is a pure function
+//! This is Airflow's `KubernetesJobWatcher.process_status` table (`docs/decisions.md`, "Watch
+//! classification"), rows 1–11, first match wins, and `collect_pod_failure_details`. It is a pure function
 //! of the event: idempotence under replays, relists and reordering is the executor's job (it
 //! remembers which pod already produced an outcome), so the classifier can stay stateless and
 //! exhaustively tested.
@@ -71,7 +71,7 @@ pub enum ContainerType {
     Main,
 }
 
-/// The container-level part of Airflow's failure details (§1.4).
+/// The container-level part of Airflow's failure details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerFailure {
     /// `terminated` or `waiting`.
@@ -303,7 +303,7 @@ fn podwarden_details(pod: &PodView) -> FailureDetails {
     }
 }
 
-/// Airflow's `collect_pod_failure_details` (§1.4) plus podwarden's fields.
+/// Airflow's `collect_pod_failure_details` plus podwarden's fields.
 #[must_use]
 pub fn failure_details(pod: &PodView) -> FailureDetails {
     let mut details = podwarden_details(pod);

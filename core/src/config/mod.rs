@@ -8,11 +8,12 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod choices;
+mod settings;
 pub use choices::{AdoptionFallback, AdoptionScope, RequeueDedupe};
+pub(crate) use settings::{PublishRetries, RetryLimit, Settings};
 
 use crate::label;
 use crate::liveness::LivenessRule;
-use crate::time::secs_to_ms;
 
 /// Airflow's default `worker_pod_pending_fatal_container_state_reasons`.
 pub const DEFAULT_FATAL_PENDING_REASONS: [&str; 5] = [
@@ -362,61 +363,6 @@ impl Config {
             (Some(r), Some(t)) if !r.is_empty() && !t.is_empty() => Some(format!("{r}:{t}")),
             _ => None,
         }
-    }
-
-    pub(crate) fn loop_ms(&self) -> u64 {
-        secs_to_ms(self.scheduler_idle_sleep_time)
-    }
-
-    pub(crate) fn health_threshold_ms(&self) -> u64 {
-        secs_to_ms(self.scheduler_health_check_threshold)
-    }
-
-    pub(crate) fn adoption_interval_ms(&self) -> u64 {
-        secs_to_ms(self.orphaned_tasks_check_interval).max(1)
-    }
-
-    pub(crate) fn zombie_interval_ms(&self) -> u64 {
-        secs_to_ms(self.kpo_zombie_pod_cleanup_interval).max(1)
-    }
-
-    pub(crate) fn pending_timeout_ms(&self) -> Option<u64> {
-        Some(secs_to_ms(self.worker_pods_pending_timeout)).filter(|ms| *ms > 0)
-    }
-
-    pub(crate) fn pending_check_ms(&self) -> u64 {
-        secs_to_ms(self.worker_pods_pending_timeout_check_interval).max(1)
-    }
-
-    pub(crate) fn watch_stall_ms(&self) -> Option<u64> {
-        Some(secs_to_ms(self.health_watch_stall_threshold)).filter(|ms| *ms > 0)
-    }
-
-    /// Whether a transient create error may be retried after `retries` retries already, the
-    /// first of them `since_first_failure_ms` ago.
-    pub(crate) fn may_retry_publish(&self, retries: u32, since_first_failure_ms: u64) -> bool {
-        match self.publish_retry_timeout_ms() {
-            Some(window) => since_first_failure_ms < window,
-            None => {
-                self.task_publish_max_retries == -1
-                    || i64::from(retries) < self.task_publish_max_retries
-            }
-        }
-    }
-
-    /// The time budget of create retries, if retries are budgeted by time.
-    pub(crate) fn publish_retry_timeout_ms(&self) -> Option<u64> {
-        Some(secs_to_ms(self.task_publish_retry_timeout)).filter(|ms| *ms > 0)
-    }
-
-    /// How long a failed pod's DB question is asked again while the DB cannot answer.
-    pub(crate) fn db_retry_timeout_ms(&self) -> u64 {
-        secs_to_ms(self.pod_launch_failure_db_retry_timeout)
-    }
-
-    /// Whether a failed clean-up may be retried after `attempt` retries already.
-    pub(crate) fn may_retry_cleanup(&self, attempt: u32) -> bool {
-        self.pod_cleanup_max_retries == -1 || i64::from(attempt) < self.pod_cleanup_max_retries
     }
 }
 

@@ -11,7 +11,7 @@ impl Executor {
     pub(super) fn advance(&mut self, now: Timestamp) -> Timestamp {
         // The host may wait until the next deadline; later than that by more than half the
         // threshold, it did not drive us when asked (a stall) or its clock jumped.
-        let limit = self.config.health_threshold_ms() / 2;
+        let limit = self.settings.health_threshold_ms / 2;
         let core = self.clock.now();
         let allowed = self.timers.next().map_or(u64::MAX, |deadline| {
             deadline.since(core).saturating_add(limit)

@@ -1,23 +1,42 @@
-//! [`Executor`]: one scheduler's pod-lifecycle state machine, composing the policy modules.
+//! [`Executor`]: one scheduler's pod-lifecycle state machine. This file only routes: each input,
+//! timer and answer goes to the flow of its concern, one file each, named after what it does:
 //!
-//! This module owns the bookkeeping (tries, pods, commands awaiting answers, timers) and the
-//! contract's entry points; each concern's flow lives in a child module (`tracking`: launch,
-//! watch, completion and relist; `requeueing`; `adopting`; `sweeping`: zombies, pending timeout
-//! and revoke). The decisions themselves are pure functions in [`crate::watch`],
-//! [`crate::launch`], [`crate::completion`], [`crate::requeue`], [`crate::adoption`],
-//! [`crate::liveness`] and [`crate::zombie`]. State is kept in ordered maps so that anything that
-//! reaches a command comes out in the same order on every run.
+//! | concern | file | its decision rules |
+//! |---|---|---|
+//! | launching a try's pods | `launching.rs` | [`crate::launch`] |
+//! | the pod watch, a finished pod's outcome | `watching.rs` | [`crate::watch`], [`crate::completion`] |
+//! | disposing of finished pods | `cleaning_up.rs` | [`crate::completion`] |
+//! | relisting after 410 Gone | `relisting.rs` | [`crate::watch`] |
+//! | pre-execution requeue | `requeueing.rs` | [`crate::requeue`], [`crate::policy`] |
+//! | heartbeats, the report fence | `heartbeats.rs`, `reporting.rs`, `driving.rs` | [`crate::liveness`] |
+//! | orphan hand-over | `orphan_adoption.rs` | [`crate::adoption`] |
+//! | completed and leftover pods of dead schedulers | `completed_adoption.rs` | [`crate::adoption`] |
+//! | zombie operator pods | `zombie_sweep.rs` | [`crate::zombie`] |
+//! | pods stuck Pending, revoke | `pending_timeout.rs` | [`crate::completion`] |
+//!
+//! The parts that own state: the [`outbox`](self) (`outbox.rs`: ids, commands, the API budget,
+//! answers paired with commands), the try table (`tries.rs`), the pod records (`pod_table.rs`),
+//! the work awaiting answers (`awaiting.rs`). Read-only views are in `queries.rs`. State is kept
+//! in ordered maps so that anything that reaches a command comes out in the same order on every
+//! run.
 
-mod adopting;
 mod awaiting;
+mod cleaning_up;
+mod completed_adoption;
 mod driving;
+mod heartbeats;
+mod launching;
+mod orphan_adoption;
 mod outbox;
+mod pending_timeout;
 mod pod_table;
 mod queries;
+mod relisting;
+mod reporting;
 mod requeueing;
-mod sweeping;
-mod tracking;
 mod tries;
+mod watching;
+mod zombie_sweep;
 
 pub use queries::StateSize;
 
@@ -27,12 +46,13 @@ use std::sync::Arc;
 use self::awaiting::{Awaiting, Cleanup, PendingDecision};
 use self::outbox::Outbox;
 use self::pod_table::PodTable;
+use self::relisting::WatchState;
 use self::tries::{Task, TaskPhase};
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
 use crate::clock::HostClock;
 use crate::command::{ApiOutcome, Command, CommandId, CommandKind};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Settings};
 use crate::db::DbOutcome;
 use crate::input::{Input, InputError};
 use crate::key::TaskKey;
@@ -41,17 +61,12 @@ use crate::liveness::PeerLiveness;
 use crate::pod::PodRef;
 use crate::time::{TimerKind, TimerTable, Timestamp};
 
-#[derive(Debug, Clone, PartialEq, Default)]
-struct WatchState {
-    resource_version: String,
-    relisting: bool,
-    relist_failures: u32,
-}
-
 /// One scheduler's executor. See the crate documentation for the drive rule.
 #[derive(Debug, Clone)]
 pub struct Executor {
     config: Config,
+    /// The configuration parsed once: durations in milliseconds, limits as enums.
+    settings: Settings,
     scheduler_id: String,
     /// The host's clock, kept monotonic: its core time is the executor's `now`.
     clock: HostClock,
@@ -117,7 +132,7 @@ impl Executor {
         scheduler_id: impl Into<String>,
         now: Timestamp,
     ) -> Result<Self, ConfigError> {
-        config.validate()?;
+        let settings = config.settings()?;
         let scheduler_id = scheduler_id.into();
         Config::validate_scheduler_id(&scheduler_id)?;
         let budget = TokenBucket::new(config.api_qps, config.api_burst, now);
@@ -126,17 +141,18 @@ impl Executor {
         if config.kpo_zombie_pod_cleanup_enabled {
             timers.set(
                 TimerKind::ZombieSweep,
-                now.plus_ms(config.zombie_interval_ms()),
+                now.plus_ms(settings.zombie_interval_ms),
             );
         }
-        if config.pending_timeout_ms().is_some() {
+        if settings.pending_timeout_ms.is_some() {
             timers.set(
                 TimerKind::PendingCheck,
-                now.plus_ms(config.pending_check_ms()),
+                now.plus_ms(settings.pending_check_ms),
             );
         }
         let mut ex = Self {
             config,
+            settings,
             scheduler_id,
             clock: HostClock::new(now),
             last_driven: now,
@@ -233,7 +249,7 @@ impl Executor {
                 TimerKind::CompletedAdoption => {
                     self.timers.set(
                         TimerKind::CompletedAdoption,
-                        now.plus_ms(self.config.adoption_interval_ms()),
+                        now.plus_ms(self.settings.adoption_interval_ms),
                     );
                     self.start_completed_adoption();
                 }
@@ -305,7 +321,7 @@ impl Executor {
     }
 
     fn arm_timers(&mut self) {
-        match self.launch.wake_at(&self.config) {
+        match self.launch.wake_at(&self.settings) {
             Some(t) => self.timers.set(TimerKind::Launch, t),
             None => self.timers.stop(TimerKind::Launch),
         }

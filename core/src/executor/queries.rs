@@ -44,11 +44,11 @@ impl Executor {
         let behind = now < self.clock.host_now();
         let now = self.clock.core_at(now);
         let idle_ms = now.since(self.last_driven);
-        let threshold = self.config.health_threshold_ms();
+        let threshold = self.settings.health_threshold_ms;
         let watch_stalled = !self.pods.is_empty()
             && self
-                .config
-                .watch_stall_ms()
+                .settings
+                .watch_stall_ms
                 .is_some_and(|limit| now.since(self.last_watch_progress) > limit);
         let launch_stalled =
             self.launch.len() > 0 && now.since(self.last_launch_progress) > threshold;
@@ -107,7 +107,7 @@ impl Executor {
         match self.peers.alive_others(
             &self.scheduler_id,
             self.config.scheduler_liveness_rule,
-            self.config.health_threshold_ms(),
+            self.settings.health_threshold_ms,
         ) {
             AliveSet::Known(set) => Some(set.into_iter().collect()),
             AliveSet::Unknown | AliveSet::Unavailable => None,

@@ -43,6 +43,7 @@ impl Executor {
                 && details.container.is_none());
         let gate = requeue::gate(
             &self.config,
+            self.settings.launch_failure_retries,
             task.template.is_some(),
             task.requeues,
             &details,
@@ -128,7 +129,7 @@ impl Executor {
         // the scheduler, which cannot record a failure without its DB either.
         let outcome_unavailable = matches!(outcome, DbOutcome::Unavailable { .. });
         let waited = self.clock.now().since(d.first_asked);
-        if outcome_unavailable && waited < self.config.db_retry_timeout_ms() {
+        if outcome_unavailable && waited < self.settings.db_retry_timeout_ms {
             d.unanswered = d.unanswered.saturating_add(1);
             let at = self.clock.now().plus_ms(retry_backoff_ms(d.unanswered));
             let seq = self.next_command_id().0;
@@ -149,6 +150,7 @@ impl Executor {
         let budget_left = !d.vetoed
             && requeue::gate(
                 &self.config,
+                self.settings.launch_failure_retries,
                 task.template.is_some(),
                 task.requeues,
                 &d.details,

@@ -1,4 +1,5 @@
-//! Clean-up sweeps: zombie operator pods, pods stuck Pending, and revoked tries.
+//! Pods stuck Pending (`docs/decisions.md`, "Pending timeout and revoke"): failed after `worker_pods_pending_timeout`; and the scheduler's
+//! revoke of a try stuck in queued, whose pods are deleted.
 
 use std::collections::BTreeMap;
 
@@ -7,80 +8,20 @@ use super::tries::TaskPhase;
 use super::Executor;
 use crate::command::{ApiOutcome, CommandKind};
 use crate::completion::{Disposal, Evidence};
-use crate::db::DbOutcome;
 use crate::key::TaskKey;
 use crate::label;
-use crate::pod::{PodRef, PodView};
+use crate::pod::PodRef;
 use crate::selector::LabelSelector;
 use crate::time::{TimerKind, Timestamp};
 use crate::watch::FailureDetails;
-use crate::zombie;
 
 impl Executor {
-    // ---- zombie operator pods (§7) ----------------------------------------------------------
-
-    pub(super) fn start_zombie_sweep(&mut self) {
-        self.timers.set(
-            TimerKind::ZombieSweep,
-            self.clock.now().plus_ms(self.config.zombie_interval_ms()),
-        );
-        if self.zombie_sweep_in_flight {
-            return;
-        }
-        self.zombie_sweep_in_flight = true;
-        let kind = CommandKind::ListPods {
-            namespace: self.config.namespace.clone(),
-            label_selector: LabelSelector::new().eq(label::KUBERNETES_POD_OPERATOR, label::TRUE),
-            field_selector: None,
-        };
-        self.emit_api(kind, Awaiting::ZombieList);
-    }
-
-    pub(super) fn on_zombie_list(&mut self, outcome: ApiOutcome) {
-        let ApiOutcome::Listed { pods, .. } = outcome else {
-            self.zombie_sweep_in_flight = false;
-            return;
-        };
-        let candidates: Vec<PodView> = pods
-            .into_iter()
-            .filter(|p| !self.zombie_deletes.contains(&p.pod_ref()))
-            .collect();
-        if candidates.is_empty() {
-            self.zombie_sweep_in_flight = false;
-            return;
-        }
-        self.emit_query(
-            CommandKind::QueryUnfinishedTasks,
-            Awaiting::ZombieQuery { candidates },
-        );
-    }
-
-    pub(super) fn on_unfinished_tasks(&mut self, candidates: &[PodView], outcome: DbOutcome) {
-        self.zombie_sweep_in_flight = false;
-        // No DB answer, no deletion.
-        let DbOutcome::UnfinishedTasks { tasks } = outcome else {
-            return;
-        };
-        let cap = usize::try_from(self.config.kpo_zombie_pod_cleanup_max_deletes_per_loop)
-            .unwrap_or(usize::MAX);
-        for (pod, _why) in zombie::find_zombies(candidates, &tasks, cap) {
-            self.zombie_deletes.insert(pod.clone());
-            let kind = CommandKind::DeletePod {
-                pod: pod.clone(),
-                grace_period_seconds: Some(0),
-            };
-            self.emit_api(kind, Awaiting::ZombieDelete { pod });
-        }
-    }
-
-    // ---- pods stuck Pending (§5) --------------------------------------------------------------
-
     pub(super) fn check_pending(&mut self, now: Timestamp) {
         self.timers.set(
             TimerKind::PendingCheck,
-            now.plus_ms(self.config.pending_check_ms()),
+            now.plus_ms(self.settings.pending_check_ms),
         );
-        let Some(timeout) = self.config.pending_timeout_ms() else {
+        let Some(timeout) = self.settings.pending_timeout_ms else {
             return;
         };
         let batch = usize::try_from(self.config.worker_pods_pending_timeout_batch_size)
@@ -124,8 +65,6 @@ impl Executor {
             self.on_try_failed(key, pod, uid, details, Evidence::PendingTimeout);
         }
     }
-
-    // ---- revoke (§5.2) ----------------------------------------------------------------------
 
     pub(super) fn on_revoke(&mut self, key: TaskKey) {
         match self.tasks.remove(&key) {
@@ -175,7 +114,7 @@ impl Executor {
 
     /// Labels the pod revoked (so every watch ignores it), then deletes it. The try (which the
     /// scheduler may queue again) gets no new pod until the deletion is confirmed.
-    fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
+    pub(super) fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
         self.expect_deletion(&key, &pod);
         let record = self.pods.get_or_insert_with(pod.clone(), || {
             super::pod_table::PodRecord::new(std::sync::Arc::new(key), String::new(), true, true)

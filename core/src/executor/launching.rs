@@ -1,0 +1,174 @@
+//! Launching a try's pods: a submission queued, the launch queue drained within the parallelism
+//! limit, a create's answer (retried, given up as a launch failure, or confirmed).
+
+use std::sync::Arc;
+
+use super::awaiting::{Awaiting, Cleanup};
+use super::pod_table::PodRecord;
+use super::tries::{Task, TaskPhase};
+use super::Executor;
+use crate::command::{ApiFailure, ApiOutcome, CommandKind};
+use crate::completion::{Disposal, Evidence};
+use crate::input::{InputError, PodTemplate};
+use crate::key::TaskKey;
+use crate::launch::{self, PublishDecision};
+use crate::pod::PodRef;
+use crate::time::Timestamp;
+use crate::watch::FailureDetails;
+
+impl Executor {
+    pub(super) fn on_submit(
+        &mut self,
+        key: TaskKey,
+        template: PodTemplate,
+    ) -> Result<(), InputError> {
+        if self.tasks.contains_key(&key) {
+            return Err(InputError::DuplicateTask(key));
+        }
+        template.validate()?;
+        self.tasks.insert(
+            Arc::new(key.clone()),
+            Task::new(Some(template), 0, TaskPhase::Queued),
+        );
+        self.launch.push(key);
+        Ok(())
+    }
+
+    pub(super) fn launch_ready(&mut self, now: Timestamp) {
+        while let Some(key) = self.launch.next_ready(now, &self.settings) {
+            if self.has_unconfirmed_delete(&key) {
+                // An earlier pod of this try could still start: wait until its deletion is
+                // confirmed (`confirm_deleting`).
+                self.launch.park(key);
+                continue;
+            }
+            let shared = self.shared_key(&key);
+            let Some(task) = self.tasks.get_mut(&key) else {
+                continue;
+            };
+            let Some(template) = task
+                .template
+                .as_deref()
+                .filter(|_| task.phase == TaskPhase::Queued)
+            else {
+                continue;
+            };
+            let launch = match task.launch {
+                Some(n) => n,
+                None => {
+                    let n = self.next_launch;
+                    self.next_launch += 1;
+                    task.launch = Some(n);
+                    n
+                }
+            };
+            let manifest = launch::manifest(
+                &self.config,
+                &self.scheduler_id,
+                &key,
+                template,
+                launch,
+                task.requeues,
+            );
+            let pod = manifest.pod.clone();
+            task.phase = TaskPhase::Launched { pod: pod.clone() };
+            self.pods.insert(
+                pod.clone(),
+                PodRecord::new(shared, String::new(), false, false),
+            );
+            self.emit_api(
+                CommandKind::CreatePod { manifest },
+                Awaiting::Create { key, pod },
+            );
+        }
+    }
+
+    pub(super) fn on_create_result(&mut self, key: TaskKey, pod: PodRef, outcome: ApiOutcome) {
+        let Some(task) = self.tasks.get_mut(&key) else {
+            return;
+        };
+        if task.phase != (TaskPhase::Launched { pod: pod.clone() }) {
+            return;
+        }
+        let failure = match outcome {
+            ApiOutcome::Failed { failure } => failure,
+            ApiOutcome::Ok | ApiOutcome::Listed { .. } => {
+                task.publish_retries = 0;
+                task.publish_first_failure = None;
+                if let Some(record) = self.pods.get_mut(&pod) {
+                    record.created = true;
+                }
+                return;
+            }
+        };
+        // The watch already showed the pod (its record is marked seen, or was dropped because
+        // the pod is already gone): whatever the reply says, it was created.
+        if self.pods.get(&pod).is_none_or(|r| r.seen) {
+            task.publish_retries = 0;
+            task.publish_first_failure = None;
+            return;
+        }
+        let now = self.clock.now();
+        let first_failure = *task.publish_first_failure.get_or_insert(now);
+        match launch::on_publish_error(
+            self.settings.publish_retries,
+            &failure,
+            task.publish_retries,
+            now.since(first_failure),
+        ) {
+            PublishDecision::AlreadyCreated => {
+                task.publish_retries = 0;
+                task.publish_first_failure = None;
+                if let Some(record) = self.pods.get_mut(&pod) {
+                    record.created = true;
+                }
+            }
+            PublishDecision::Retry {
+                backoff_ms,
+                retry_in_ms,
+            } => {
+                task.publish_retries = task.publish_retries.saturating_add(1);
+                task.phase = TaskPhase::Queued;
+                self.pods.remove(&pod);
+                if retry_in_ms == 0 {
+                    self.launch.push(key);
+                } else {
+                    self.launch.push_at(key, now.plus_ms(retry_in_ms));
+                }
+                if let Some(ms) = backoff_ms {
+                    self.launch.back_off_until(now.plus_ms(ms));
+                }
+            }
+            PublishDecision::Fail => {
+                self.pods.remove(&pod);
+                // A create that timed out may still have made the pod: remove it, or it would
+                // run a try that is requeued under another pod name, or already failed.
+                if matches!(failure, ApiFailure::Timeout | ApiFailure::Connection { .. }) {
+                    self.pods.insert(
+                        pod.clone(),
+                        PodRecord::new(Arc::new(key.clone()), String::new(), false, true),
+                    );
+                    self.expect_deletion(&key, &pod);
+                    self.start_cleanup(Cleanup {
+                        pod: pod.clone(),
+                        disposal: Disposal::Delete,
+                        attempt: 0,
+                    });
+                }
+                let details = FailureDetails {
+                    pod_message: Some(failure.to_string()),
+                    ..FailureDetails::default()
+                };
+                if launch::is_transient(&failure) {
+                    // Differs on purpose: the task never started, so this is a launch failure
+                    // (requeued while QUEUED and within budget), not a charge to the user.
+                    self.on_try_failed(key, pod, String::new(), details, Evidence::PublishFailed);
+                } else {
+                    // The API refused the pod itself (invalid, forbidden): a new pod would be
+                    // refused too.
+                    self.fail_try(key, &details, Evidence::PublishFailed);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The zombie sweep (`docs/decisions.md`, "Zombie sweep"): pod-operator pods whose task is over but whose sidecar never exits,
+//! found every `kpo_zombie_pod_cleanup_interval` and force-deleted.
+
+use super::awaiting::Awaiting;
+use super::Executor;
+use crate::command::{ApiOutcome, CommandKind};
+use crate::db::DbOutcome;
+use crate::label;
+use crate::pod::PodView;
+use crate::selector::LabelSelector;
+use crate::time::TimerKind;
+use crate::zombie;
+
+impl Executor {
+    pub(super) fn start_zombie_sweep(&mut self) {
+        self.timers.set(
+            TimerKind::ZombieSweep,
+            self.clock.now().plus_ms(self.settings.zombie_interval_ms),
+        );
+        if self.zombie_sweep_in_flight {
+            return;
+        }
+        self.zombie_sweep_in_flight = true;
+        let kind = CommandKind::ListPods {
+            namespace: self.config.namespace.clone(),
+            label_selector: LabelSelector::new().eq(label::KUBERNETES_POD_OPERATOR, label::TRUE),
+            field_selector: None,
+        };
+        self.emit_api(kind, Awaiting::ZombieList);
+    }
+
+    pub(super) fn on_zombie_list(&mut self, outcome: ApiOutcome) {
+        let ApiOutcome::Listed { pods, .. } = outcome else {
+            self.zombie_sweep_in_flight = false;
+            return;
+        };
+        let candidates: Vec<PodView> = pods
+            .into_iter()
+            .filter(|p| !self.zombie_deletes.contains(&p.pod_ref()))
+            .collect();
+        if candidates.is_empty() {
+            self.zombie_sweep_in_flight = false;
+            return;
+        }
+        self.emit_query(
+            CommandKind::QueryUnfinishedTasks,
+            Awaiting::ZombieQuery { candidates },
+        );
+    }
+
+    pub(super) fn on_unfinished_tasks(&mut self, candidates: &[PodView], outcome: DbOutcome) {
+        self.zombie_sweep_in_flight = false;
+        // No DB answer, no deletion.
+        let DbOutcome::UnfinishedTasks { tasks } = outcome else {
+            return;
+        };
+        let cap = usize::try_from(self.config.kpo_zombie_pod_cleanup_max_deletes_per_loop)
+            .unwrap_or(usize::MAX);
+        for (pod, _why) in zombie::find_zombies(candidates, &tasks, cap) {
+            self.zombie_deletes.insert(pod.clone());
+            let kind = CommandKind::DeletePod {
+                pod: pod.clone(),
+                grace_period_seconds: Some(0),
+            };
+            self.emit_api(kind, Awaiting::ZombieDelete { pod });
+        }
+    }
+}
