@@ -512,3 +512,24 @@ pub fn list_selector(cmds: &[Command]) -> (String, Option<String>) {
         _ => unreachable!(),
     }
 }
+
+/// Runs a table of test cases with one driver, each case on its own: a failing case does not
+/// hide the others. Each failing case's panic is printed as it happens, followed by its name;
+/// at the end the test fails naming every case that failed.
+pub fn run_cases<C>(cases: impl IntoIterator<Item = (String, C)>, run: impl Fn(&C)) {
+    let mut ran = 0;
+    let mut failed = Vec::new();
+    for (name, case) in cases {
+        ran += 1;
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&case))).is_err() {
+            eprintln!("^ case failed: {name}");
+            failed.push(name);
+        }
+    }
+    assert!(ran > 0, "an empty table");
+    assert!(
+        failed.is_empty(),
+        "{} of {ran} cases failed: {failed:#?}",
+        failed.len()
+    );
+}
