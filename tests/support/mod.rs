@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 use podwarden::adoption::OrphanTask;
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::liveness::{HeartbeatRecord, HeartbeatsUnavailable, JobState};
+mod drain;
+pub use drain::drain_commands;
+
 use podwarden::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, ContainerState,
     ContainerStatus, EventType, Executor, Input, InputError, PodCondition, PodPhase, PodTemplate,
@@ -74,12 +77,11 @@ impl Harness {
 
     /// Drains the executor, logging each command.
     pub fn drain(&mut self) -> Vec<Command> {
-        let mut out = Vec::new();
-        while let Some(cmd) = self.ex.poll_command() {
-            let _ = writeln!(self.transcript, "< {}", one_line(&cmd));
-            self.commands.push(cmd.clone());
-            out.push(cmd);
+        let out = drain_commands(&mut self.ex);
+        for cmd in &out {
+            let _ = writeln!(self.transcript, "< {}", one_line(cmd));
         }
+        self.commands.extend(out.iter().cloned());
         out
     }
 
