@@ -5,6 +5,8 @@
 //! 2. with every peer alive, no owner-label patch is ever emitted;
 //! 3. the executor's state is empty once every try it launched has ended.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use podwarden::db::{DbOutcome, TaskState};
@@ -47,7 +49,7 @@ impl Host {
     }
 
     fn drain(&mut self) {
-        while let Some(c) = self.ex.poll_command() {
+        for c in support::drain_commands(&mut self.ex) {
             if let CommandKind::CreatePod { manifest } = &c.kind {
                 if let Ok(k) = TaskKey::from_annotations(&manifest.annotations) {
                     self.created.insert(manifest.pod.name.clone(), k);

@@ -199,7 +199,7 @@ struct Checker {
 
 impl Checker {
     fn drain(&mut self) -> Result<(), TestCaseError> {
-        while let Some(cmd) = self.ex.poll_command() {
+        for cmd in support::drain_commands(&mut self.ex) {
             prop_assert!(
                 self.ids.insert(cmd.id.0),
                 "command id {} emitted twice",

@@ -10,6 +10,9 @@
 
 use std::collections::BTreeSet;
 
+#[path = "drain.rs"]
+mod drain;
+
 use podwarden::adoption::OrphanTask;
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::liveness::{HeartbeatRecord, HeartbeatsUnavailable, JobState};
@@ -384,7 +387,7 @@ impl Driver {
     }
 
     fn drain(&mut self) -> Result<(), Broken> {
-        while let Some(cmd) = self.ex.poll_command() {
+        for cmd in drain::drain_commands(&mut self.ex) {
             if !self.ids.insert(cmd.id.0) {
                 return Err(Broken(format!("command id {} emitted twice", cmd.id)));
             }

@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 use podwarden::adoption::OrphanTask;
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::liveness::{HeartbeatRecord, HeartbeatsUnavailable, JobState};
+mod drain;
+pub use drain::drain_commands;
+
 use podwarden::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, ContainerState,
     ContainerStatus, EventType, Executor, Input, InputError, PodCondition, PodPhase, PodTemplate,
@@ -74,12 +77,11 @@ impl Harness {
 
     /// Drains the executor, logging each command.
     pub fn drain(&mut self) -> Vec<Command> {
-        let mut out = Vec::new();
-        while let Some(cmd) = self.ex.poll_command() {
-            let _ = writeln!(self.transcript, "< {}", one_line(&cmd));
-            self.commands.push(cmd.clone());
-            out.push(cmd);
+        let out = drain_commands(&mut self.ex);
+        for cmd in &out {
+            let _ = writeln!(self.transcript, "< {}", one_line(cmd));
         }
+        self.commands.extend(out.iter().cloned());
         out
     }
 
@@ -511,4 +513,25 @@ pub fn list_selector(cmds: &[Command]) -> (String, Option<String>) {
         } => (label_selector.to_string(), field_selector.clone()),
         _ => unreachable!(),
     }
+}
+
+/// Runs a table of test cases with one driver, each case on its own: a failing case does not
+/// hide the others. Each failing case's panic is printed as it happens, followed by its name;
+/// at the end the test fails naming every case that failed.
+pub fn run_cases<C>(cases: impl IntoIterator<Item = (String, C)>, run: impl Fn(&C)) {
+    let mut ran = 0;
+    let mut failed = Vec::new();
+    for (name, case) in cases {
+        ran += 1;
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&case))).is_err() {
+            eprintln!("^ case failed: {name}");
+            failed.push(name);
+        }
+    }
+    assert!(ran > 0, "an empty table");
+    assert!(
+        failed.is_empty(),
+        "{} of {ran} cases failed: {failed:#?}",
+        failed.len()
+    );
 }
