@@ -145,7 +145,7 @@ fn leftover_pods_of_a_dead_scheduler_are_taken_only_when_their_try_is_over() {
         .iter()
         .find(|c| {
             matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. }
-                if f == "status.phase!=Succeeded")
+                if f.to_string() == "status.phase!=Succeeded")
         })
         .expect("the leftover list")
         .id;
@@ -247,7 +247,7 @@ fn next_completed_list(h: &mut Harness, stale_at: u64) -> podwarden::CommandId {
         out.extend(h.advance(5_000));
         if let Some(c) = out.iter().find(|c| {
             matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. }
-                if f == "status.phase=Succeeded")
+                if f.to_string() == "status.phase=Succeeded")
         }) {
             return c.id;
         }

@@ -37,11 +37,7 @@ impl Store {
                         .pods
                         .values()
                         .filter(|p| label_selector.matches(&p.labels))
-                        .filter(|p| match field_selector.as_deref() {
-                            Some("status.phase=Succeeded") => p.phase == Some(PodPhase::Succeeded),
-                            Some("status.phase!=Succeeded") => p.phase != Some(PodPhase::Succeeded),
-                            _ => true,
-                        })
+                        .filter(|p| field_selector.is_none_or(|f| f.matches(p.phase)))
                         .cloned()
                         .collect();
                     ApiOutcome::Listed {
@@ -266,7 +262,7 @@ fn failover_in_the_middle_of_a_requeue_budget() {
     let out = h7.adopt_orphans(&[(k.clone(), Some("5"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list")
         .id;
     let out = h7.answer(

@@ -208,7 +208,7 @@ fn an_orphan_handed_over_with_a_refused_template_is_adopted_without_it() {
         );
         let list = out
             .iter()
-            .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase!=Succeeded"))
+            .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
             .expect("orphan list")
             .id;
         let mut pod = worker_pod("pod-orphan", &k, PodPhase::Running);
@@ -283,7 +283,7 @@ fn every_label_and_annotation_the_executor_uses_is_reserved() {
     let out = h.adopt_orphans(&[(key("orphan"), Some("1"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list")
         .id;
     let mut orphan = worker_pod("pod-orphan", &key("orphan"), PodPhase::Running);

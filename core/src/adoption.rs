@@ -18,15 +18,16 @@ pub use crate::input::OrphanTask;
 use crate::key::TaskKey;
 use crate::label;
 use crate::liveness::AliveSet;
-use crate::selector::LabelSelector;
+use crate::pod::PodPhase;
+use crate::selector::{FieldSelector, LabelSelector};
 
 /// Field selector of orphan adoption: live or failed pods, not succeeded ones.
-pub const ORPHAN_FIELD_SELECTOR: &str = "status.phase!=Succeeded";
+pub const ORPHAN_FIELD_SELECTOR: FieldSelector = FieldSelector::PhaseIsNot(PodPhase::Succeeded);
 /// Field selector of completed-pod adoption.
-pub const COMPLETED_FIELD_SELECTOR: &str = "status.phase=Succeeded";
+pub const COMPLETED_FIELD_SELECTOR: FieldSelector = FieldSelector::PhaseIs(PodPhase::Succeeded);
 /// Field selector of the leftover-pod sweep (`adopt_leftover_pods`): every pod completed-pod
 /// adoption does not list.
-pub const LEFTOVER_FIELD_SELECTOR: &str = ORPHAN_FIELD_SELECTOR;
+pub const LEFTOVER_FIELD_SELECTOR: FieldSelector = ORPHAN_FIELD_SELECTOR;
 
 /// Whether a leftover pod of try `pod_key` may be disposed of: no unfinished task instance is at
 /// that try (`unfinished` is every unfinished task instance with its current try). A try the
@@ -56,7 +57,7 @@ pub(crate) fn completed_adoption_selector(
 /// `kubernetes_executor=True,airflow-worker=<owner>,airflow_executor_done!=True`: the pods of one
 /// dead owner that orphan adoption lists (Airflow's `try_adopt_task_instances`).
 #[must_use]
-pub fn orphan_selector(owner: &str) -> LabelSelector {
+pub(crate) fn orphan_selector(owner: &str) -> LabelSelector {
     LabelSelector::new()
         .eq(label::KUBERNETES_EXECUTOR, label::TRUE)
         .eq(label::AIRFLOW_WORKER, label::safe_value(owner))
@@ -65,17 +66,8 @@ pub fn orphan_selector(owner: &str) -> LabelSelector {
 
 /// The label selector of completed-pod adoption (Airflow's `_adopt_completed_pods`), or `None` while nothing is known about
 /// peers yet (adoption waits for the first heartbeat snapshot rather than guess).
-///
-/// ```
-/// use std::collections::BTreeSet;
-/// use podwarden_core::adoption::{completed_pods_selector, AdoptionScope};
-/// use podwarden_core::liveness::AliveSet;
-/// let alive: BTreeSet<String> = ["7".to_string(), "9".to_string()].into();
-/// let sel = completed_pods_selector("5", &AliveSet::Known(alive), AdoptionScope::DeadOnly).unwrap();
-/// assert_eq!(sel.to_string(), "kubernetes_executor=True,airflow-worker notin (5,7,9),airflow_executor_done!=True");
-/// ```
 #[must_use]
-pub fn completed_pods_selector(
+pub(crate) fn completed_pods_selector(
     me: &str,
     alive: &AliveSet,
     scope: AdoptionScope,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::key::TaskKey;
 use crate::pod::{PodRef, PodView};
-use crate::selector::LabelSelector;
+use crate::selector::{FieldSelector, LabelSelector};
 
 /// Identifies a command; unique for the life of one executor, increasing in emission order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -145,7 +145,7 @@ pub enum CommandKind {
         label_selector: LabelSelector,
         /// Field selector, e.g. `status.phase!=Succeeded`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        field_selector: Option<String>,
+        field_selector: Option<FieldSelector>,
     },
     /// (Re)start the pod watch from this resource version, replacing any previous watch. No
     /// answer; if the watch later ends with 410 Gone, send [`crate::Input::WatchExpired`].

@@ -147,7 +147,7 @@ pub fn request(kind: &CommandKind) -> Option<KubeRequest> {
         } => KubeRequest::List {
             namespace: namespace.clone(),
             label_selector: label_selector.to_string(),
-            field_selector: field_selector.clone(),
+            field_selector: field_selector.map(|f| f.to_string()),
         },
         CommandKind::WatchPods {
             namespace,
@@ -300,7 +300,7 @@ mod tests {
         let list = CommandKind::ListPods {
             namespace: "airflow".into(),
             label_selector: LabelSelector::new().eq("airflow-worker", "5"),
-            field_selector: Some("status.phase=Succeeded".into()),
+            field_selector: Some("status.phase=Succeeded".parse().unwrap()),
         };
         assert_eq!(
             request(&list),

@@ -131,7 +131,7 @@ pub mod requeue;
 pub mod selector;
 pub mod time;
 pub mod watch;
-pub mod zombie;
+mod zombie;
 
 pub use command::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, PodManifest, Precondition,
@@ -145,5 +145,5 @@ pub use key::{KeyError, TaskKey};
 pub use pod::{
     ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodRef, PodView, WatchEvent,
 };
-pub use selector::LabelSelector;
+pub use selector::{FieldSelector, LabelSelector};
 pub use time::Timestamp;

@@ -48,7 +48,7 @@ fn is_admission_reason(r: &str) -> bool {
 
 /// The most specific cause the pod shows.
 #[must_use]
-pub fn cause_of(details: &FailureDetails) -> RequeueCause {
+pub(crate) fn cause_of(details: &FailureDetails) -> RequeueCause {
     if let Some(r) = &details.disruption_reason {
         return RequeueCause::Disruption(r.clone());
     }

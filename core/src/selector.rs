@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pod::PodPhase;
+
 /// What a requirement demands of one label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Operator {
@@ -321,6 +323,91 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
         key: key(term)?,
         op: Operator::Exists,
     })
+}
+
+/// A field selector of a pod list. The executor selects by one field, the pod's phase, so this
+/// is the whole language it needs; written and read as Kubernetes spells it
+/// (`status.phase!=Succeeded`), and matched here, so a simulated API server or a test selects
+/// exactly as the executor asked.
+///
+/// ```
+/// use podwarden_core::selector::FieldSelector;
+/// use podwarden_core::PodPhase;
+/// let sel: FieldSelector = "status.phase!=Succeeded".parse().unwrap();
+/// assert_eq!(sel, FieldSelector::PhaseIsNot(PodPhase::Succeeded));
+/// assert!(sel.matches(Some(PodPhase::Failed)) && !sel.matches(Some(PodPhase::Succeeded)));
+/// assert!("spec.nodeName=a".parse::<FieldSelector>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum FieldSelector {
+    /// `status.phase=<phase>`.
+    PhaseIs(PodPhase),
+    /// `status.phase!=<phase>`; a pod with no phase yet matches (its phase is empty).
+    PhaseIsNot(PodPhase),
+}
+
+impl FieldSelector {
+    /// Whether a pod in `phase` (`None`: not reported yet) is selected.
+    #[must_use]
+    pub fn matches(self, phase: Option<PodPhase>) -> bool {
+        match self {
+            Self::PhaseIs(p) => phase == Some(p),
+            Self::PhaseIsNot(p) => phase != Some(p),
+        }
+    }
+}
+
+impl fmt::Display for FieldSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PhaseIs(p) => write!(f, "status.phase={}", p.as_str()),
+            Self::PhaseIsNot(p) => write!(f, "status.phase!={}", p.as_str()),
+        }
+    }
+}
+
+/// A field selector this crate does not use (any field but `status.phase`, or a phase
+/// Kubernetes does not name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported field selector {0:?}: only status.phase=<phase> and status.phase!=<phase>")]
+pub struct FieldSelectorError(pub String);
+
+impl std::str::FromStr for FieldSelector {
+    type Err = FieldSelectorError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let phase = |v: &str| {
+            let p = PodPhase::from_k8s(v.trim());
+            (p.as_str() == v.trim()).then_some(p)
+        };
+        let t = s.trim();
+        let parsed = if let Some(v) = t.strip_prefix("status.phase!=") {
+            phase(v).map(Self::PhaseIsNot)
+        } else if let Some(v) = t
+            .strip_prefix("status.phase==")
+            .or_else(|| t.strip_prefix("status.phase="))
+        {
+            phase(v).map(Self::PhaseIs)
+        } else {
+            None
+        };
+        parsed.ok_or_else(|| FieldSelectorError(s.to_string()))
+    }
+}
+
+impl From<FieldSelector> for String {
+    fn from(f: FieldSelector) -> Self {
+        f.to_string()
+    }
+}
+
+impl TryFrom<String> for FieldSelector {
+    type Error = FieldSelectorError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
 }
 
 #[cfg(test)]

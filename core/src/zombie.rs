@@ -22,7 +22,7 @@ use crate::pod::{PodRef, PodView};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "why")]
 #[non_exhaustive]
-pub enum ZombieReason {
+pub(crate) enum ZombieReason {
     /// No unfinished task instance has this identity.
     NoUnfinishedTask,
     /// The unfinished task instance is on a later try.
@@ -58,7 +58,7 @@ fn pod_identity(pod: &PodView) -> Option<(Identity, u32)> {
 /// The zombies among `pods`, oldest first (by creation time, then namespace and name), at most
 /// `cap`. `unfinished` is every unfinished task instance with its current try.
 #[must_use]
-pub fn find_zombies(
+pub(crate) fn find_zombies(
     pods: &[PodView],
     unfinished: &[TaskKey],
     cap: usize,

@@ -52,7 +52,7 @@ pub(crate) fn lists(cmds: &[Command]) -> Vec<Listing> {
                 id: c.id,
                 namespace: namespace.clone(),
                 label_selector: label_selector.to_string(),
-                field_selector: field_selector.clone(),
+                field_selector: field_selector.map(|f| f.to_string()),
             }),
             _ => None,
         })

@@ -150,7 +150,7 @@ fn legacy_all_others_scope_takes_live_peers_pods() {
     let out: Vec<_> = h
         .startup
         .iter()
-        .filter(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase=Succeeded"))
+        .filter(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase=Succeeded"))
         .cloned()
         .collect();
     assert_eq!(
@@ -178,7 +178,7 @@ fn orphan_hand_over_adopts_matching_pods_and_resets_the_rest() {
     ]);
     let list = out
         .iter()
-        .find(|cmd| matches!(&cmd.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase!=Succeeded"))
+        .find(|cmd| matches!(&cmd.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list");
     let CommandKind::ListPods { label_selector, .. } = &list.kind else {
         unreachable!()
@@ -222,7 +222,7 @@ fn hand_over_takes_only_the_newest_pod_of_a_try() {
     let out = h.adopt_orphans(&[(k.clone(), Some("1"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list")
         .id;
     let mut old = prestart_failed(worker_pod("pod-1", &k, PodPhase::Pending));

@@ -287,7 +287,7 @@ fn requeue_budget_continues_after_a_failover() {
     let out = h.adopt_orphans(&[(k.clone(), Some("1"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
         .unwrap()
         .id;
     let mut pod = worker_pod("pod-2", &k, PodPhase::Pending);

@@ -510,7 +510,10 @@ pub fn list_selector(cmds: &[Command]) -> (String, Option<String>) {
             label_selector,
             field_selector,
             ..
-        } => (label_selector.to_string(), field_selector.clone()),
+        } => (
+            label_selector.to_string(),
+            field_selector.map(|f| f.to_string()),
+        ),
         _ => unreachable!(),
     }
 }

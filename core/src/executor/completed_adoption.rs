@@ -44,7 +44,7 @@ impl Executor {
         let kind = CommandKind::ListPods {
             namespace: self.config.namespace.clone(),
             label_selector: selector.clone(),
-            field_selector: Some(COMPLETED_FIELD_SELECTOR.to_string()),
+            field_selector: Some(COMPLETED_FIELD_SELECTOR),
         };
         self.emit_api(kind, Awaiting::CompletedList);
         if self.config.adopt_leftover_pods
@@ -53,7 +53,7 @@ impl Executor {
             let kind = CommandKind::ListPods {
                 namespace: self.config.namespace.clone(),
                 label_selector: selector,
-                field_selector: Some(LEFTOVER_FIELD_SELECTOR.to_string()),
+                field_selector: Some(LEFTOVER_FIELD_SELECTOR),
             };
             self.emit_api(kind, Awaiting::LeftoverList);
         }

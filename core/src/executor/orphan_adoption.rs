@@ -55,7 +55,7 @@ impl Executor {
             let kind = CommandKind::ListPods {
                 namespace: self.config.namespace.clone(),
                 label_selector: adoption::orphan_selector(&owner),
-                field_selector: Some(ORPHAN_FIELD_SELECTOR.to_string()),
+                field_selector: Some(ORPHAN_FIELD_SELECTOR),
             };
             self.emit_api(kind, Awaiting::OrphanList { round: round_id });
         }

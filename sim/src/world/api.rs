@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rand::Rng;
 
 use podwarden_core::{
-    ApiFailure, ApiOutcome, Command, CommandKind, EventType, LabelSelector, PodPhase, PodView,
-    TaskKey, Timestamp, WatchEvent,
+    ApiFailure, ApiOutcome, Command, CommandKind, EventType, FieldSelector, LabelSelector,
+    PodPhase, PodView, TaskKey, Timestamp, WatchEvent,
 };
 
 use super::{Ev, World};
@@ -140,12 +140,9 @@ fn refuses_the_spec(outcome: &ApiOutcome) -> bool {
     }
 }
 
-fn matches_field(pod: &PodView, field: Option<&str>) -> bool {
-    match field {
-        Some("status.phase=Succeeded") => pod.phase == Some(PodPhase::Succeeded),
-        Some("status.phase!=Succeeded") => pod.phase != Some(PodPhase::Succeeded),
-        _ => true,
-    }
+/// Core's own matcher: the simulated API server selects exactly as the executor asked.
+fn matches_field(pod: &PodView, field: Option<FieldSelector>) -> bool {
+    field.is_none_or(|f| f.matches(pod.phase))
 }
 
 impl World {
@@ -433,7 +430,7 @@ impl World {
                     .values()
                     .filter(|p| {
                         label_selector.matches(&p.view.labels)
-                            && matches_field(&p.view, field_selector.as_deref())
+                            && matches_field(&p.view, field_selector)
                     })
                     .map(|p| p.view.clone())
                     .collect();
