@@ -3,7 +3,7 @@
 mod support;
 
 use podwarden::db::TaskState;
-use podwarden::watch::{classify, failure_details, ContainerType, Outcome, Rule};
+use podwarden::watch::{classify, failure_details, ContainerType, PodOutcome, Rule};
 use podwarden::{Config, EventType, InputError, PodPhase, ReportedState};
 use support::*;
 
@@ -31,7 +31,7 @@ fn row_01_revoked_pod_is_ignored_whatever_its_phase() {
             let c = classify(kind, &pod, &fatal());
             assert_eq!(
                 (c.rule, c.outcome),
-                (Rule::Revoked, Outcome::Ignore),
+                (Rule::Revoked, PodOutcome::Ignore),
                 "{kind:?} {phase:?}"
             );
         }
@@ -60,7 +60,7 @@ fn row_02_deleted_without_deletion_timestamp_is_adopted_elsewhere() {
         let c = classify(EventType::Deleted, &worker_pod("p", &k, phase), &fatal());
         assert_eq!(
             (c.rule, c.outcome),
-            (Rule::LeftWatch, Outcome::Adopted),
+            (Rule::LeftWatch, PodOutcome::Adopted),
             "{phase:?}"
         );
     }
@@ -82,7 +82,7 @@ fn row_03_provider_failed_fails_in_any_phase() {
     pod.reason = Some("ProviderFailed".into());
     let c = classify(EventType::Modified, &pod, &fatal());
     assert_eq!(c.rule, Rule::ProviderFailed);
-    assert!(matches!(c.outcome, Outcome::Failed { .. }));
+    assert!(matches!(c.outcome, PodOutcome::Failed { .. }));
     // Row 3 comes before row 4: even a deleted Pending pod with ProviderFailed fails.
     assert_eq!(
         rule_of(EventType::Deleted, &deleting(pod)),
@@ -107,7 +107,7 @@ fn row_04_deleted_pending_pod_is_not_a_failure() {
     let c = classify(EventType::Deleted, &pod, &fatal());
     assert_eq!(
         (c.rule, c.outcome),
-        (Rule::DeletedWhilePending, Outcome::Ignore)
+        (Rule::DeletedWhilePending, PodOutcome::Ignore)
     );
     // Even with a fatal waiting reason: row 4 comes first.
     assert_eq!(
@@ -138,7 +138,7 @@ fn row_05_fatal_pending_reasons_fail_at_once() {
         );
         let c = classify(EventType::Modified, &pod, &fatal());
         assert_eq!(c.rule, Rule::FatalPendingReason, "{reason}");
-        let Outcome::Failed { details } = c.outcome else {
+        let PodOutcome::Failed { details } = c.outcome else {
             panic!("{reason} must fail")
         };
         assert_eq!(details.pending_reason.as_deref(), Some(reason.as_str()));
@@ -204,7 +204,7 @@ fn row_06_other_pending_states_wait() {
         let c = classify(EventType::Modified, &pod, &fatal());
         assert_eq!(
             (c.rule, c.outcome),
-            (Rule::Pending, Outcome::Ignore),
+            (Rule::Pending, PodOutcome::Ignore),
             "{reason}"
         );
     }
@@ -243,7 +243,7 @@ fn row_07_failed_phase_fails_with_airflow_details() {
         };
         let c = classify(kind, &pod, &fatal());
         assert_eq!(c.rule, Rule::PhaseFailed, "{kind:?}");
-        let Outcome::Failed { details } = c.outcome else {
+        let PodOutcome::Failed { details } = c.outcome else {
             panic!("must fail")
         };
         assert_eq!(details.pod_status.as_deref(), Some("Failed"));
@@ -332,7 +332,7 @@ fn row_08_succeeded_pod_succeeds_even_when_deleted() {
         let c = classify(kind, &pod, &fatal());
         assert_eq!(
             (c.rule, c.outcome),
-            (Rule::PhaseSucceeded, Outcome::Succeeded),
+            (Rule::PhaseSucceeded, PodOutcome::Succeeded),
             "{kind:?}"
         );
     }
@@ -359,7 +359,7 @@ fn row_09_deleted_running_pod_failed() {
     ));
     let c = classify(EventType::Deleted, &pod, &fatal());
     assert_eq!(c.rule, Rule::DeletedWhileRunning);
-    let Outcome::Failed { details } = c.outcome else {
+    let PodOutcome::Failed { details } = c.outcome else {
         panic!("must fail")
     };
     assert_eq!(
@@ -392,7 +392,7 @@ fn row_10_running_pod_waits_even_while_terminating() {
     ] {
         for kind in [EventType::Added, EventType::Modified] {
             let c = classify(kind, &pod, &fatal());
-            assert_eq!((c.rule, c.outcome), (Rule::Running, Outcome::Ignore));
+            assert_eq!((c.rule, c.outcome), (Rule::Running, PodOutcome::Ignore));
         }
     }
     let mut h = Harness::new(Config::default());

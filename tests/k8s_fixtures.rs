@@ -7,7 +7,7 @@
 //! need no files at run time.
 
 use podwarden::k8s_json::{self, ParseError, WatchLine};
-use podwarden::watch::{classify, Classification, ContainerType, FailureDetails, Outcome, Rule};
+use podwarden::watch::{classify, Classification, ContainerType, FailureDetails, PodOutcome, Rule};
 use podwarden::{Config, ContainerState, EventType, PodPhase, PodView, TaskKey, Timestamp};
 use serde_json::Value;
 
@@ -55,7 +55,7 @@ fn classified(kind: EventType, json: &str) -> Classification {
 
 fn failed(c: &Classification) -> &FailureDetails {
     match &c.outcome {
-        Outcome::Failed { details } => details,
+        PodOutcome::Failed { details } => details,
         other => panic!("expected a failure, got {other:?} ({:?})", c.rule),
     }
 }
@@ -147,7 +147,7 @@ fn succeeded_pod_is_row_8_even_when_deleted() {
         let c = classify(kind, &p, &fatal());
         assert_eq!(
             (c.rule, c.outcome),
-            (Rule::PhaseSucceeded, Outcome::Succeeded)
+            (Rule::PhaseSucceeded, PodOutcome::Succeeded)
         );
     }
     let mut deleting = p.clone();
@@ -249,7 +249,7 @@ fn image_pull_back_off_is_row_6_unless_listed_as_fatal() {
     let p = pod(PENDING_BACKOFF);
     assert_eq!(p.phase, Some(PodPhase::Pending));
     let c = classify(EventType::Modified, &p, &fatal());
-    assert_eq!((c.rule, c.outcome), (Rule::Pending, Outcome::Ignore));
+    assert_eq!((c.rule, c.outcome), (Rule::Pending, PodOutcome::Ignore));
     let mut stricter = fatal();
     stricter.push("ImagePullBackOff".into());
     let c = classify(EventType::Modified, &p, &stricter);
@@ -280,7 +280,7 @@ fn err_image_pull_is_row_5_and_deleting_the_pending_pod_is_row_4() {
     let c = classify(EventType::Deleted, &deleting, &fatal());
     assert_eq!(
         (c.rule, c.outcome),
-        (Rule::DeletedWhilePending, Outcome::Ignore)
+        (Rule::DeletedWhilePending, PodOutcome::Ignore)
     );
 }
 
@@ -300,7 +300,7 @@ fn unschedulable_pod_is_row_6_with_no_container_status() {
         ("False", Some("Unschedulable"))
     );
     let c = classify(EventType::Modified, &p, &fatal());
-    assert_eq!((c.rule, c.outcome), (Rule::Pending, Outcome::Ignore));
+    assert_eq!((c.rule, c.outcome), (Rule::Pending, PodOutcome::Ignore));
 }
 
 #[test]
@@ -345,7 +345,7 @@ fn running_pod_restarted_after_oom_kill_is_row_10_then_row_9_when_deleted() {
         }
     ));
     let c = classify(EventType::Modified, &p, &fatal());
-    assert_eq!((c.rule, c.outcome), (Rule::Running, Outcome::Ignore));
+    assert_eq!((c.rule, c.outcome), (Rule::Running, PodOutcome::Ignore));
     let mut deleting = p;
     deleting.deletion_timestamp = Some(ts("2026-11-22T06:20:00Z"));
     assert_eq!(
@@ -385,7 +385,7 @@ fn preemption_watch_stream_classifies_line_by_line() {
             Some((kind, p)) => {
                 let c = classify(kind, p, &fatal());
                 rows.push(c.rule.row());
-                if let Outcome::Failed { details } = c.outcome {
+                if let PodOutcome::Failed { details } = c.outcome {
                     last_failure = Some((kind, details));
                 }
             }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::liveness::{HeartbeatRecord, JobState};
-use podwarden::watch::{classify, Outcome};
+use podwarden::watch::{classify, PodOutcome};
 use podwarden::{
     ApiOutcome, Command, CommandKind, Config, ContainerState, ContainerStatus, EventType, Executor,
     Input, PodPhase, PodTemplate, PodView, StateSize, TaskKey, Timestamp, WatchEvent,
@@ -239,7 +239,7 @@ proptest! {
                     let kind = event_kind(*kind);
                     // A pod that fails, or is deleted before it started, is a lost pod.
                     let c = classify(kind, &pod, &fatal);
-                    if matches!(c.outcome, Outcome::Failed { .. }) || c.rule == podwarden::watch::Rule::DeletedWhilePending {
+                    if matches!(c.outcome, PodOutcome::Failed { .. }) || c.rule == podwarden::watch::Rule::DeletedWhilePending {
                         let key = pod.task_key().expect("valid");
                         failed_uids.entry(key).or_default().insert(pod.uid.clone());
                     }
@@ -258,7 +258,7 @@ proptest! {
                     note_vanished(&h, &listed, &mut failed_uids);
                     // Listed pods are replayed as ADDED events.
                     for pod in &listed {
-                        if matches!(classify(EventType::Added, pod, &fatal).outcome, Outcome::Failed { .. }) {
+                        if matches!(classify(EventType::Added, pod, &fatal).outcome, PodOutcome::Failed { .. }) {
                             failed_uids.entry(pod.task_key().expect("valid")).or_default().insert(pod.uid.clone());
                         }
                     }

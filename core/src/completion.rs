@@ -7,7 +7,7 @@
 //! exponential back-off (`time::retry_backoff_ms`) instead of being re-put on the result queue at once.
 
 use crate::config::Config;
-use crate::watch::{FailureDetails, Outcome, Rule};
+use crate::watch::{FailureDetails, PodOutcome, Rule};
 
 /// What to do with a finished pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +46,11 @@ pub(crate) enum PodState {
 ///   scheduler dies after requeueing it, an adopter takes the same failure again and spends a
 ///   second requeue on it (swarm seed 1993 of `steady-ha`). The label marks the outcome as
 ///   taken; the pod itself stays for `kubectl logs`.
-pub(crate) fn disposal(config: &Config, outcome: &Outcome, pod: PodState) -> Option<Disposal> {
-    let failed = matches!(outcome, Outcome::Failed { .. });
-    if pod == PodState::Gone || !matches!(outcome, Outcome::Failed { .. } | Outcome::Succeeded) {
+pub(crate) fn disposal(config: &Config, outcome: &PodOutcome, pod: PodState) -> Option<Disposal> {
+    let failed = matches!(outcome, PodOutcome::Failed { .. });
+    if pod == PodState::Gone
+        || !matches!(outcome, PodOutcome::Failed { .. } | PodOutcome::Succeeded)
+    {
         return None;
     }
     if failed && pod == PodState::Live && config.delete_live_failed_pods {
@@ -100,8 +102,8 @@ pub(crate) fn failure_reason(details: &FailureDetails, evidence: Evidence) -> St
 mod tests {
     use super::*;
 
-    fn failed() -> Outcome {
-        Outcome::Failed {
+    fn failed() -> PodOutcome {
+        PodOutcome::Failed {
             details: FailureDetails::default(),
         }
     }
@@ -110,7 +112,7 @@ mod tests {
     fn disposal_follows_airflow_options() {
         let default = Config::default();
         assert_eq!(
-            disposal(&default, &Outcome::Succeeded, PodState::Terminal),
+            disposal(&default, &PodOutcome::Succeeded, PodState::Terminal),
             Some(Disposal::Delete)
         );
         assert_eq!(
@@ -135,18 +137,21 @@ mod tests {
             Some(Disposal::MarkDone)
         );
         assert_eq!(
-            disposal(&keep, &Outcome::Succeeded, PodState::Terminal),
+            disposal(&keep, &PodOutcome::Succeeded, PodState::Terminal),
             Some(Disposal::MarkDone)
         );
         assert_eq!(
-            disposal(&default, &Outcome::Succeeded, PodState::Gone),
+            disposal(&default, &PodOutcome::Succeeded, PodState::Gone),
             None
         );
         assert_eq!(
-            disposal(&default, &Outcome::Adopted, PodState::Terminal),
+            disposal(&default, &PodOutcome::Adopted, PodState::Terminal),
             None
         );
-        assert_eq!(disposal(&keep, &Outcome::Ignore, PodState::Terminal), None);
+        assert_eq!(
+            disposal(&keep, &PodOutcome::Ignore, PodState::Terminal),
+            None
+        );
     }
 
     #[test]
@@ -172,7 +177,7 @@ mod tests {
         let cfg = Config::default();
         assert_eq!(disposal(&cfg, &failed(), PodState::TerminalDeleting), None);
         assert_eq!(
-            disposal(&cfg, &Outcome::Succeeded, PodState::TerminalDeleting),
+            disposal(&cfg, &PodOutcome::Succeeded, PodState::TerminalDeleting),
             Some(Disposal::Delete),
             "Airflow's delete of a finished pod stays"
         );

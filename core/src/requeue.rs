@@ -97,6 +97,38 @@ pub(crate) enum Gate {
     AskDb,
 }
 
+/// What becomes of a try whose pod was deleted while Pending (watch row 4), once the DB
+/// answered (or could not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeletedPending {
+    /// Still QUEUED with a requeue left: requeue, as for any pre-start failure.
+    Requeue,
+    /// Still QUEUED with no requeue left, or no answer: the try waits for the scheduler's
+    /// stuck-in-queued revoke, as in Airflow.
+    WaitForRevoke,
+    /// The task had started in that pod (its events were missed): it died with it.
+    Fail,
+    /// The try moved on (finished, or a new try): nothing is left to do or report.
+    Forget,
+}
+
+/// The rule for a pod deleted while Pending, from the try's state in the DB (`None` when the DB
+/// does not know it), whether the DB could answer at all, and whether the requeue rules (gate
+/// and the host's rule) leave a requeue.
+pub(crate) fn after_deleted_pending(
+    state: Option<TaskState>,
+    db_unavailable: bool,
+    requeue_left: bool,
+) -> DeletedPending {
+    match (state, db_unavailable) {
+        (_, true) => DeletedPending::WaitForRevoke,
+        (Some(TaskState::Queued), false) if requeue_left => DeletedPending::Requeue,
+        (Some(TaskState::Queued), false) => DeletedPending::WaitForRevoke,
+        (Some(TaskState::Running), false) => DeletedPending::Fail,
+        _ => DeletedPending::Forget,
+    }
+}
+
 /// Checks everything that can be checked without the DB, in Airflow's order (a retained job
 /// spec, the feature switch, the excluded reason, the budget). The uid dedupe happens before.
 pub(crate) fn gate(
@@ -290,6 +322,37 @@ mod tests {
         assert_eq!(
             RequeueCause::Disruption("X".into()).to_string(),
             "disruption X"
+        );
+    }
+
+    #[test]
+    fn a_pod_deleted_while_pending_follows_the_db() {
+        use TaskState::{Queued, Running, Success};
+        assert_eq!(
+            after_deleted_pending(Some(Queued), false, true),
+            DeletedPending::Requeue
+        );
+        assert_eq!(
+            after_deleted_pending(Some(Queued), false, false),
+            DeletedPending::WaitForRevoke,
+            "no requeue left: the scheduler's revoke decides"
+        );
+        assert_eq!(
+            after_deleted_pending(None, true, true),
+            DeletedPending::WaitForRevoke,
+            "no answer: wait, never guess"
+        );
+        assert_eq!(
+            after_deleted_pending(Some(Running), false, true),
+            DeletedPending::Fail
+        );
+        assert_eq!(
+            after_deleted_pending(Some(Success), false, true),
+            DeletedPending::Forget
+        );
+        assert_eq!(
+            after_deleted_pending(None, false, true),
+            DeletedPending::Forget
         );
     }
 }

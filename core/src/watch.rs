@@ -184,7 +184,7 @@ impl FailureDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 #[allow(clippy::large_enum_variant)] // one value per event, consumed at once: boxing would only add an allocation
-pub enum Outcome {
+pub enum PodOutcome {
     /// Nothing to do.
     Ignore,
     /// The pod left this executor's watch without being deleted: someone else owns it now (or
@@ -199,6 +199,10 @@ pub enum Outcome {
     Succeeded,
 }
 
+/// The old name of [`PodOutcome`], kept while the simulator moves to the new one.
+#[doc(hidden)]
+pub type Outcome = PodOutcome;
+
 /// The decision for one event, with the rule that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Classification {
@@ -206,41 +210,41 @@ pub struct Classification {
     pub rule: Rule,
     /// What it means.
     #[serde(flatten)]
-    pub outcome: Outcome,
+    pub outcome: PodOutcome,
 }
 
 /// Classifies one pod event. `fatal_reasons` is `worker_pod_pending_fatal_container_state_reasons`.
 ///
 /// ```
 /// use podwarden_core::{EventType, PodPhase, PodView};
-/// use podwarden_core::watch::{classify, Outcome, Rule};
+/// use podwarden_core::watch::{classify, PodOutcome, Rule};
 ///
 /// let mut pod = PodView::new("airflow", "w-1");
 /// pod.phase = Some(PodPhase::Succeeded);
 /// let c = classify(EventType::Modified, &pod, &[]);
-/// assert_eq!((c.rule, c.outcome), (Rule::PhaseSucceeded, Outcome::Succeeded));
+/// assert_eq!((c.rule, c.outcome), (Rule::PhaseSucceeded, PodOutcome::Succeeded));
 /// ```
 #[must_use]
 pub fn classify(kind: EventType, pod: &PodView, fatal_reasons: &[String]) -> Classification {
     let is_deleted = kind == EventType::Deleted;
     let decided = |rule, outcome| Classification { rule, outcome };
     if pod.labels.contains_key(label::POD_REVOKED) {
-        return decided(Rule::Revoked, Outcome::Ignore);
+        return decided(Rule::Revoked, PodOutcome::Ignore);
     }
     if is_deleted && pod.deletion_timestamp.is_none() {
-        return decided(Rule::LeftWatch, Outcome::Adopted);
+        return decided(Rule::LeftWatch, PodOutcome::Adopted);
     }
     if pod.reason.as_deref() == Some("ProviderFailed") {
         return decided(
             Rule::ProviderFailed,
-            Outcome::Failed {
+            PodOutcome::Failed {
                 details: podwarden_details(pod),
             },
         );
     }
     match pod.phase {
         Some(PodPhase::Pending) if is_deleted => {
-            decided(Rule::DeletedWhilePending, Outcome::Ignore)
+            decided(Rule::DeletedWhilePending, PodOutcome::Ignore)
         }
         Some(PodPhase::Pending) => match fatal_pending_reason(pod, fatal_reasons) {
             Some(reason) => {
@@ -248,25 +252,25 @@ pub fn classify(kind: EventType, pod: &PodView, fatal_reasons: &[String]) -> Cla
                     pending_reason: Some(reason),
                     ..podwarden_details(pod)
                 };
-                decided(Rule::FatalPendingReason, Outcome::Failed { details })
+                decided(Rule::FatalPendingReason, PodOutcome::Failed { details })
             }
-            None => decided(Rule::Pending, Outcome::Ignore),
+            None => decided(Rule::Pending, PodOutcome::Ignore),
         },
         Some(PodPhase::Failed) => decided(
             Rule::PhaseFailed,
-            Outcome::Failed {
+            PodOutcome::Failed {
                 details: failure_details(pod),
             },
         ),
-        Some(PodPhase::Succeeded) => decided(Rule::PhaseSucceeded, Outcome::Succeeded),
+        Some(PodPhase::Succeeded) => decided(Rule::PhaseSucceeded, PodOutcome::Succeeded),
         Some(PodPhase::Running) if is_deleted => decided(
             Rule::DeletedWhileRunning,
-            Outcome::Failed {
+            PodOutcome::Failed {
                 details: podwarden_details(pod),
             },
         ),
-        Some(PodPhase::Running) => decided(Rule::Running, Outcome::Ignore),
-        Some(PodPhase::Unknown) | None => decided(Rule::OtherPhase, Outcome::Ignore),
+        Some(PodPhase::Running) => decided(Rule::Running, PodOutcome::Ignore),
+        Some(PodPhase::Unknown) | None => decided(Rule::OtherPhase, PodOutcome::Ignore),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The watcher's classification (`process_status`) and what the executor does with it, and the
 //! parsing of the fatal pending reasons.
 
-use podwarden::watch::{classify, ContainerType, Outcome, Rule};
+use podwarden::watch::{classify, ContainerType, PodOutcome, Rule};
 use podwarden::{
     CommandKind, Config, ContainerState, ContainerStatus, EventType, InputError, KeyError,
     PodPhase, PodRef, PodView, ReportedState, TaskKey,
@@ -112,7 +112,7 @@ fn test_process_status_pending() {
         let pending = waiting(pod, reason, message);
         let out = h.event(EventType::Modified, &pending);
         if fatal {
-            let Outcome::Failed { details } = &c.outcome else {
+            let PodOutcome::Failed { details } = &c.outcome else {
                 panic!("{reason:?}: {c:?}")
             };
             assert_eq!(c.rule, Rule::FatalPendingReason);
@@ -129,7 +129,7 @@ fn test_process_status_pending() {
         } else {
             assert_eq!(
                 (c.rule, c.outcome),
-                (Rule::Pending, Outcome::Ignore),
+                (Rule::Pending, PodOutcome::Ignore),
                 "{reason:?} {message:?}"
             );
             assert!(out.is_empty(), "{reason:?}: {out:?}");
@@ -156,7 +156,7 @@ fn test_process_status_pending() {
     );
     assert_eq!(
         (c.rule, c.outcome),
-        (Rule::Pending, Outcome::Ignore),
+        (Rule::Pending, PodOutcome::Ignore),
         "a second container is not scanned"
     );
     let c = classify(
@@ -186,7 +186,7 @@ fn test_process_status_pending_deleted() {
     );
     assert_eq!(
         (c.rule, c.outcome),
-        (Rule::DeletedWhilePending, Outcome::Ignore)
+        (Rule::DeletedWhilePending, PodOutcome::Ignore)
     );
 
     let (mut h, k, pod) = watched(watcher_config());
@@ -213,7 +213,7 @@ fn test_process_status_failed() {
     );
     let c = classify(EventType::Modified, &pod, &fatal_reasons());
     assert_eq!(c.rule, Rule::PhaseFailed);
-    let Outcome::Failed { details } = &c.outcome else {
+    let PodOutcome::Failed { details } = &c.outcome else {
         panic!("{c:?}")
     };
     assert_eq!(details.pod_status.as_deref(), Some("Failed"));
@@ -293,7 +293,7 @@ fn test_process_status_provider_failed() {
         pod.reason = Some("ProviderFailed".into());
         let c = classify(EventType::Modified, &pod, &fatal_reasons());
         assert_eq!(c.rule, Rule::ProviderFailed, "{phase:?}");
-        assert!(matches!(c.outcome, Outcome::Failed { .. }), "{c:?}");
+        assert!(matches!(c.outcome, PodOutcome::Failed { .. }), "{c:?}");
     }
 
     let (mut h, k, mut pod) = watched(watcher_config());
@@ -316,7 +316,7 @@ fn test_process_status_succeeded() {
     );
     assert_eq!(
         (c.rule, c.outcome),
-        (Rule::PhaseSucceeded, Outcome::Succeeded)
+        (Rule::PhaseSucceeded, PodOutcome::Succeeded)
     );
 
     let (mut h, k, pod) = watched(watcher_config());
@@ -352,7 +352,7 @@ fn test_process_status_pod_adopted() {
         let c = classify(EventType::Deleted, &foo(phase), &fatal_reasons());
         assert_eq!(
             (c.rule, c.outcome),
-            (Rule::LeftWatch, Outcome::Adopted),
+            (Rule::LeftWatch, PodOutcome::Adopted),
             "{phase:?}"
         );
 
@@ -378,7 +378,7 @@ fn test_process_status_running_deleted() {
         &fatal_reasons(),
     );
     assert_eq!(c.rule, Rule::DeletedWhileRunning);
-    assert!(matches!(c.outcome, Outcome::Failed { .. }), "{c:?}");
+    assert!(matches!(c.outcome, PodOutcome::Failed { .. }), "{c:?}");
 
     let keep_failed = watcher_config();
     let delete_failed = Config {
@@ -416,7 +416,7 @@ fn test_process_status_running() {
         let c = classify(kind, &pod, &fatal_reasons());
         assert_eq!(
             (c.rule, c.outcome),
-            (Rule::Running, Outcome::Ignore),
+            (Rule::Running, PodOutcome::Ignore),
             "{kind:?}"
         );
     }
@@ -437,7 +437,7 @@ fn test_process_status_catchall() {
         let c = classify(EventType::Modified, &foo(phase), &fatal_reasons());
         assert_eq!(
             (c.rule, c.outcome),
-            (Rule::OtherPhase, Outcome::Ignore),
+            (Rule::OtherPhase, PodOutcome::Ignore),
             "{phase:?}"
         );
 

@@ -19,7 +19,7 @@ use crate::liveness::AliveSet;
 use crate::pod::PodPhase;
 use crate::pod::{PodRef, PodView};
 use crate::policy::{AdoptionCandidate, AdoptionPath};
-use crate::watch::Outcome;
+use crate::watch::PodOutcome;
 
 impl Executor {
     /// Lists completed pods of dead schedulers. The periodic timer is re-armed by its caller,
@@ -140,7 +140,7 @@ impl Executor {
             {
                 continue;
             }
-            let failed = Outcome::Failed {
+            let failed = PodOutcome::Failed {
                 details: Default::default(),
             };
             let state = match pod.phase {
@@ -199,7 +199,7 @@ impl Executor {
             }
             if let Some(disposal) = completion::disposal(
                 &self.config,
-                &Outcome::Succeeded,
+                &PodOutcome::Succeeded,
                 completion::PodState::Terminal,
             ) {
                 self.take_dead_owners_pod(&pod, key, disposal);

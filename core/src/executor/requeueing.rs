@@ -5,10 +5,10 @@ use super::tries::TaskPhase;
 use super::Executor;
 use crate::command::{CommandKind, ReportedState};
 use crate::completion::{self, Evidence};
-use crate::db::{DbOutcome, TaskState};
+use crate::db::DbOutcome;
 use crate::key::TaskKey;
 use crate::pod::PodRef;
-use crate::requeue::{self, Gate, RequeueCause, RequeueDedupe};
+use crate::requeue::{self, DeletedPending, Gate, RequeueCause, RequeueDedupe};
 use crate::time::{retry_backoff_ms, Timestamp};
 use crate::watch::{FailureDetails, Rule};
 
@@ -155,21 +155,22 @@ impl Executor {
                 task.requeues,
                 &d.details,
             ) == Gate::AskDb;
-        if d.deleted_pending && !(budget_left && state == Some(TaskState::Queued)) {
-            match (state, outcome_unavailable) {
-                // Still QUEUED with no requeue left, or no answer: the try waits for the
-                // scheduler's stuck-in-queued revoke, as in Airflow.
-                (_, true) | (Some(TaskState::Queued), false) => {
-                    task.phase = TaskPhase::Launched { pod: d.pod }
+        if d.deleted_pending {
+            match requeue::after_deleted_pending(state, outcome_unavailable, budget_left) {
+                DeletedPending::Requeue => {}
+                DeletedPending::WaitForRevoke => {
+                    task.phase = TaskPhase::Launched { pod: d.pod };
+                    return;
                 }
-                // The task had started in that pod (its events were missed): it died with it.
-                (Some(TaskState::Running), false) => self.fail_try(d.key, &d.details, d.evidence),
-                // The try moved on (finished, or a new try): nothing is left to do or report.
-                _ => {
+                DeletedPending::Fail => {
+                    self.fail_try(d.key, &d.details, d.evidence);
+                    return;
+                }
+                DeletedPending::Forget => {
                     self.tasks.remove(&d.key);
+                    return;
                 }
             }
-            return;
         }
         if outcome_unavailable {
             // The DB stayed unreachable for the whole retry window: fail, saying why.

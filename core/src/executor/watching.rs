@@ -11,7 +11,7 @@ use crate::input::InputError;
 use crate::key::TaskKey;
 use crate::pod::{ContainerState, EventType, PodPhase, PodRef, PodView, WatchEvent};
 use crate::requeue::RequeueDedupe;
-use crate::watch::{self, Outcome, Rule};
+use crate::watch::{self, PodOutcome, Rule};
 
 impl Executor {
     pub(super) fn on_watch(&mut self, event: WatchEvent) -> Result<(), InputError> {
@@ -56,7 +56,7 @@ impl Executor {
         );
         // The hot path: most events (Pending, Running, replays) change nothing but the record.
         // They are applied without allocating.
-        let quiet = classification.outcome == Outcome::Ignore && !gone;
+        let quiet = classification.outcome == PodOutcome::Ignore && !gone;
         let key = match self.pods.get_mut_by(&pod.namespace, &pod.name) {
             Some(record) => {
                 if !pod.uid.is_empty() && !record.uid.is_empty() && pod.uid != record.uid {
@@ -101,7 +101,7 @@ impl Executor {
         }
         let pod_ref = pod.pod_ref();
         match classification.outcome {
-            Outcome::Ignore => {
+            PodOutcome::Ignore => {
                 if gone {
                     self.pods.remove(&pod_ref);
                     // Row 4: Airflow waits for task_queued_timeout to revoke the try; its pod is
@@ -120,13 +120,13 @@ impl Executor {
                     }
                 }
             }
-            Outcome::Adopted => {
+            PodOutcome::Adopted => {
                 self.pods.remove(&pod_ref);
                 if self.is_current_pod(&key, &pod_ref) {
                     self.tasks.remove(&key);
                 }
             }
-            outcome @ (Outcome::Failed { .. } | Outcome::Succeeded) => {
+            outcome @ (PodOutcome::Failed { .. } | PodOutcome::Succeeded) => {
                 let evidence = if vanished {
                     Evidence::Vanished
                 } else {
@@ -155,7 +155,7 @@ impl Executor {
         key: TaskKey,
         pod: PodRef,
         uid: String,
-        outcome: Outcome,
+        outcome: PodOutcome,
         evidence: Evidence,
         pod_state: PodState,
     ) {
@@ -175,7 +175,7 @@ impl Executor {
                 if disposal == Disposal::Delete && pod_state == PodState::Live {
                     self.expect_deletion(&key, &pod);
                 }
-                if matches!(outcome, Outcome::Failed { .. }) {
+                if matches!(outcome, PodOutcome::Failed { .. }) {
                     self.disposing.insert(pod.clone());
                 }
                 self.start_cleanup(Cleanup {
@@ -189,10 +189,10 @@ impl Executor {
             }
         }
         match outcome {
-            Outcome::Failed { details } if self.failure_concerns_try(&key, &pod) => {
+            PodOutcome::Failed { details } if self.failure_concerns_try(&key, &pod) => {
                 self.on_try_failed(key, pod, uid, details, evidence);
             }
-            Outcome::Succeeded if self.is_current_pod(&key, &pod) => {
+            PodOutcome::Succeeded if self.is_current_pod(&key, &pod) => {
                 self.tasks.remove(&key);
                 self.emit_report(key, ReportedState::Succeeded, None);
             }
