@@ -37,6 +37,7 @@ pub mod shrink;
 pub mod strategies;
 pub mod summary;
 pub mod sweep;
+mod time;
 pub mod trace;
 pub mod world;
 

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use podwarden_core::{PodView, ReportedState, TaskKey};
 
 use crate::scenario::Scenario;
-use crate::world::Ms;
+use crate::time::{secs, Ms};
+use crate::world::sched_state::PROBE_PERIOD;
 
 /// Incremental bookkeeping for the invariants.
 #[derive(Debug, Default)]
@@ -46,8 +47,7 @@ impl Checker {
         Self {
             budget: config.pod_launch_failure_retries,
             prestart_budget: scenario.expect.prestart_budget,
-            stall_grace_ms: crate::world::secs(config.scheduler_health_check_threshold)
-                + crate::world::PROBE_PERIOD,
+            stall_grace_ms: secs(config.scheduler_health_check_threshold) + PROBE_PERIOD,
             ..Self::default()
         }
     }
