@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rand::Rng;
 
+use podwarden_core::adoption::{COMPLETED_FIELD_SELECTOR, ORPHAN_FIELD_SELECTOR};
 use podwarden_core::{
     ApiFailure, ApiOutcome, Command, CommandKind, LabelSelector, PodPhase, PodView, TaskKey,
     Timestamp, WatchEvent,
@@ -48,8 +49,8 @@ fn refuses_the_spec(outcome: &ApiOutcome) -> bool {
 
 fn matches_field(pod: &PodView, field: Option<&str>) -> bool {
     match field {
-        Some("status.phase=Succeeded") => pod.phase == Some(PodPhase::Succeeded),
-        Some("status.phase!=Succeeded") => pod.phase != Some(PodPhase::Succeeded),
+        Some(COMPLETED_FIELD_SELECTOR) => pod.phase == Some(PodPhase::Succeeded),
+        Some(ORPHAN_FIELD_SELECTOR) => pod.phase != Some(PodPhase::Succeeded),
         _ => true,
     }
 }

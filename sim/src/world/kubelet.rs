@@ -7,6 +7,7 @@
 use rand::Rng;
 
 use podwarden_core::db::TaskState;
+use podwarden_core::label;
 use podwarden_core::{ContainerState, ContainerStatus, PodCondition, PodPhase, PodView, Timestamp};
 
 use super::cluster::{PodKind, Pull, SimPod};
@@ -267,7 +268,7 @@ impl World {
         let mut view = PodView::new(self.config.namespace.clone(), name.clone());
         view.labels = key.to_labels();
         view.labels
-            .insert("kubernetes_pod_operator".into(), "True".into());
+            .insert(label::KUBERNETES_POD_OPERATOR.into(), label::TRUE.into());
         view.uid = format!("uid-{name}");
         view.phase = Some(PodPhase::Pending);
         view.creation_timestamp = Some(Timestamp(self.now));

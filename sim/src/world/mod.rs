@@ -44,7 +44,7 @@ use crate::extensions::InvariantFactory;
 use crate::invariants::{Checker, Violation};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::summary::Summary;
-use crate::trace::{Fnv64, Trace};
+use crate::trace::{Fnv64, Trace, TraceHeader, TRACE_FORMAT};
 
 use self::cluster::Node;
 use self::db::Db;
@@ -348,17 +348,12 @@ impl World {
 
     /// The trace's first line: everything needed to run the same world again (`replay`).
     fn record_header(&mut self) {
-        #[derive(Serialize)]
-        struct Header<'a> {
-            podwarden_trace: u32,
-            seed: u64,
-            scenario: &'a Scenario,
-        }
-        if let Ok(line) = serde_json::to_string(&Header {
-            podwarden_trace: 1,
+        let header = TraceHeader {
+            podwarden_trace: TRACE_FORMAT,
             seed: self.seed,
-            scenario: &self.scenario,
-        }) {
+            scenario: self.scenario.clone(),
+        };
+        if let Ok(line) = serde_json::to_string(&header) {
             self.trace.record(line);
         }
     }

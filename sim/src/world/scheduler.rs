@@ -6,6 +6,7 @@
 
 use podwarden_core::adoption::OrphanTask;
 use podwarden_core::db::TaskState;
+use podwarden_core::label;
 use podwarden_core::liveness::{HeartbeatsUnavailable, JobState};
 use podwarden_core::{Command, CommandKind, Executor, Input, PodTemplate, ReportedState, TaskKey};
 
@@ -361,7 +362,7 @@ impl World {
             CommandKind::PatchLabels { labels, .. } => {
                 let c = self.scheds[i as usize].count();
                 c.patches += 1;
-                if labels.contains_key("airflow-worker") {
+                if labels.contains_key(label::AIRFLOW_WORKER) {
                     c.owner_patches += 1;
                 }
             }
