@@ -229,9 +229,7 @@ impl World {
             .map(|p| format!("{} ({:?})", p.view.name, p.view.phase))
             .collect()
     }
-}
 
-impl World {
     /// Registers an invariant of your own, checked with the built-in ones.
     #[must_use]
     pub fn with_invariant(mut self, invariant: Box<dyn Invariant>) -> Self {
