@@ -135,13 +135,15 @@ mod zombie;
 
 pub use command::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, PodManifest, Precondition,
-    ReportedState,
+    ReportedState, RequeueCause,
 };
 pub use config::{Config, ConfigError};
+pub use db::{DbOutcome, TaskState};
 pub use executor::{Executor, StateSize};
 pub use health::{Health, UnhealthyReasons};
-pub use input::{Input, InputError, PodTemplate, TemplateField};
+pub use input::{Input, InputError, OrphanTask, PodTemplate, TemplateField};
 pub use key::{KeyError, TaskKey};
+pub use liveness::{HeartbeatRecord, HeartbeatsUnavailable, JobState};
 pub use pod::{
     ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodRef, PodView, WatchEvent,
 };

@@ -44,7 +44,7 @@ impl std::fmt::Display for Timestamp {
 /// Converts a duration in (possibly fractional) seconds, as Airflow writes its options, into
 /// milliseconds. Callers validate the value first; anything non-finite or negative becomes 0.
 #[must_use]
-pub(crate) fn secs_to_ms(secs: f64) -> u64 {
+pub fn secs_to_ms(secs: f64) -> u64 {
     if secs.is_finite() && secs > 0.0 {
         // Truncation is intended: sub-millisecond precision is meaningless here.
         let ms = (secs * 1000.0).round();

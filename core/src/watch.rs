@@ -199,10 +199,6 @@ pub enum PodOutcome {
     Succeeded,
 }
 
-/// The old name of [`PodOutcome`], kept while the simulator moves to the new one.
-#[doc(hidden)]
-pub type Outcome = PodOutcome;
-
 /// The decision for one event, with the rule that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Classification {

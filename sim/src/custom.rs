@@ -1,5 +1,6 @@
-//! Invariants of your own: implement [`Invariant`], register it on a [`World`] with
-//! [`World::with_invariant`], and it is checked with the built-in ones. A violation comes back
+//! Invariants of your own: implement [`Invariant`], register it on a [`World`](crate::World)
+//! with [`World::with_invariant`](crate::World::with_invariant), and it is checked with the
+//! built-in ones. A violation comes back
 //! in the same [`crate::invariants::Violation`], with the same reproduction command and recent
 //! trace lines.
 //!
@@ -34,10 +35,14 @@
 //! assert!(outcome.violation.is_none(), "{:?}", outcome.violation);
 //! ```
 
-use podwarden_core::db::TaskState;
-use podwarden_core::{PodView, TaskKey, Timestamp};
+use std::collections::BTreeMap;
 
-use crate::world::World;
+use podwarden_core::db::TaskState;
+use podwarden_core::{Config, PodView, TaskKey, Timestamp};
+
+use crate::time::Ms;
+use crate::world::cluster::SimPod;
+use crate::world::db::Ti;
 
 /// When an invariant is checked, and what failing means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,48 +74,48 @@ pub trait Invariant {
 /// What an invariant may look at: the cluster's pods, the tasks' states in the metadata DB,
 /// the time. Read-only.
 pub struct WorldView<'a> {
-    pub(crate) world: &'a World,
+    pub(crate) now: Ms,
+    pub(crate) pods: &'a BTreeMap<String, SimPod>,
+    pub(crate) tis: &'a [Ti],
+    pub(crate) schedulers: u32,
+    pub(crate) config: &'a Config,
 }
 
 impl WorldView<'_> {
     /// Simulated time now.
     #[must_use]
     pub fn now(&self) -> Timestamp {
-        self.world.now()
+        Timestamp(self.now)
     }
 
     /// Every pod in the cluster (the API server's view), in name order.
     pub fn pods(&self) -> impl Iterator<Item = &PodView> {
-        self.world.api.pods.values().map(|p| &p.view)
+        self.pods.values().map(|p| &p.view)
     }
 
     /// Whether pod `name`'s task process ever started in it.
     #[must_use]
     pub fn task_started_in(&self, name: &str) -> bool {
-        self.world
-            .api
-            .pods
-            .get(name)
-            .is_some_and(|p| p.task_started)
+        self.pods.get(name).is_some_and(|p| p.task_started)
     }
 
     /// Every task instance that has arrived: its current try and state (`None`: scheduled, not
     /// yet queued).
     pub fn tasks(&self) -> impl Iterator<Item = (&TaskKey, Option<TaskState>)> {
-        self.world.db.tis.iter().map(|t| (&t.key, t.state))
+        self.tis.iter().map(|t| (&t.key, t.state))
     }
 
     /// Schedulers in the scenario.
     #[must_use]
     pub fn schedulers(&self) -> u32 {
-        self.world.scenario.schedulers
+        self.schedulers
     }
 
     /// The configuration every executor runs with (the scenario's, under its policy preset):
     /// for properties that depend on it, e.g. a requeue budget.
     #[must_use]
-    pub fn config(&self) -> &podwarden_core::Config {
-        &self.world.config
+    pub fn config(&self) -> &Config {
+        self.config
     }
 }
 
@@ -129,56 +134,40 @@ impl std::fmt::Debug for Registered {
     }
 }
 
-impl World {
-    /// Registers an invariant of your own, checked with the built-in ones.
-    #[must_use]
-    pub fn with_invariant(mut self, invariant: Box<dyn Invariant>) -> Self {
-        self.custom.invariants.push(invariant);
-        self.custom.reached.push(false);
-        self
-    }
-
-    /// After every event: `Always` and `Sometimes` invariants.
-    pub(crate) fn check_custom_step(&mut self) {
-        if self.custom.invariants.is_empty() {
-            return;
-        }
-        let mut custom = std::mem::take(&mut self.custom);
+impl Registered {
+    /// After every event: checks the `Always` and `Sometimes` invariants against `view`;
+    /// returns the first `Always` one that broke, with what is wrong.
+    pub(crate) fn check_step(&mut self, view: &WorldView<'_>) -> Option<(String, String)> {
         let mut broken = None;
-        for (i, inv) in custom.invariants.iter_mut().enumerate() {
+        for (i, inv) in self.invariants.iter_mut().enumerate() {
             let kind = inv.kind();
             if kind == InvariantKind::Eventually
-                || (kind == InvariantKind::Sometimes && custom.reached[i])
+                || (kind == InvariantKind::Sometimes && self.reached[i])
             {
                 continue;
             }
-            let result = inv.check(&WorldView { world: self });
+            let result = inv.check(view);
             match (kind, result) {
-                (InvariantKind::Sometimes, Ok(())) => custom.reached[i] = true,
+                (InvariantKind::Sometimes, Ok(())) => self.reached[i] = true,
                 (InvariantKind::Always, Err(detail)) if broken.is_none() => {
                     broken = Some((inv.name().to_string(), detail));
                 }
                 _ => {}
             }
         }
-        self.custom = custom;
-        if let Some((name, detail)) = broken {
-            self.custom_violation(&name, detail);
-        }
+        broken
     }
 
-    /// At the end: `Eventually` invariants, and `Sometimes` ones never reached.
-    pub(crate) fn check_custom_end(&mut self) {
-        let mut custom = std::mem::take(&mut self.custom);
+    /// At the end: checks the `Eventually` invariants and the `Sometimes` ones never reached;
+    /// returns the first that failed, with what is wrong.
+    pub(crate) fn check_end(&mut self, view: &WorldView<'_>) -> Option<(String, String)> {
         let mut broken = None;
-        for (i, inv) in custom.invariants.iter_mut().enumerate() {
+        for (i, inv) in self.invariants.iter_mut().enumerate() {
             let failed = match inv.kind() {
-                InvariantKind::Eventually => inv.check(&WorldView { world: self }).err(),
-                InvariantKind::Sometimes if !custom.reached[i] => Some(format!(
+                InvariantKind::Eventually => inv.check(view).err(),
+                InvariantKind::Sometimes if !self.reached[i] => Some(format!(
                     "never reached: {}",
-                    inv.check(&WorldView { world: self })
-                        .err()
-                        .unwrap_or_default()
+                    inv.check(view).err().unwrap_or_default()
                 )),
                 _ => None,
             };
@@ -186,9 +175,6 @@ impl World {
                 broken = Some((inv.name().to_string(), detail));
             }
         }
-        self.custom = custom;
-        if let Some((name, detail)) = broken {
-            self.custom_violation(&name, detail);
-        }
+        broken
     }
 }

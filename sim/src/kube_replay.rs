@@ -22,6 +22,7 @@ use serde::Serialize;
 use podwarden_core::adoption::OrphanTask;
 use podwarden_core::db::{DbOutcome, TaskState};
 use podwarden_core::k8s_json::{ParseError, WatchLine};
+use podwarden_core::label;
 use podwarden_core::{
     ApiOutcome, Command, CommandKind, Config, ContainerState, EventType, Executor, Input,
     PodTemplate, PodView, ReportedState, TaskKey, Timestamp,
@@ -267,7 +268,7 @@ impl Replayer {
         let Some(ex) = self.ex.as_mut() else { return };
         let Some(owner) = pod
             .labels
-            .get("airflow-worker")
+            .get(label::AIRFLOW_WORKER)
             .filter(|o| **o != self.spec.scheduler_id)
         else {
             return;
@@ -366,7 +367,7 @@ impl Replayer {
         match kind {
             CommandKind::DeletePod { pod, .. } => s.deleted.push(pod.to_string()),
             CommandKind::PatchLabels { pod, labels, .. }
-                if labels.get("airflow_executor_done").map(String::as_str) == Some("True") =>
+                if labels.get(label::EXECUTOR_DONE).map(String::as_str) == Some(label::TRUE) =>
             {
                 s.labelled_done.push(pod.to_string());
             }

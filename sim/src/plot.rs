@@ -10,7 +10,10 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::rc::Rc;
 
+use podwarden_core::label;
 use serde_json::Value;
+
+use crate::trace::TraceHeader;
 
 /// Most pod lanes drawn; beyond it, pods with marks come first, then the others evenly.
 const MAX_POD_LANES: usize = 300;
@@ -97,15 +100,12 @@ impl Timeline {
             return;
         };
         if v.get("podwarden_trace").is_some() {
-            let s = &v["scenario"];
-            self.title = format!(
-                "{} — policy {}, seed {}",
-                s["name"].as_str().unwrap_or("?"),
-                s["policy"].as_str().unwrap_or("?"),
-                v["seed"]
-            );
-            for i in 0..s["schedulers"].as_u64().unwrap_or(1) {
-                self.scheds.insert(i, vec![(0, SchedState::Alive)]);
+            if let Ok(header) = serde_json::from_value::<TraceHeader>(v) {
+                let s = &header.scenario;
+                self.title = format!("{} — policy {}, seed {}", s.name, s.policy, header.seed);
+                for i in 0..u64::from(s.schedulers) {
+                    self.scheds.insert(i, vec![(0, SchedState::Alive)]);
+                }
             }
             return;
         }
@@ -171,7 +171,7 @@ impl Timeline {
                     lane.phase(t, Some(Phase::Pending));
                 }
             }
-            Some("patch_labels") if cmd["labels"].get("airflow-worker").is_some() => {
+            Some("patch_labels") if cmd["labels"].get(label::AIRFLOW_WORKER).is_some() => {
                 if let Some(name) = cmd["pod"]["name"].as_str() {
                     self.owner_changes += 1;
                     *self

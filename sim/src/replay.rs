@@ -6,19 +6,11 @@ use std::cell::RefCell;
 use std::io::{BufRead, Write};
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::scenario::{Scenario, ScenarioError};
-use crate::trace::Trace;
+use crate::trace::{Trace, TraceHeader, TRACE_FORMAT};
 use crate::world::World;
-
-/// The first line of every trace.
-#[derive(Debug, Clone, Deserialize)]
-struct Header {
-    podwarden_trace: u32,
-    seed: u64,
-    scenario: Scenario,
-}
 
 /// Where a replay first differs from its trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,10 +108,10 @@ pub fn read_header(reader: impl BufRead) -> Result<(Scenario, u64), ReplayError>
     Ok((header.scenario, header.seed))
 }
 
-fn parse_header(line: &str) -> Result<Header, ReplayError> {
-    let header: Header =
+fn parse_header(line: &str) -> Result<TraceHeader, ReplayError> {
+    let header: TraceHeader =
         serde_json::from_str(line).map_err(|e| ReplayError::Header(e.to_string()))?;
-    if header.podwarden_trace != 1 {
+    if header.podwarden_trace != TRACE_FORMAT {
         return Err(ReplayError::Header(format!(
             "trace format {} is not supported",
             header.podwarden_trace

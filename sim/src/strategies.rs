@@ -21,6 +21,7 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+use podwarden_core::label;
 use podwarden_core::liveness::{HeartbeatRecord, JobState};
 use podwarden_core::{
     ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodView, TaskKey,
@@ -108,9 +109,9 @@ pub fn arb_pod_view() -> impl Strategy<Value = PodView> {
             pod.resource_version = n.to_string();
             pod.labels = key.to_labels();
             pod.labels
-                .insert("airflow-worker".into(), SCHEDULER_IDS[owner].into());
+                .insert(label::AIRFLOW_WORKER.into(), SCHEDULER_IDS[owner].into());
             pod.labels
-                .insert("kubernetes_executor".into(), "True".into());
+                .insert(label::KUBERNETES_EXECUTOR.into(), label::TRUE.into());
             pod.annotations = key.to_annotations();
             pod.phase = phase;
             pod.containers = main
@@ -152,9 +153,9 @@ fn life_events(key: &TaskKey, index: usize, life: Life) -> Vec<(EventType, PodVi
     pod.uid = format!("uid-pod-{index}");
     pod.labels = key.to_labels();
     pod.labels
-        .insert("airflow-worker".into(), SCHEDULER_IDS[0].into());
+        .insert(label::AIRFLOW_WORKER.into(), SCHEDULER_IDS[0].into());
     pod.labels
-        .insert("kubernetes_executor".into(), "True".into());
+        .insert(label::KUBERNETES_EXECUTOR.into(), label::TRUE.into());
     pod.annotations = key.to_annotations();
     let at = |mut p: PodView, phase: PodPhase, main: Option<ContainerState>| {
         p.phase = Some(phase);

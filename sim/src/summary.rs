@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use podwarden_core::db::TaskState;
 
-use crate::world::{ApiServer, Db, Ms, Sched, SchedCounts};
+use crate::time::Ms;
+use crate::world::db::Db;
+use crate::world::sched_state::{Sched, SchedCounts};
 
 /// Counts of one run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -110,7 +112,7 @@ impl LatencyHistogram {
 }
 
 impl Summary {
-    pub(crate) fn finish(&mut self, now: Ms, db: &Db, api: &ApiServer, scheds: &[Sched]) {
+    pub(crate) fn finish(&mut self, now: Ms, db: &Db, pods_left: usize, scheds: &[Sched]) {
         self.simulated_ms = now;
         self.tasks = db.tis.len();
         self.succeeded = db
@@ -129,7 +131,7 @@ impl Summary {
                 self.task_latency.record(done.saturating_sub(ti.arrived_at));
             }
         }
-        self.pods_left = api.pods.len();
+        self.pods_left = pods_left;
         for s in scheds {
             for (id, c) in &s.counts {
                 self.per_scheduler.insert(id.clone(), *c);

@@ -4,6 +4,25 @@
 use std::collections::VecDeque;
 use std::io::Write;
 
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+
+/// The trace format this simulator writes and replays (a header's `podwarden_trace`).
+pub const TRACE_FORMAT: u32 = 1;
+
+/// The first line of every trace: everything needed to run the same world again. The world
+/// writes it; `replay` and `plot` read it back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceHeader {
+    /// The trace format ([`TRACE_FORMAT`]).
+    pub podwarden_trace: u32,
+    /// The seed of the run.
+    pub seed: u64,
+    /// The world that ran.
+    pub scenario: Scenario,
+}
+
 /// FNV-1a, 64 bit: a stable, dependency-free hash whose value never changes between versions or
 /// platforms (unlike `std`'s `DefaultHasher`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

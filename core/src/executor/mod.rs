@@ -34,11 +34,13 @@ mod queries;
 mod relisting;
 mod reporting;
 mod requeueing;
+mod state_size;
 mod tries;
+mod watch_state;
 mod watching;
 mod zombie_sweep;
 
-pub use queries::StateSize;
+pub use state_size::StateSize;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -46,8 +48,8 @@ use std::sync::Arc;
 use self::awaiting::{Awaiting, Cleanup, PendingDecision};
 use self::outbox::Outbox;
 use self::pod_table::PodTable;
-use self::relisting::WatchState;
 use self::tries::{Task, TaskPhase};
+use self::watch_state::WatchState;
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
 use crate::clock::HostClock;

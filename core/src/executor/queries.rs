@@ -1,6 +1,7 @@
 //! What a host, a test or the simulator can read from an [`Executor`]: its health, its peers'
 //! verdicts, what it tracks and how much it holds. Nothing here changes the executor.
 
+use super::state_size::StateSize;
 use super::Executor;
 use crate::config::Config;
 use crate::health::{Health, UnhealthyReasons};
@@ -9,28 +10,6 @@ use crate::label;
 use crate::liveness::{AliveSet, HeartbeatRecord};
 use crate::selector::LabelSelector;
 use crate::time::Timestamp;
-
-/// Counts of what the executor holds, for hosts, tests and the simulator's bounded-state check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct StateSize {
-    /// Tries queued, running, or waiting for a requeue decision.
-    pub tasks: usize,
-    /// Failed pods whose DB question waits to be asked again (the DB could not answer).
-    #[serde(default)]
-    pub db_retries: usize,
-    /// Pods tracked (current pods of tries, and finished pods whose clean-up is under way).
-    pub pods: usize,
-    /// Commands sent (or held) and not yet answered.
-    pub awaiting_replies: usize,
-    /// Commands waiting for the API budget.
-    pub held_commands: usize,
-    /// Clean-ups waiting for their retry time.
-    pub cleanup_retries: usize,
-    /// Orphan hand-overs in progress.
-    pub orphan_rounds: usize,
-    /// Peer schedulers whose heartbeats are remembered.
-    pub peers: usize,
-}
 
 impl Executor {
     /// The executor's own health at `now` (the host's clock), from progress. O(1),

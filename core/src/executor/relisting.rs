@@ -10,17 +10,6 @@ use crate::command::{ApiOutcome, CommandKind};
 use crate::pod::{EventType, PodPhase, PodRef, PodView};
 use crate::time::{retry_backoff_ms, TimerKind};
 
-/// Where the watch stands.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(super) struct WatchState {
-    /// The last resource version reached; a relist's answer resets it.
-    pub(super) resource_version: String,
-    /// A relist is in flight.
-    pub(super) relisting: bool,
-    /// Relists failed in a row, for the back-off.
-    pub(super) relist_failures: u32,
-}
-
 impl Executor {
     pub(super) fn start_relist(&mut self) {
         if self.watch.relisting {

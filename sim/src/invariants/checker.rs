@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use podwarden_core::{PodView, ReportedState, TaskKey};
+use podwarden_core::{label, PodView, ReportedState, TaskKey};
 
 use crate::scenario::Scenario;
-use crate::world::Ms;
+use crate::time::{secs, Ms};
+use crate::world::sched_state::PROBE_PERIOD;
 
 /// Incremental bookkeeping for the invariants.
 #[derive(Debug, Default)]
@@ -46,8 +47,7 @@ impl Checker {
         Self {
             budget: config.pod_launch_failure_retries,
             prestart_budget: scenario.expect.prestart_budget,
-            stall_grace_ms: crate::world::secs(config.scheduler_health_check_threshold)
-                + crate::world::PROBE_PERIOD,
+            stall_grace_ms: secs(config.scheduler_health_check_threshold) + PROBE_PERIOD,
             ..Self::default()
         }
     }
@@ -80,10 +80,10 @@ impl Checker {
         labels: &BTreeMap<String, String>,
         now: Ms,
     ) {
-        let Some(new_owner) = labels.get(podwarden_core::label::AIRFLOW_WORKER) else {
+        let Some(new_owner) = labels.get(label::AIRFLOW_WORKER) else {
             return;
         };
-        let old = pod.labels.get(podwarden_core::label::AIRFLOW_WORKER);
+        let old = pod.labels.get(label::AIRFLOW_WORKER);
         if let Some(old) = old {
             if old != new_owner && old != patcher && self.alive.contains(old) {
                 self.fire(
@@ -296,12 +296,12 @@ mod tests {
 
     fn pod(name: &str, owner: &str) -> PodView {
         let mut p = PodView::new("default", name);
-        p.labels.insert("airflow-worker".into(), owner.into());
+        p.labels.insert(label::AIRFLOW_WORKER.into(), owner.into());
         p
     }
 
     fn owner(id: &str) -> BTreeMap<String, String> {
-        [("airflow-worker".to_string(), id.to_string())].into()
+        [(label::AIRFLOW_WORKER.to_string(), id.to_string())].into()
     }
 
     fn key() -> TaskKey {

@@ -6,108 +6,14 @@ use std::collections::BTreeMap;
 use rand::Rng;
 
 use podwarden_core::{
-    ApiFailure, ApiOutcome, Command, CommandKind, EventType, FieldSelector, LabelSelector,
-    PodPhase, PodView, TaskKey, Timestamp, WatchEvent,
+    ApiFailure, ApiOutcome, Command, CommandKind, FieldSelector, LabelSelector, PodPhase, PodView,
+    TaskKey, Timestamp, WatchEvent,
 };
 
-use super::{Ev, World};
-
-/// What kind of pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PodKind {
-    /// An executor worker pod.
-    Worker,
-    /// A KubernetesPodOperator pod; `stuck`: its sidecar never exits.
-    Kpo { stuck: bool },
-}
-
-/// A pod in the store: its API object and what the kubelet knows about it.
-#[derive(Debug, Clone)]
-pub(crate) struct SimPod {
-    pub(crate) view: PodView,
-    pub(crate) key: TaskKey,
-    pub(crate) kind: PodKind,
-    pub(crate) node: Option<usize>,
-    /// The task process runs now.
-    pub(crate) running_task: bool,
-    /// The task process started at some point.
-    pub(crate) task_started: bool,
-    /// Bumped when the pod's plan changes (deletion), so stale kubelet steps are dropped.
-    pub(crate) gen: u64,
-    /// Pull outcome decided at creation.
-    pub(crate) pull: Pull,
-    /// Holds a slot of its node (until its containers have all exited).
-    pub(crate) slot: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pull {
-    Ok,
-    Transient,
-    Permanent,
-}
-
-/// Changes the API server remembers for watches that resume from a resource version.
-const HISTORY: usize = 4_096;
-
-/// One change of one pod, as a watch cache keeps it.
-#[derive(Debug, Clone)]
-pub(crate) struct Change {
-    pub(crate) rv: u64,
-    /// The pod did not exist before (ADDED to every matching watch).
-    pub(crate) created: bool,
-    /// The previous state, kept only when the labels changed (a relabel's DELETED carries it).
-    pub(crate) before: Option<PodView>,
-    pub(crate) after: PodView,
-    pub(crate) removed: bool,
-}
-
-impl Change {
-    /// What a watch with `selector` sees of this change: a pod entering the selector is ADDED,
-    /// one leaving it is DELETED carrying its previous state (no deletion timestamp when it was
-    /// only relabelled), a deletion is DELETED with the final state.
-    pub(crate) fn event_for(&self, selector: &LabelSelector) -> Option<WatchEvent> {
-        let was =
-            !self.created && selector.matches(&self.before.as_ref().unwrap_or(&self.after).labels);
-        let is = !self.removed && selector.matches(&self.after.labels);
-        match (was, is) {
-            (false, true) => Some(WatchEvent::new(EventType::Added, self.after.clone())),
-            (true, true) => Some(WatchEvent::new(EventType::Modified, self.after.clone())),
-            (true, false) if self.removed => {
-                Some(WatchEvent::new(EventType::Deleted, self.after.clone()))
-            }
-            (true, false) => Some(WatchEvent::new(
-                EventType::Deleted,
-                self.before.clone().unwrap_or_else(|| self.after.clone()),
-            )),
-            (false, false) => None,
-        }
-    }
-}
-
-/// One scheduler's watch.
-#[derive(Debug, Clone)]
-pub(crate) struct Watch {
-    pub(crate) inc: u32,
-    pub(crate) selector: LabelSelector,
-    /// False while partitioned: events are lost and the watch must be re-listed.
-    pub(crate) live: bool,
-    /// When it was started.
-    pub(crate) since: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct ApiServer {
-    pub(crate) pods: BTreeMap<String, SimPod>,
-    pub(crate) rv: u64,
-    pub(crate) watches: BTreeMap<u32, Watch>,
-    /// Recent changes, oldest first.
-    pub(crate) history: std::collections::VecDeque<Change>,
-    /// Injected errors: (status code, fraction of requests).
-    pub(crate) errors: Option<(u16, f64)>,
-    /// The error window lasts until this time.
-    pub(crate) errors_until: u64,
-}
+use super::cluster::{PodKind, SimPod};
+use super::event::{Ev, PodStep};
+use super::store::{Change, Watch, HISTORY};
+use super::World;
 
 fn status(code: u16, reason: &str, message: &str) -> ApiOutcome {
     ApiOutcome::status(code, reason, message)
@@ -500,7 +406,7 @@ impl World {
             Ev::Pod {
                 name,
                 gen: 0,
-                step: super::PodStep::Schedule,
+                step: PodStep::Schedule,
             },
         );
     }

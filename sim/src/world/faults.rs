@@ -5,7 +5,9 @@ use rand::Rng;
 
 use crate::scenario::Fault;
 
-use super::{secs, Ev, World};
+use super::event::Ev;
+use super::World;
+use crate::time::secs;
 
 /// How long a drained node stays cordoned.
 const DRAIN_MAINTENANCE_MS: u64 = 300_000;

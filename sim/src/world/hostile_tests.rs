@@ -3,9 +3,20 @@
 
 use podwarden_core::Timestamp;
 
-use super::{Ev, Sched, World};
+use super::event::Ev;
+use super::livelock::SameInstant;
+use super::sched_state::Sched;
+use super::World;
 use crate::scenario::{Fault, Load, Scenario};
 use crate::trace::Trace;
+
+impl World {
+    /// The same world with another livelock limit, for tests that make one.
+    fn with_same_instant_limit(mut self, limit: u64) -> Self {
+        self.same_instant = SameInstant::new(limit);
+        self
+    }
+}
 
 fn small_world(schedulers: u32) -> World {
     let scenario = Scenario {

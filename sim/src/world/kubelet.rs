@@ -5,32 +5,14 @@
 //! pods whose sidecar never exits.
 
 use rand::Rng;
-use serde::Serialize;
 
 use podwarden_core::db::TaskState;
+use podwarden_core::label;
 use podwarden_core::{ContainerState, ContainerStatus, PodCondition, PodPhase, PodView, Timestamp};
 
-use super::api::{PodKind, Pull, SimPod};
-use super::{Ev, World};
-
-/// One step of a pod's life, scheduled by the kubelet (or the control plane).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum PodStep {
-    Schedule,
-    PullDone,
-    PullBackOff,
-    Start,
-    TaskStarts,
-    TaskEnds {
-        code: i32,
-    },
-    /// SIGTERM took effect (graceful deletion).
-    Terminate,
-    /// A duplicate status update of a terminating pod.
-    StatusEcho,
-    Remove,
-}
+use super::cluster::{PodKind, Pull, SimPod};
+use super::event::{Ev, PodStep};
+use super::World;
 
 pub(crate) fn condition(kind: &str, status: &str, reason: &str) -> PodCondition {
     PodCondition {
@@ -286,7 +268,7 @@ impl World {
         let mut view = PodView::new(self.config.namespace.clone(), name.clone());
         view.labels = key.to_labels();
         view.labels
-            .insert("kubernetes_pod_operator".into(), "True".into());
+            .insert(label::KUBERNETES_POD_OPERATOR.into(), label::TRUE.into());
         view.uid = format!("uid-{name}");
         view.phase = Some(PodPhase::Pending);
         view.creation_timestamp = Some(Timestamp(self.now));

@@ -2,8 +2,9 @@
 //! keeps rescheduling itself "now") is stopped and reported as the `livelock` violation, instead
 //! of spinning for ever and writing gigabytes of identical trace lines.
 
-use super::{Ev, Ms, World};
+use super::event::Ev;
 use crate::scenario::Scenario;
+use crate::time::Ms;
 
 /// The name a livelock is reported under, like an invariant's.
 pub(crate) const LIVELOCK: &str = "livelock";
@@ -81,15 +82,6 @@ impl SameInstant {
             thousands(self.limit),
             thousands(*n)
         )
-    }
-}
-
-impl World {
-    /// The same world with another livelock limit, for tests that make one.
-    #[cfg(test)]
-    pub(crate) fn with_same_instant_limit(mut self, limit: u64) -> Self {
-        self.same_instant = SameInstant::new(limit);
-        self
     }
 }
 

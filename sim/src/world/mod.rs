@@ -6,19 +6,29 @@
 //! `BTreeMap`; events are ordered by `(time, sequence)`. The same seed gives the same trace, byte
 //! for byte.
 //!
-//! Behaviour lives in the child modules: `api` (pod store, watches, requests), `kubelet` (pod
-//! lifecycles), `db` (task instances, jobs), `scheduler` (the loop that drives an executor),
-//! `faults` (what a fault does).
+//! State lives in leaf modules that import nothing above them: `event` (the queue's events),
+//! `cluster` (nodes, pods), `store` (the API server's store and watches), `db` (task instances,
+//! jobs), `sched_state` (each scheduler's state). Behaviour lives in the child modules that
+//! extend [`World`]: `api` (requests), `kubelet` (pod lifecycles), `nodes` (node loss), `tasks`
+//! (load and DB answers), `scheduler` (the loop that drives an executor), `faults` (what a
+//! fault does), `checks` (the invariants' facts and violations). This file imports only the
+//! leaves, so no module reaches itself.
 
 mod api;
-mod db;
+mod checks;
+pub(crate) mod cluster;
+pub(crate) mod db;
+pub(crate) mod event;
 mod faults;
 #[cfg(test)]
 mod hostile_tests;
 mod kubelet;
 pub(crate) mod livelock;
 mod nodes;
+pub(crate) mod sched_state;
 mod scheduler;
+pub(crate) mod store;
+mod tasks;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -27,91 +37,23 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use podwarden_core::{
-    ApiOutcome, Command, CommandId, Config, Executor, Input, Timestamp, WatchEvent,
-};
+use podwarden_core::{Config, Executor, Input, Timestamp};
 
+use crate::custom::Registered;
+use crate::extensions::InvariantFactory;
 use crate::invariants::{Checker, Violation};
-use crate::scenario::{Fault, Scenario, ScenarioError};
+use crate::scenario::{Scenario, ScenarioError};
 use crate::summary::Summary;
-use crate::trace::{Fnv64, Trace};
+use crate::trace::{Fnv64, Trace, TraceHeader, TRACE_FORMAT};
 
-pub(crate) use api::{ApiServer, PodKind, SimPod};
-pub(crate) use db::Db;
-pub(crate) use kubelet::PodStep;
-pub(crate) use nodes::Node;
-pub use scheduler::SchedCounts;
-pub(crate) use scheduler::{Sched, Status, PROBE_PERIOD};
-
-/// Milliseconds of simulated time.
-pub(crate) type Ms = u64;
-
-/// Something that happens at a point in simulated time.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "ev", rename_all = "snake_case")]
-pub(crate) enum Ev {
-    /// A task instance becomes schedulable.
-    TaskArrives { ti: usize },
-    /// A scheduler's loop iteration (of one incarnation).
-    SchedLoop { sched: u32, inc: u32 },
-    /// An executor's `poll_timeout` deadline.
-    ExecTimer { sched: u32, inc: u32, gen: u64 },
-    /// A request reaches the API server.
-    ApiRequest {
-        sched: u32,
-        inc: u32,
-        command: Command,
-    },
-    /// The API server's answer reaches the scheduler.
-    ApiReply {
-        sched: u32,
-        inc: u32,
-        id: CommandId,
-        outcome: ApiOutcome,
-    },
-    /// A DB query is answered (the answer is computed on arrival).
-    DbAnswer {
-        sched: u32,
-        inc: u32,
-        command: Command,
-    },
-    /// A watch event reaches a scheduler.
-    WatchDeliver {
-        sched: u32,
-        inc: u32,
-        event: WatchEvent,
-    },
-    /// A scheduler's watch ends with 410 Gone.
-    WatchGone { sched: u32, inc: u32 },
-    /// A kubelet step of one pod.
-    Pod {
-        name: String,
-        gen: u64,
-        step: PodStep,
-    },
-    /// A step of a lost node (the control plane's, or its return).
-    Node {
-        node: u32,
-        epoch: u32,
-        step: nodes::NodeStep,
-    },
-    /// A scheduled or random fault starts.
-    Fault { fault: Fault },
-    /// A stall that ends by itself is over (of one incarnation).
-    StallEnds { sched: u32, inc: u32 },
-    /// A fault's effect ends.
-    PartitionHeals { sched: u32 },
-    /// The DB comes back.
-    DbRecovers,
-    /// Injected API errors stop.
-    ApiErrorsEnd,
-    /// A drained node is back in service.
-    Uncordon { node: u32 },
-    /// A crashed or killed scheduler's replacement starts.
-    Restart { sched: u32 },
-    /// The liveness probe polls every scheduler's health endpoint.
-    Probe,
-}
+use self::cluster::Node;
+use self::db::Db;
+use self::event::Ev;
+use self::livelock::{SameInstant, LIVELOCK};
+pub use self::sched_state::SchedCounts;
+use self::sched_state::{Sched, Status};
+use self::store::ApiServer;
+pub(crate) use crate::time::{secs, Ms};
 
 #[derive(Debug)]
 struct Queued {
@@ -195,10 +137,10 @@ pub struct World {
     /// Run past the first violation ([`World::keep_going`]).
     keep_going: bool,
     /// Events at the current instant, and whether they passed the livelock limit.
-    same_instant: livelock::SameInstant,
+    same_instant: SameInstant,
     livelocked: bool,
     /// Invariants of the user's own ([`World::with_invariant`]).
-    pub(crate) custom: crate::custom::Registered,
+    pub(crate) custom: Registered,
     /// Rules of the user's own, given to every executor ([`World::with_policies`]).
     pub(crate) policies: podwarden_core::policy::Policies,
 }
@@ -227,7 +169,7 @@ impl World {
         let invariants = scenario
             .extensions
             .invariants()
-            .map(crate::extensions::InvariantFactory::make)
+            .map(InvariantFactory::make)
             .unwrap_or_default();
         let seed = seed.unwrap_or(scenario.seed);
         let heal = secs(scenario.heal_s);
@@ -261,9 +203,9 @@ impl World {
             violation: None,
             recent_removals: std::collections::VecDeque::new(),
             keep_going: false,
-            same_instant: livelock::SameInstant::new(livelock::limit_for(&scenario)),
+            same_instant: SameInstant::new(livelock::limit_for(&scenario)),
             livelocked: false,
-            custom: crate::custom::Registered::default(),
+            custom: Registered::default(),
             policies,
             scenario,
         };
@@ -336,7 +278,7 @@ impl World {
             // violation stays the one reported.
             self.livelocked = true;
             let detail = self.same_instant.detail();
-            self.custom_violation(livelock::LIVELOCK, detail);
+            self.custom_violation(LIVELOCK, detail);
             return false;
         }
         self.record(&next.ev);
@@ -375,7 +317,7 @@ impl World {
             self.check_end();
         }
         self.summary
-            .finish(self.now, &self.db, &self.api, &self.scheds);
+            .finish(self.now, &self.db, self.api.pods.len(), &self.scheds);
         let trace_error = self.trace.finish().err();
         Outcome {
             summary: self.summary,
@@ -406,17 +348,12 @@ impl World {
 
     /// The trace's first line: everything needed to run the same world again (`replay`).
     fn record_header(&mut self) {
-        #[derive(Serialize)]
-        struct Header<'a> {
-            podwarden_trace: u32,
-            seed: u64,
-            scenario: &'a Scenario,
-        }
-        if let Ok(line) = serde_json::to_string(&Header {
-            podwarden_trace: 1,
+        let header = TraceHeader {
+            podwarden_trace: TRACE_FORMAT,
             seed: self.seed,
-            scenario: &self.scenario,
-        }) {
+            scenario: self.scenario.clone(),
+        };
+        if let Ok(line) = serde_json::to_string(&header) {
             self.trace.record(line);
         }
     }
@@ -524,14 +461,5 @@ impl World {
         self.scheds
             .get(sched as usize)
             .and_then(|s| s.exec.as_ref())
-    }
-}
-
-/// Seconds of simulated time as milliseconds (negative and NaN become 0).
-pub(crate) fn secs(s: f64) -> Ms {
-    if s.is_finite() && s > 0.0 {
-        (s * 1000.0).round() as Ms
-    } else {
-        0
     }
 }

@@ -1,5 +1,5 @@
-//! Nodes, and what Kubernetes does when one is lost (`shared/reference/kubernetes-and-peers.md`
-//! §1.4, "Node loss"):
+//! Nodes, and what Kubernetes does when one is lost (the node lifecycle controller, taint-based
+//! eviction and pod GC; `docs/simulator.md`, "Nodes and kubelets"):
 //!
 //! 1. the node stops: its kubelet no longer reports, its task processes die with the VM;
 //! 2. after `node_monitor_grace_s` the node controller marks it NotReady and taints it
@@ -16,48 +16,11 @@
 
 use podwarden_core::{ContainerState, PodPhase, Timestamp};
 
-use super::kubelet::{condition, set_main, PodStep};
-use super::{secs, Ev, World};
-
-/// A worker node.
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    pub(crate) name: String,
-    pub(crate) capacity: u32,
-    pub(crate) used: u32,
-    pub(crate) cordoned: bool,
-    /// Its kubelet does not report (the node is lost).
-    pub(crate) lost: bool,
-    /// Numbers the node's losses, so the steps of an earlier loss are ignored.
-    pub(crate) epoch: u32,
-}
-
-impl Node {
-    pub(crate) fn new(index: u32, capacity: u32) -> Self {
-        Self {
-            name: format!("node-{index}"),
-            capacity,
-            used: 0,
-            cordoned: false,
-            lost: false,
-            epoch: 0,
-        }
-    }
-}
-
-/// A step of a node's loss, scheduled by the control plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum NodeStep {
-    /// The node monitor grace period is over: NotReady, tainted unreachable.
-    NotReady,
-    /// `tolerationSeconds` are over: the taint manager evicts the node's pods.
-    TaintEviction,
-    /// The node comes back.
-    Returns,
-    /// The Node object is deleted: pod GC force-deletes its pods.
-    Deleted,
-}
+use super::cluster::PodKind;
+use super::event::{Ev, NodeStep, PodStep};
+use super::kubelet::{condition, set_main};
+use super::World;
+use crate::time::secs;
 
 impl World {
     /// The names of the pods bound to `node`.
@@ -126,7 +89,7 @@ impl World {
         }
         pod.running_task = false;
         let key = pod.key.clone();
-        let worker = pod.kind == super::PodKind::Worker;
+        let worker = pod.kind == PodKind::Worker;
         if worker {
             self.db.process_died(&key, self.now);
         }

@@ -1,0 +1,66 @@
+//! [`Lab`]: the command line with your policies and invariants registered on it, and what
+//! every command asks of it (loading a scenario with that code attached).
+
+use crate::extensions::{CustomPolicy, Extensions, InvariantFactory};
+use crate::scenario::Scenario;
+
+use super::exit::EXIT_UNREADABLE;
+
+/// The command line, with your policies and invariants registered on it.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub(super) program: String,
+    pub(super) policies: std::collections::BTreeMap<String, CustomPolicy>,
+    invariants: Option<InvariantFactory>,
+}
+
+impl Lab {
+    /// The command line as `program` (its name in help text and reproduce commands), knowing
+    /// the presets only.
+    #[must_use]
+    pub fn new(program: impl Into<String>) -> Self {
+        Self {
+            program: program.into(),
+            policies: std::collections::BTreeMap::new(),
+            invariants: None,
+        }
+    }
+
+    /// Registers a policy of your own: `--policy NAME` (and `policy = "NAME"` in a scenario
+    /// file or trace header) selects it. A later policy of the same name replaces it.
+    #[must_use]
+    pub fn policy(mut self, policy: CustomPolicy) -> Self {
+        self.policies.insert(policy.name().to_string(), policy);
+        self
+    }
+
+    /// Registers invariants of your own, checked in every world with the built-in ones.
+    #[must_use]
+    pub fn invariants(mut self, factory: InvariantFactory) -> Self {
+        self.invariants = Some(factory);
+        self
+    }
+
+    /// Selects `policy` (when given) and attaches this lab's code to `scenario`.
+    pub(super) fn attach(&self, scenario: &mut Scenario, policy: Option<&str>) {
+        if let Some(p) = policy {
+            p.clone_into(&mut scenario.policy);
+        }
+        let mut ext = Extensions::new().with_program(self.program.clone());
+        if let Some(mine) = self.policies.get(&scenario.policy) {
+            ext = ext.with_policy(mine.clone());
+        }
+        if let Some(f) = &self.invariants {
+            ext = ext.with_invariants(f.clone());
+        }
+        scenario.extensions = ext;
+    }
+
+    /// Loads a scenario file, selects `policy` and attaches this lab's code.
+    pub(super) fn load(&self, path: &str, policy: Option<&str>) -> Result<Scenario, u8> {
+        Scenario::load_with(path, |s| self.attach(s, policy)).map_err(|e| {
+            eprintln!("{}: {e}", self.program);
+            EXIT_UNREADABLE
+        })
+    }
+}
