@@ -11,6 +11,7 @@
 //! cargo bench --bench core_events -- --warm-up-time 1 --measurement-time 4
 //! ```
 
+use podwarden::command::ApiCall;
 use std::collections::HashMap;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -54,7 +55,7 @@ fn executor_with(n: usize) -> (Executor, Vec<PodView>) {
         )
         .expect("submit");
         while let Some(cmd) = ex.poll_command() {
-            if let CommandKind::CreatePod { manifest } = &cmd.kind {
+            if let CommandKind::Api(ApiCall::CreatePod { manifest }) = &cmd.kind {
                 if i % stride == 0 && pods.len() < HOT_PODS {
                     let mut pod =
                         PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
@@ -66,7 +67,9 @@ fn executor_with(n: usize) -> (Executor, Vec<PodView>) {
                     pods.push(pod);
                 }
             }
-            if cmd.kind.expects_reply() && !matches!(cmd.kind, CommandKind::ListPods { .. }) {
+            if cmd.kind.expects_reply()
+                && !matches!(cmd.kind, CommandKind::Api(ApiCall::ListPods { .. }))
+            {
                 answers.push(Input::ApiResult {
                     id: cmd.id,
                     outcome: ApiOutcome::Ok,

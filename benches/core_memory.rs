@@ -12,6 +12,7 @@
 //! cargo bench --bench core_memory
 //! ```
 
+use podwarden::command::ApiCall;
 use std::alloc::System;
 
 use podwarden::{
@@ -44,7 +45,7 @@ fn drain_answering(ex: &mut Executor, now: Timestamp) -> Option<PodView> {
     let mut answers = Vec::new();
     while let Some(cmd) = ex.poll_command() {
         match &cmd.kind {
-            CommandKind::CreatePod { manifest } => {
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                 let mut pod =
                     PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
                 pod.uid = format!("uid-{}", manifest.pod.name);
@@ -53,7 +54,8 @@ fn drain_answering(ex: &mut Executor, now: Timestamp) -> Option<PodView> {
                 created = Some(pod);
                 answers.push(cmd.id);
             }
-            CommandKind::DeletePod { .. } | CommandKind::PatchLabels { .. } => {
+            CommandKind::Api(ApiCall::DeletePod { .. })
+            | CommandKind::Api(ApiCall::PatchLabels { .. }) => {
                 answers.push(cmd.id);
             }
             _ => {}

@@ -3,6 +3,7 @@
 //! when `poll_timeout` says. The executor decides everything. Build with `cargo build --features
 //! k8s-openapi --example kube_driver`; run with a KUBECONFIG and a scheduler id as argument.
 
+use podwarden::command::DbQuery;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -148,7 +149,9 @@ async fn drain(ex: &mut Executor, pods: &Api<Pod>, watch: &mut Option<Watch>) {
 /// answers DB questions from its metadata DB; this one prints them and has no DB (the executor
 /// then fails such a try normally: it never requeues without the DB's word).
 fn host_command(id: podwarden::CommandId, kind: &CommandKind) -> Option<Input> {
-    if let CommandKind::QueryTaskStates { .. } | CommandKind::QueryUnfinishedTasks = kind {
+    if let CommandKind::Db(DbQuery::QueryTaskStates { .. })
+    | CommandKind::Db(DbQuery::QueryUnfinishedTasks) = kind
+    {
         let reason = "no metadata DB in this example".into();
         let outcome = podwarden::db::DbOutcome::Unavailable { reason };
         return Some(Input::DbResult { id, outcome });

@@ -5,6 +5,7 @@
 mod support;
 
 use podwarden::adoption::AdoptionScope;
+use podwarden::command::ApiCall;
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::liveness::JobState;
 use podwarden::{
@@ -45,7 +46,7 @@ fn a_host_clock_step_back_neither_freezes_launches_nor_goes_unnoticed() {
     }
     let creates = cmds
         .iter()
-        .filter(|c| matches!(c.kind, CommandKind::CreatePod { .. }))
+        .filter(|c| matches!(c.kind, CommandKind::Api(ApiCall::CreatePod { .. })))
         .count();
     assert_eq!(creates, 5, "launches go on at one per loop after the step");
     h.advance(31_000);
@@ -144,7 +145,7 @@ fn leftover_pods_of_a_dead_scheduler_are_taken_only_when_their_try_is_over() {
     let leftover_list = out
         .iter()
         .find(|c| {
-            matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. }
+            matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. })
                 if f.to_string() == "status.phase!=Succeeded")
         })
         .expect("the leftover list")
@@ -176,9 +177,9 @@ fn leftover_pods_of_a_dead_scheduler_are_taken_only_when_their_try_is_over() {
         ["PatchLabels"],
         "only the pod of the try that is over"
     );
-    let CommandKind::PatchLabels {
+    let CommandKind::Api(ApiCall::PatchLabels {
         pod, precondition, ..
-    } = &out[0].kind
+    }) = &out[0].kind
     else {
         unreachable!()
     };
@@ -246,7 +247,7 @@ fn next_completed_list(h: &mut Harness, stale_at: u64) -> podwarden::CommandId {
         ]);
         out.extend(h.advance(5_000));
         if let Some(c) = out.iter().find(|c| {
-            matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. }
+            matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. })
                 if f.to_string() == "status.phase=Succeeded")
         }) {
             return c.id;

@@ -1,6 +1,7 @@
 //! The completion path (`airflow-executor.md` §3, `docs/decisions.md`), one test per step.
 mod support;
 
+use podwarden::command::{ApiCall, Notice};
 use podwarden::{ApiOutcome, CommandKind, Config, EventType, PodPhase, ReportedState, StateSize};
 use support::*;
 
@@ -23,7 +24,7 @@ fn step4_succeeded_pod_is_deleted_then_reported() {
         "dispose first, then report (Airflow's order)"
     );
     assert!(
-        matches!(&out[0].kind, CommandKind::DeletePod { pod: p, grace_period_seconds: None } if p.name == pod.name)
+        matches!(&out[0].kind, CommandKind::Api(ApiCall::DeletePod { pod: p, grace_period_seconds: None }) if p.name == pod.name)
     );
     assert_eq!(reports(&out), [(k.clone(), ReportedState::Succeeded, None)]);
     assert!(!h.ex.is_tracking(&k));
@@ -40,7 +41,7 @@ fn step4_failed_pod_is_kept_and_labelled_done_under_the_defaults() {
     assert_eq!(kinds(&out), ["PatchLabels", "Report"]);
     assert!(matches!(
         &out[0].kind,
-        CommandKind::PatchLabels { labels: l, .. } if *l == labels(&[("airflow_executor_done", "True")])
+        CommandKind::Api(ApiCall::PatchLabels { labels: l, .. }) if *l == labels(&[("airflow_executor_done", "True")])
     ));
     h.ack_all(&out);
     // The label takes the pod out of the watch selector: a DELETED without deletionTimestamp.
@@ -100,11 +101,11 @@ fn step4_without_delete_worker_pods_every_finished_pod_is_marked_done() {
         }
         let out = h.event(EventType::Modified, &finished);
         assert_eq!(kinds(&out), ["PatchLabels", "Report"], "{phase:?}");
-        let CommandKind::PatchLabels {
+        let CommandKind::Api(ApiCall::PatchLabels {
             labels: l,
             precondition,
             ..
-        } = &out[0].kind
+        }) = &out[0].kind
         else {
             unreachable!()
         };
@@ -171,7 +172,7 @@ fn step4_failed_delete_retries_with_backoff_and_gives_up() {
     assert_eq!(
         h.commands
             .iter()
-            .filter(|c| matches!(c.kind, CommandKind::Report { .. }))
+            .filter(|c| matches!(c.kind, CommandKind::Notice(Notice::Report { .. })))
             .count(),
         1
     );
@@ -271,7 +272,7 @@ fn create_timeout_that_fails_the_try_also_removes_the_maybe_created_pod() {
         },
     );
     assert_eq!(kinds(&out), ["DeletePod", "Report"]);
-    let CommandKind::Report { reason, .. } = &out[1].kind else {
+    let CommandKind::Notice(Notice::Report { reason, .. }) = &out[1].kind else {
         unreachable!()
     };
     assert_eq!(
@@ -363,9 +364,9 @@ fn create_that_keeps_timing_out_is_a_launch_failure_and_requeues_while_queued() 
         vec![(k.clone(), Some(podwarden::db::TaskState::Queued))],
     );
     assert_eq!(kinds(&out), ["Requeue"]);
-    let CommandKind::Requeue {
+    let CommandKind::Notice(Notice::Requeue {
         cause, failed_pod, ..
-    } = &out[0].kind
+    }) = &out[0].kind
     else {
         unreachable!()
     };
@@ -377,7 +378,7 @@ fn create_that_keeps_timing_out_is_a_launch_failure_and_requeues_while_queued() 
     let delete = h
         .commands
         .iter()
-        .find(|c| matches!(c.kind, CommandKind::DeletePod { .. }))
+        .find(|c| matches!(c.kind, CommandKind::Api(ApiCall::DeletePod { .. })))
         .expect("the maybe-created pod is deleted")
         .id;
     assert!(

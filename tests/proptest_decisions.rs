@@ -7,6 +7,7 @@
 
 mod support;
 
+use podwarden::command::{ApiCall, DbQuery, Notice};
 use std::collections::{BTreeMap, BTreeSet};
 
 use podwarden::db::{DbOutcome, TaskState};
@@ -50,7 +51,7 @@ impl Host {
 
     fn drain(&mut self) {
         for c in support::drain_commands(&mut self.ex) {
-            if let CommandKind::CreatePod { manifest } = &c.kind {
+            if let CommandKind::Api(ApiCall::CreatePod { manifest }) = &c.kind {
                 if let Ok(k) = TaskKey::from_annotations(&manifest.annotations) {
                     self.created.insert(manifest.pod.name.clone(), k);
                 }
@@ -72,20 +73,20 @@ impl Host {
     fn answer_all(&mut self, listed: &[PodView], db_state: Option<TaskState>) {
         for c in std::mem::take(&mut self.pending) {
             let input = match &c.kind {
-                CommandKind::ListPods { .. } => Input::ApiResult {
+                CommandKind::Api(ApiCall::ListPods { .. }) => Input::ApiResult {
                     id: c.id,
                     outcome: ApiOutcome::Listed {
                         pods: listed.to_vec(),
                         resource_version: "1".into(),
                     },
                 },
-                CommandKind::QueryTaskStates { keys } => Input::DbResult {
+                CommandKind::Db(DbQuery::QueryTaskStates { keys }) => Input::DbResult {
                     id: c.id,
                     outcome: DbOutcome::TaskStates {
                         states: keys.iter().map(|k| (k.clone(), db_state)).collect(),
                     },
                 },
-                CommandKind::QueryUnfinishedTasks => Input::DbResult {
+                CommandKind::Db(DbQuery::QueryUnfinishedTasks) => Input::DbResult {
                     id: c.id,
                     outcome: DbOutcome::UnfinishedTasks { tasks: vec![] },
                 },
@@ -149,10 +150,10 @@ fn note_vanished(h: &Host, listed: &[PodView], failed: &mut BTreeMap<TaskKey, BT
     let relisting = h.pending.iter().any(|c| {
         matches!(
             &c.kind,
-            CommandKind::ListPods {
+            CommandKind::Api(ApiCall::ListPods {
                 field_selector: None,
                 ..
-            }
+            })
         )
     });
     if !relisting {
@@ -266,7 +267,7 @@ proptest! {
                 }
             }
             for c in &h.log[seen..] {
-                if let CommandKind::Requeue { key, attempt, .. } = &c.kind {
+                if let CommandKind::Notice(Notice::Requeue { key, attempt, .. }) = &c.kind {
                     let n = per_submission.entry(key.clone()).or_default();
                     *n += 1;
                     prop_assert_eq!(*attempt, *n, "attempts count up by one within a submission");
@@ -319,7 +320,7 @@ proptest! {
             h.answer_all(&listed, Some(TaskState::Running));
         }
         for c in &h.log {
-            if let CommandKind::PatchLabels { labels, .. } = &c.kind {
+            if let CommandKind::Api(ApiCall::PatchLabels { labels, .. }) = &c.kind {
                 prop_assert!(!labels.contains_key("airflow-worker"), "owner patch {c:?} while all peers are alive");
             }
         }

@@ -6,6 +6,7 @@
 //! reported at most once per submission, and nothing is reported for a try never submitted.
 mod support;
 
+use podwarden::command::{ApiCall, DbQuery, Notice};
 use std::collections::{BTreeMap, BTreeSet};
 
 use podwarden::{
@@ -206,7 +207,8 @@ impl Checker {
                 cmd.id
             );
             match &cmd.kind {
-                CommandKind::DeletePod { pod, .. } | CommandKind::PatchLabels { pod, .. } => {
+                CommandKind::Api(ApiCall::DeletePod { pod, .. })
+                | CommandKind::Api(ApiCall::PatchLabels { pod, .. }) => {
                     prop_assert!(
                         !self.gone.contains(&pod.name),
                         "command {:?} for pod {} after it was gone",
@@ -214,14 +216,14 @@ impl Checker {
                         pod.name
                     );
                 }
-                CommandKind::CreatePod { manifest } => {
+                CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                     // A new pod of that name may exist from now on.
                     self.gone.remove(&manifest.pod.name);
                     if !self.created.contains(&manifest.pod.name) {
                         self.created.push(manifest.pod.name.clone());
                     }
                 }
-                CommandKind::Report { key, .. } => {
+                CommandKind::Notice(Notice::Report { key, .. }) => {
                     prop_assert!(
                         self.submitted.contains(key),
                         "report for {key} never submitted"
@@ -230,12 +232,12 @@ impl Checker {
                     *n += 1;
                     prop_assert!(*n <= 1, "{key} reported twice for one submission");
                 }
-                CommandKind::ListPods { .. }
-                | CommandKind::WatchPods { .. }
-                | CommandKind::QueryTaskStates { .. }
-                | CommandKind::QueryUnfinishedTasks
-                | CommandKind::Requeue { .. }
-                | CommandKind::OrphansResolved { .. } => {}
+                CommandKind::Api(ApiCall::ListPods { .. })
+                | CommandKind::Notice(Notice::WatchPods { .. })
+                | CommandKind::Db(DbQuery::QueryTaskStates { .. })
+                | CommandKind::Db(DbQuery::QueryUnfinishedTasks)
+                | CommandKind::Notice(Notice::Requeue { .. })
+                | CommandKind::Notice(Notice::OrphansResolved { .. }) => {}
             }
             if cmd.kind.expects_reply() {
                 self.pending.push(cmd);
@@ -355,7 +357,10 @@ impl Checker {
             }
             Op::Answer(i, answer) => {
                 let (id, is_list) = match self.pending.get(*i) {
-                    Some(c) => (c.id, matches!(c.kind, CommandKind::ListPods { .. })),
+                    Some(c) => (
+                        c.id,
+                        matches!(c.kind, CommandKind::Api(ApiCall::ListPods { .. })),
+                    ),
                     None => (podwarden::CommandId(1_000_000 + *i as u64), false),
                 };
                 let outcome = match answer {
@@ -394,7 +399,7 @@ impl Checker {
                     && *i < self.pending.len()
                 {
                     let answered = self.pending.remove(*i);
-                    if matches!(answered.kind, CommandKind::DeletePod { .. })
+                    if matches!(answered.kind, CommandKind::Api(ApiCall::DeletePod { .. }))
                         && matches!(answer, Answer::Status(404, ..))
                     {
                         if let Some(pod) = answered.kind.target_pod() {

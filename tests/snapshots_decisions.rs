@@ -1,6 +1,7 @@
 //! Snapshots of the core decisions' command sequences, reviewed by hand.
 mod support;
 
+use podwarden::command::{ApiCall, Notice};
 use std::collections::BTreeMap;
 
 use podwarden::db::{DbOutcome, TaskState};
@@ -28,11 +29,11 @@ impl Store {
         let mut out = Vec::new();
         for c in cmds {
             let outcome = match &c.kind {
-                CommandKind::ListPods {
+                CommandKind::Api(ApiCall::ListPods {
                     label_selector,
                     field_selector,
                     ..
-                } => {
+                }) => {
                     let pods = self
                         .pods
                         .values()
@@ -45,11 +46,11 @@ impl Store {
                         resource_version: self.rv.to_string(),
                     }
                 }
-                CommandKind::PatchLabels {
+                CommandKind::Api(ApiCall::PatchLabels {
                     pod,
                     labels,
                     precondition,
-                } => match self.pods.get_mut(&pod.name) {
+                }) => match self.pods.get_mut(&pod.name) {
                     None => ApiOutcome::status(404, "NotFound", "gone"),
                     Some(p) => {
                         let holds = precondition.as_ref().is_none_or(|pre| {
@@ -71,11 +72,13 @@ impl Store {
                         }
                     }
                 },
-                CommandKind::DeletePod { pod, .. } => match self.pods.remove(&pod.name) {
-                    Some(_) => ApiOutcome::Ok,
-                    None => ApiOutcome::status(404, "NotFound", "gone"),
-                },
-                CommandKind::CreatePod { .. } => ApiOutcome::Ok,
+                CommandKind::Api(ApiCall::DeletePod { pod, .. }) => {
+                    match self.pods.remove(&pod.name) {
+                        Some(_) => ApiOutcome::Ok,
+                        None => ApiOutcome::status(404, "NotFound", "gone"),
+                    }
+                }
+                CommandKind::Api(ApiCall::CreatePod { .. }) => ApiOutcome::Ok,
                 _ => continue,
             };
             out.extend(h.answer(c.id, outcome));
@@ -120,7 +123,7 @@ fn three_schedulers_all_alive_patch_nothing() {
     assert!(!h
         .commands
         .iter()
-        .any(|c| matches!(c.kind, CommandKind::PatchLabels { .. })));
+        .any(|c| matches!(c.kind, CommandKind::Api(ApiCall::PatchLabels { .. }))));
     assert_eq!(store.pods.len(), 2, "live peers clean up their own pods");
     insta::assert_snapshot!(h.transcript);
 }
@@ -173,7 +176,7 @@ fn one_dead_scheduler_is_adopted_once_by_one_adopter() {
     let patches = |h: &Harness| {
         h.commands
             .iter()
-            .filter(|c| matches!(c.kind, CommandKind::PatchLabels { .. }))
+            .filter(|c| matches!(c.kind, CommandKind::Api(ApiCall::PatchLabels { .. })))
             .count()
     };
     assert_eq!((patches(&h5), patches(&h7)), (1, 1));
@@ -231,7 +234,7 @@ fn sigterm_pending_pod_is_requeued_once() {
     let requeues = h
         .commands
         .iter()
-        .filter(|c| matches!(c.kind, CommandKind::Requeue { .. }))
+        .filter(|c| matches!(c.kind, CommandKind::Notice(Notice::Requeue { .. })))
         .count();
     assert_eq!(requeues, 1);
     assert!(reports(&h.commands).is_empty());
@@ -262,7 +265,7 @@ fn failover_in_the_middle_of_a_requeue_budget() {
     let out = h7.adopt_orphans(&[(k.clone(), Some("5"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. }) if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list")
         .id;
     let out = h7.answer(
@@ -306,7 +309,7 @@ fn sweep(h: &mut Harness, pods: Vec<PodView>, unfinished: Vec<TaskKey>) -> Vec<C
     let out = h.advance(300_000);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { label_selector, .. } if label_selector.to_string() == "kubernetes_pod_operator=True"))
+        .find(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { label_selector, .. }) if label_selector.to_string() == "kubernetes_pod_operator=True"))
         .expect("sweep list")
         .id;
     let out = h.answer(

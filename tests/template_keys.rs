@@ -8,6 +8,7 @@
 //! path that writes or selects on a label and checks that it used exactly the reserved names.
 mod support;
 
+use podwarden::command::{ApiCall, Notice};
 use std::collections::{BTreeMap, BTreeSet};
 
 use podwarden::adoption::OrphanTask;
@@ -46,7 +47,7 @@ fn submit(
 fn creates_for<'a>(cmds: &'a [Command], key: &TaskKey) -> Vec<&'a Command> {
     cmds.iter()
         .filter(|c| match &c.kind {
-            CommandKind::CreatePod { manifest } => {
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                 TaskKey::from_annotations(&manifest.annotations).as_ref() == Ok(key)
             }
             _ => false,
@@ -208,7 +209,7 @@ fn an_orphan_handed_over_with_a_refused_template_is_adopted_without_it() {
         );
         let list = out
             .iter()
-            .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
+            .find(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. }) if f.to_string() == "status.phase!=Succeeded"))
             .expect("orphan list")
             .id;
         let mut pod = worker_pod("pod-orphan", &k, PodPhase::Running);
@@ -283,7 +284,7 @@ fn every_label_and_annotation_the_executor_uses_is_reserved() {
     let out = h.adopt_orphans(&[(key("orphan"), Some("1"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. }) if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list")
         .id;
     let mut orphan = worker_pod("pod-orphan", &key("orphan"), PodPhase::Running);
@@ -305,7 +306,7 @@ fn every_label_and_annotation_the_executor_uses_is_reserved() {
     let mut used_annotations = BTreeSet::new();
     for c in h.startup.iter().chain(&h.commands) {
         match &c.kind {
-            CommandKind::CreatePod { manifest } => {
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                 let own = |m: &BTreeMap<String, String>, t: &BTreeMap<String, String>| {
                     m.keys()
                         .filter(|k| !t.contains_key(*k))
@@ -315,9 +316,11 @@ fn every_label_and_annotation_the_executor_uses_is_reserved() {
                 used_labels.extend(own(&manifest.labels, &template.labels));
                 used_annotations.extend(own(&manifest.annotations, &template.annotations));
             }
-            CommandKind::PatchLabels { labels, .. } => used_labels.extend(labels.keys().cloned()),
-            CommandKind::ListPods { label_selector, .. }
-            | CommandKind::WatchPods { label_selector, .. } => {
+            CommandKind::Api(ApiCall::PatchLabels { labels, .. }) => {
+                used_labels.extend(labels.keys().cloned())
+            }
+            CommandKind::Api(ApiCall::ListPods { label_selector, .. })
+            | CommandKind::Notice(Notice::WatchPods { label_selector, .. }) => {
                 used_labels.extend(label_selector.requirements().iter().map(|r| r.key.clone()))
             }
             _ => {}
@@ -403,7 +406,7 @@ proptest! {
         let k = key("t");
         let cmds = submit(&mut h, &k, template.clone())
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let CommandKind::CreatePod { manifest } = &creates_for(&cmds, &k)[0].kind else {
+        let CommandKind::Api(ApiCall::CreatePod { manifest }) = &creates_for(&cmds, &k)[0].kind else {
             unreachable!()
         };
         for (name, value) in &template.labels {

@@ -111,7 +111,7 @@ pub(crate) struct OrphanRound {
     pub(crate) outstanding: usize,
     /// Reports of adopted tries that ended before the round resolved: the scheduler must learn
     /// it owns a try before it learns how the try ended.
-    pub(crate) held_reports: Vec<crate::command::CommandKind>,
+    pub(crate) held_reports: Vec<crate::command::Notice>,
 }
 
 #[cfg(test)]

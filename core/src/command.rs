@@ -109,10 +109,28 @@ impl fmt::Display for RequeueCause {
     }
 }
 
-/// What to do.
+/// What to do, grouped by who answers it: a Kubernetes API call is answered with
+/// [`crate::Input::ApiResult`], a metadata DB query with [`crate::Input::DbResult`], and a notice
+/// is not answered. A host routes on the group, and cannot mistake one kind of answer for another.
+///
+/// Written as one flat object (`{"command": "create_pod", ...}`): the group is not spelled out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CommandKind {
+    /// Call the Kubernetes API. Answer: [`crate::Input::ApiResult`] with an [`ApiOutcome`].
+    Api(ApiCall),
+    /// Query the metadata DB. Answer: [`crate::Input::DbResult`] with a
+    /// [`crate::db::DbOutcome`].
+    Db(DbQuery),
+    /// No answer: restart the watch, or tell the scheduler.
+    Notice(Notice),
+}
+
+/// A Kubernetes API call. Every one must be answered exactly once with
+/// [`crate::Input::ApiResult`]; a timeout or a lost reply is an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
-pub enum CommandKind {
+pub enum ApiCall {
     /// Create a worker pod. Answer: [`ApiOutcome::Ok`] or a failure.
     CreatePod {
         /// The pod.
@@ -147,16 +165,12 @@ pub enum CommandKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         field_selector: Option<FieldSelector>,
     },
-    /// (Re)start the pod watch from this resource version, replacing any previous watch. No
-    /// answer; if the watch later ends with 410 Gone, send [`crate::Input::WatchExpired`].
-    WatchPods {
-        /// Namespace to watch.
-        namespace: String,
-        /// Label selector.
-        label_selector: LabelSelector,
-        /// Resource version to start from (from the list that preceded it).
-        resource_version: String,
-    },
+}
+
+/// A metadata DB query. Every one must be answered exactly once with [`crate::Input::DbResult`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum DbQuery {
     /// Ask the metadata DB for the state of these tries. Answer: [`crate::Input::DbResult`]
     /// with [`crate::db::DbOutcome::TaskStates`] or `Unavailable`.
     QueryTaskStates {
@@ -167,6 +181,22 @@ pub enum CommandKind {
     /// [`crate::Input::DbResult`] with [`crate::db::DbOutcome::UnfinishedTasks`] or
     /// `Unavailable`.
     QueryUnfinishedTasks,
+}
+
+/// An instruction that needs no answer: the watch to (re)start, or news for the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Notice {
+    /// (Re)start the pod watch from this resource version, replacing any previous watch. No
+    /// answer; if the watch later ends with 410 Gone, send [`crate::Input::WatchExpired`].
+    WatchPods {
+        /// Namespace to watch.
+        namespace: String,
+        /// Label selector.
+        label_selector: LabelSelector,
+        /// Resource version to start from (from the list that preceded it).
+        resource_version: String,
+    },
     /// A try's pod failed before the task started and the try is being launched again: no
     /// failure is reported and no user retry is consumed. A `CreatePod` for the same try
     /// follows. No answer.
@@ -201,6 +231,24 @@ pub enum CommandKind {
     },
 }
 
+impl From<ApiCall> for CommandKind {
+    fn from(call: ApiCall) -> Self {
+        Self::Api(call)
+    }
+}
+
+impl From<DbQuery> for CommandKind {
+    fn from(query: DbQuery) -> Self {
+        Self::Db(query)
+    }
+}
+
+impl From<Notice> for CommandKind {
+    fn from(notice: Notice) -> Self {
+        Self::Notice(notice)
+    }
+}
+
 impl CommandKind {
     /// Whether the host must answer this command: API commands with
     /// [`crate::Input::ApiResult`], DB queries with [`crate::Input::DbResult`].
@@ -212,30 +260,23 @@ impl CommandKind {
     /// Whether this command calls the Kubernetes API (answered with [`crate::Input::ApiResult`]).
     #[must_use]
     pub fn is_api_call(&self) -> bool {
-        matches!(
-            self,
-            Self::CreatePod { .. }
-                | Self::PatchLabels { .. }
-                | Self::DeletePod { .. }
-                | Self::ListPods { .. }
-        )
+        matches!(self, Self::Api(_))
     }
 
     /// Whether this command queries the metadata DB (answered with [`crate::Input::DbResult`]).
     #[must_use]
     pub fn is_db_query(&self) -> bool {
-        matches!(
-            self,
-            Self::QueryTaskStates { .. } | Self::QueryUnfinishedTasks
-        )
+        matches!(self, Self::Db(_))
     }
 
     /// The pod this command acts on, if it acts on exactly one existing pod.
     #[must_use]
     pub fn target_pod(&self) -> Option<&PodRef> {
         match self {
-            Self::PatchLabels { pod, .. } | Self::DeletePod { pod, .. } => Some(pod),
-            Self::CreatePod { manifest } => Some(&manifest.pod),
+            Self::Api(ApiCall::PatchLabels { pod, .. } | ApiCall::DeletePod { pod, .. }) => {
+                Some(pod)
+            }
+            Self::Api(ApiCall::CreatePod { manifest }) => Some(&manifest.pod),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@
 //!
 //! `examples/kube_driver.rs` drives an [`crate::Executor`] with kube-rs using these.
 
+use crate::command::{ApiCall, DbQuery, Notice};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec};
@@ -116,23 +117,23 @@ pub enum KubeRequest {
 #[must_use]
 pub fn request(kind: &CommandKind) -> Option<KubeRequest> {
     Some(match kind {
-        CommandKind::CreatePod { manifest } => KubeRequest::Create {
+        CommandKind::Api(ApiCall::CreatePod { manifest }) => KubeRequest::Create {
             namespace: manifest.pod.namespace.clone(),
             pod: Box::new(pod_manifest(manifest)),
         },
-        CommandKind::PatchLabels {
+        CommandKind::Api(ApiCall::PatchLabels {
             pod,
             labels,
             precondition,
-        } => KubeRequest::MergePatch {
+        }) => KubeRequest::MergePatch {
             namespace: pod.namespace.clone(),
             name: pod.name.clone(),
             body: merge_patch(labels, precondition.as_ref()),
         },
-        CommandKind::DeletePod {
+        CommandKind::Api(ApiCall::DeletePod {
             pod,
             grace_period_seconds,
-        } => KubeRequest::Delete {
+        }) => KubeRequest::Delete {
             namespace: pod.namespace.clone(),
             name: pod.name.clone(),
             options: DeleteOptions {
@@ -140,29 +141,29 @@ pub fn request(kind: &CommandKind) -> Option<KubeRequest> {
                 ..DeleteOptions::default()
             },
         },
-        CommandKind::ListPods {
+        CommandKind::Api(ApiCall::ListPods {
             namespace,
             label_selector,
             field_selector,
-        } => KubeRequest::List {
+        }) => KubeRequest::List {
             namespace: namespace.clone(),
             label_selector: label_selector.to_string(),
             field_selector: field_selector.map(|f| f.to_string()),
         },
-        CommandKind::WatchPods {
+        CommandKind::Notice(Notice::WatchPods {
             namespace,
             label_selector,
             resource_version,
-        } => KubeRequest::Watch {
+        }) => KubeRequest::Watch {
             namespace: namespace.clone(),
             label_selector: label_selector.to_string(),
             resource_version: resource_version.clone(),
         },
-        CommandKind::Report { .. }
-        | CommandKind::QueryTaskStates { .. }
-        | CommandKind::QueryUnfinishedTasks
-        | CommandKind::Requeue { .. }
-        | CommandKind::OrphansResolved { .. } => return None,
+        CommandKind::Notice(Notice::Report { .. })
+        | CommandKind::Db(DbQuery::QueryTaskStates { .. })
+        | CommandKind::Db(DbQuery::QueryUnfinishedTasks)
+        | CommandKind::Notice(Notice::Requeue { .. })
+        | CommandKind::Notice(Notice::OrphansResolved { .. }) => return None,
     })
 }
 
@@ -273,14 +274,14 @@ mod tests {
 
     #[test]
     fn commands_become_requests() {
-        let patch = CommandKind::PatchLabels {
+        let patch = CommandKind::Api(ApiCall::PatchLabels {
             pod: PodRef::new("airflow", "p"),
             labels: BTreeMap::from([("airflow-worker".into(), "7".into())]),
             precondition: Some(Precondition {
                 resource_version: Some("42".into()),
                 label: Some(("airflow-worker".into(), "5".into())),
             }),
-        };
+        });
         assert_eq!(
             request(&patch),
             Some(KubeRequest::MergePatch {
@@ -289,19 +290,19 @@ mod tests {
                 body: json!({"metadata": {"labels": {"airflow-worker": "7"}, "resourceVersion": "42"}}),
             })
         );
-        let delete = CommandKind::DeletePod {
+        let delete = CommandKind::Api(ApiCall::DeletePod {
             pod: PodRef::new("airflow", "p"),
             grace_period_seconds: Some(0),
-        };
+        });
         let Some(KubeRequest::Delete { options, .. }) = request(&delete) else {
             panic!("a delete")
         };
         assert_eq!(options.grace_period_seconds, Some(0));
-        let list = CommandKind::ListPods {
+        let list = CommandKind::Api(ApiCall::ListPods {
             namespace: "airflow".into(),
             label_selector: LabelSelector::new().eq("airflow-worker", "5"),
             field_selector: Some("status.phase=Succeeded".parse().unwrap()),
-        };
+        });
         assert_eq!(
             request(&list),
             Some(KubeRequest::List {
@@ -310,6 +311,9 @@ mod tests {
                 field_selector: Some("status.phase=Succeeded".into()),
             })
         );
-        assert_eq!(request(&CommandKind::QueryUnfinishedTasks), None);
+        assert_eq!(
+            request(&CommandKind::Db(DbQuery::QueryUnfinishedTasks)),
+            None
+        );
     }
 }

@@ -38,6 +38,7 @@
 //! own job still running (`fence_reports_after_stall`).
 //!
 //! ```
+//! use podwarden_core::command::ApiCall;
 //! use podwarden_core::{
 //!     ApiOutcome, Command, CommandKind, Config, Executor, Input, PodTemplate, TaskKey, Timestamp,
 //! };
@@ -47,15 +48,23 @@
 //! let mut ex = Executor::new(Config::default(), "5", now)?;
 //! let mut answers = Vec::new();
 //! let mut log = Vec::new();
+//! let name = |debug: String| debug.split_whitespace().next().unwrap_or("").to_string();
 //!
-//! // A toy host: every API call succeeds, lists are empty.
+//! // A toy host: every API call succeeds, lists are empty. It routes on who answers.
 //! let mut drain = |ex: &mut Executor, answers: &mut Vec<Input>, log: &mut Vec<String>| {
 //!     while let Some(Command { id, kind }) = ex.poll_command() {
-//!         log.push(format!("{kind:?}").split_whitespace().next().unwrap_or("").to_string());
-//!         let outcome = match kind {
-//!             CommandKind::ListPods { .. } => ApiOutcome::Listed { pods: vec![], resource_version: "1".into() },
-//!             other if other.expects_reply() => ApiOutcome::Ok,
-//!             _ => continue, // WatchPods, Report: nothing to answer
+//!         let call = match kind {
+//!             CommandKind::Api(call) => call,
+//!             CommandKind::Db(_) => continue, // no DB question in this example
+//!             CommandKind::Notice(notice) => {
+//!                 log.push(name(format!("{notice:?}"))); // WatchPods, Report: no answer
+//!                 continue;
+//!             }
+//!         };
+//!         log.push(name(format!("{call:?}")));
+//!         let outcome = match call {
+//!             ApiCall::ListPods { .. } => ApiOutcome::Listed { pods: vec![], resource_version: "1".into() },
+//!             _ => ApiOutcome::Ok,
 //!         };
 //!         answers.push(Input::ApiResult { id, outcome });
 //!     }
@@ -134,8 +143,8 @@ pub mod watch;
 mod zombie;
 
 pub use command::{
-    ApiFailure, ApiOutcome, Command, CommandId, CommandKind, PodManifest, Precondition,
-    ReportedState, RequeueCause,
+    ApiCall, ApiFailure, ApiOutcome, Command, CommandId, CommandKind, DbQuery, Notice, PodManifest,
+    Precondition, ReportedState, RequeueCause,
 };
 pub use config::{Config, ConfigError};
 pub use db::{DbOutcome, TaskState};

@@ -15,6 +15,7 @@
 //! Malformed lines are reported with their line number and skipped; the other events are all
 //! replayed.
 
+use podwarden_core::command::{ApiCall, DbQuery, Notice};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -246,7 +247,7 @@ impl Replayer {
         // Its start-up list of its own pods: it has none.
         let start = drain(&mut ex);
         for cmd in start {
-            if matches!(cmd.kind, CommandKind::ListPods { .. }) {
+            if matches!(cmd.kind, CommandKind::Api(ApiCall::ListPods { .. })) {
                 let _ = ex.handle_input(
                     self.now,
                     Input::ApiResult {
@@ -286,12 +287,12 @@ impl Replayer {
         let mut queue: Vec<Command> = drain(ex);
         while let Some(cmd) = queue.pop() {
             let outcome = match &cmd.kind {
-                CommandKind::ListPods { .. } => ApiOutcome::Listed {
+                CommandKind::Api(ApiCall::ListPods { .. }) => ApiOutcome::Listed {
                     pods: vec![pod.clone()],
                     resource_version: pod.resource_version.clone(),
                 },
                 k if k.expects_reply() => ApiOutcome::Ok,
-                CommandKind::OrphansResolved { adopted, .. } => {
+                CommandKind::Notice(Notice::OrphansResolved { adopted, .. }) => {
                     if adopted.contains(key) {
                         self.handed_over.insert(key.clone());
                     }
@@ -316,8 +317,8 @@ impl Replayer {
         let mut queue = std::collections::VecDeque::from(cmds);
         while let Some(cmd) = queue.pop_front() {
             let answer = match &cmd.kind {
-                CommandKind::WatchPods { .. } => continue,
-                CommandKind::QueryTaskStates { keys } => {
+                CommandKind::Notice(Notice::WatchPods { .. }) => continue,
+                CommandKind::Db(DbQuery::QueryTaskStates { keys }) => {
                     let states: Vec<(TaskKey, Option<TaskState>)> =
                         keys.iter().map(|k| (k.clone(), self.db_state(k))).collect();
                     for (k, s) in &states {
@@ -331,7 +332,7 @@ impl Replayer {
                         outcome: DbOutcome::TaskStates { states },
                     })
                 }
-                CommandKind::ListPods { .. } => Some(Input::ApiResult {
+                CommandKind::Api(ApiCall::ListPods { .. }) => Some(Input::ApiResult {
                     id: cmd.id,
                     outcome: ApiOutcome::Listed {
                         pods: self.last_seen.values().cloned().collect(),
@@ -365,22 +366,24 @@ impl Replayer {
     fn note(&mut self, kind: &CommandKind) {
         let s = &mut self.summary;
         match kind {
-            CommandKind::DeletePod { pod, .. } => s.deleted.push(pod.to_string()),
-            CommandKind::PatchLabels { pod, labels, .. }
+            CommandKind::Api(ApiCall::DeletePod { pod, .. }) => s.deleted.push(pod.to_string()),
+            CommandKind::Api(ApiCall::PatchLabels { pod, labels, .. })
                 if labels.get(label::EXECUTOR_DONE).map(String::as_str) == Some(label::TRUE) =>
             {
                 s.labelled_done.push(pod.to_string());
             }
-            CommandKind::CreatePod { manifest } => s.created.push(manifest.pod.to_string()),
-            CommandKind::Requeue {
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => {
+                s.created.push(manifest.pod.to_string())
+            }
+            CommandKind::Notice(Notice::Requeue {
                 key,
                 attempt,
                 cause,
                 failed_pod,
-            } => s.requeued.push(format!(
+            }) => s.requeued.push(format!(
                 "{key} (attempt {attempt}, {cause}) for {failed_pod}"
             )),
-            CommandKind::Report { key, state, reason } => s.reported.push(format!(
+            CommandKind::Notice(Notice::Report { key, state, reason }) => s.reported.push(format!(
                 "{key} {}{}",
                 match state {
                     ReportedState::Succeeded => "SUCCEEDED",
@@ -434,7 +437,7 @@ mod tests {
             .filter(|e| {
                 e.decisions
                     .iter()
-                    .any(|c| matches!(c.kind, CommandKind::Requeue { .. }))
+                    .any(|c| matches!(c.kind, CommandKind::Notice(Notice::Requeue { .. })))
             })
             .map(|e| e.line)
             .collect();

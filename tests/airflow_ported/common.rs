@@ -1,6 +1,7 @@
 //! Helpers shared by the ported tests: the ports' configuration, command views, and the checks
 //! for "FAILED", "the task queue is empty" and "quiet for an hour".
 
+use podwarden::command::ApiCall;
 use podwarden::{
     Command, CommandId, CommandKind, Config, PodPhase, PodRef, PodView, ReportedState, TaskKey,
 };
@@ -29,7 +30,7 @@ pub(crate) fn only_create(cmds: &[Command]) -> CommandId {
 pub(crate) fn created(cmds: &[Command]) -> Vec<PodRef> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::CreatePod { manifest } => Some(manifest.pod.clone()),
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => Some(manifest.pod.clone()),
             _ => None,
         })
         .collect()
@@ -39,10 +40,10 @@ pub(crate) fn created(cmds: &[Command]) -> Vec<PodRef> {
 pub(crate) fn deletes(cmds: &[Command]) -> Vec<(CommandId, PodRef, Option<u32>)> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::DeletePod {
+            CommandKind::Api(ApiCall::DeletePod {
                 pod,
                 grace_period_seconds,
-            } => Some((c.id, pod.clone(), *grace_period_seconds)),
+            }) => Some((c.id, pod.clone(), *grace_period_seconds)),
             _ => None,
         })
         .collect()
@@ -56,11 +57,11 @@ pub(crate) type LabelPairs = Vec<(String, String)>;
 pub(crate) fn patches(cmds: &[Command]) -> Vec<(CommandId, PodRef, LabelPairs)> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::PatchLabels {
+            CommandKind::Api(ApiCall::PatchLabels {
                 pod,
                 labels,
                 precondition,
-            } => {
+            }) => {
                 let pairs: LabelPairs = labels.clone().into_iter().collect();
                 if pairs == executor_done() {
                     assert_eq!(

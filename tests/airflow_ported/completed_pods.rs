@@ -1,6 +1,7 @@
 //! Completed pods are processed once: Airflow's `test_sync_processes_completed_pods_once` and
 //! its variant without deletion.
 
+use podwarden::command::ApiCall;
 use podwarden::liveness::JobState;
 use podwarden::{
     ApiOutcome, Command, CommandKind, Config, EventType, PodPhase, PodRef, PodView, TaskKey,
@@ -41,7 +42,7 @@ fn adopt_completed(h: &mut Harness, completed: &PodView) -> Vec<Command> {
         },
     );
     assert_eq!(kinds(&listed), ["PatchLabels"]);
-    let CommandKind::PatchLabels { pod, labels: l, .. } = &listed[0].kind else {
+    let CommandKind::Api(ApiCall::PatchLabels { pod, labels: l, .. }) = &listed[0].kind else {
         unreachable!()
     };
     assert_eq!(

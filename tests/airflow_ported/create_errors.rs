@@ -1,6 +1,7 @@
 //! Pod creation errors: Airflow's `test_run_next_exception_requeue`,
 //! `test_skip_pod_creation_on_create_pods_after` and `test_run_next_connection_error_requeue`.
 
+use podwarden::command::ApiCall;
 use podwarden::{
     ApiFailure, ApiOutcome, Command, CommandId, CommandKind, Config, EventType, PodPhase,
     ReportedState, TaskKey, Timestamp,
@@ -446,7 +447,7 @@ fn test_skip_pod_creation_on_create_pods_after() {
 
     let cmds = h.advance(1);
     let id = only_create(&cmds);
-    let CommandKind::CreatePod { manifest } = &cmds[0].kind else {
+    let CommandKind::Api(ApiCall::CreatePod { manifest }) = &cmds[0].kind else {
         unreachable!()
     };
     assert_eq!(

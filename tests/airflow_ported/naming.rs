@@ -1,5 +1,6 @@
 //! Labels and pod names: Airflow's `test_make_safe_label_value` and `test_create_pod_id`.
 
+use podwarden::command::ApiCall;
 use podwarden::label::{is_valid_value, safe_value};
 use podwarden::launch::pod_name;
 use podwarden::{CommandKind, PodRef, TaskKey};
@@ -101,7 +102,7 @@ fn test_make_safe_label_value() {
     let k = TaskKey::new(long.clone(), "task", "run_id", 1);
     let cmds = h.submit(&k);
     only_create(&cmds);
-    let CommandKind::CreatePod { manifest } = &cmds[0].kind else {
+    let CommandKind::Api(ApiCall::CreatePod { manifest }) = &cmds[0].kind else {
         unreachable!()
     };
     assert_eq!(manifest.labels["dag_id"], expected);

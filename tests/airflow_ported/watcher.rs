@@ -1,6 +1,7 @@
 //! The watcher's classification (`process_status`) and what the executor does with it, and the
 //! parsing of the fatal pending reasons.
 
+use podwarden::command::ApiCall;
 use podwarden::watch::{classify, ContainerType, PodOutcome, Rule};
 use podwarden::{
     CommandKind, Config, ContainerState, ContainerStatus, EventType, InputError, KeyError,
@@ -276,7 +277,7 @@ fn test_process_status_failed_unidentified_pod() {
     assert!(
         h.commands
             .iter()
-            .all(|c| matches!(c.kind, CommandKind::CreatePod { .. })),
+            .all(|c| matches!(c.kind, CommandKind::Api(ApiCall::CreatePod { .. }))),
         "nothing sent"
     );
     assert!(h.ex.is_tracking(&k), "the tracked try is untouched");

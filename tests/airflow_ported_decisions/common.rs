@@ -1,6 +1,7 @@
 //! Helpers shared by the ported decision tests: the ports' configuration, command views
 //! (lists, patches, deletes, DB questions, requeues, hand-over results), inputs and pods.
 
+use podwarden::command::{ApiCall, DbQuery, Notice};
 use std::collections::BTreeMap;
 
 use podwarden::adoption::OrphanTask;
@@ -44,11 +45,11 @@ pub(crate) fn ported_config() -> Config {
 pub(crate) fn lists(cmds: &[Command]) -> Vec<Listing> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::ListPods {
+            CommandKind::Api(ApiCall::ListPods {
                 namespace,
                 label_selector,
                 field_selector,
-            } => Some(Listing {
+            }) => Some(Listing {
                 id: c.id,
                 namespace: namespace.clone(),
                 label_selector: label_selector.to_string(),
@@ -79,11 +80,11 @@ pub(crate) struct Patch {
 pub(crate) fn patches(cmds: &[Command]) -> Vec<Patch> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::PatchLabels {
+            CommandKind::Api(ApiCall::PatchLabels {
                 pod,
                 labels,
                 precondition,
-            } => Some(Patch {
+            }) => Some(Patch {
                 id: c.id,
                 pod: pod.clone(),
                 labels: labels.clone(),
@@ -98,10 +99,10 @@ pub(crate) fn patches(cmds: &[Command]) -> Vec<Patch> {
 pub(crate) fn deletes(cmds: &[Command]) -> Vec<(CommandId, PodRef)> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::DeletePod {
+            CommandKind::Api(ApiCall::DeletePod {
                 pod,
                 grace_period_seconds,
-            } => {
+            }) => {
                 assert_eq!(*grace_period_seconds, None, "default delete options");
                 Some((c.id, pod.clone()))
             }
@@ -114,7 +115,7 @@ pub(crate) fn deletes(cmds: &[Command]) -> Vec<(CommandId, PodRef)> {
 pub(crate) fn queries(cmds: &[Command]) -> Vec<Vec<TaskKey>> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::QueryTaskStates { keys } => Some(keys.clone()),
+            CommandKind::Db(DbQuery::QueryTaskStates { keys }) => Some(keys.clone()),
             _ => None,
         })
         .collect()
@@ -124,12 +125,12 @@ pub(crate) fn queries(cmds: &[Command]) -> Vec<Vec<TaskKey>> {
 pub(crate) fn requeues(cmds: &[Command]) -> Vec<(TaskKey, u32, RequeueCause)> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::Requeue {
+            CommandKind::Notice(Notice::Requeue {
                 key,
                 attempt,
                 cause,
                 ..
-            } => Some((key.clone(), *attempt, cause.clone())),
+            }) => Some((key.clone(), *attempt, cause.clone())),
             _ => None,
         })
         .collect()
@@ -139,7 +140,7 @@ pub(crate) fn requeues(cmds: &[Command]) -> Vec<(TaskKey, u32, RequeueCause)> {
 pub(crate) fn resolved(cmds: &[Command]) -> Vec<(Vec<TaskKey>, Vec<TaskKey>)> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::OrphansResolved { adopted, reset } => {
+            CommandKind::Notice(Notice::OrphansResolved { adopted, reset }) => {
                 Some((adopted.clone(), reset.clone()))
             }
             _ => None,
@@ -151,7 +152,7 @@ pub(crate) fn resolved(cmds: &[Command]) -> Vec<(Vec<TaskKey>, Vec<TaskKey>)> {
 pub(crate) fn manifests(cmds: &[Command]) -> Vec<PodManifest> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::CreatePod { manifest } => Some(manifest.clone()),
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => Some(manifest.clone()),
             _ => None,
         })
         .collect()
@@ -275,7 +276,7 @@ pub(crate) fn recreated(h: &mut Harness, mut cmds: Vec<Command>) -> PodManifest 
     for _ in 0..10 {
         if let Some(c) = cmds
             .iter()
-            .find(|c| matches!(c.kind, CommandKind::CreatePod { .. }))
+            .find(|c| matches!(c.kind, CommandKind::Api(ApiCall::CreatePod { .. })))
         {
             let id = c.id;
             let manifest = manifests(&cmds).remove(0);
@@ -295,9 +296,9 @@ pub(crate) fn recreated(h: &mut Harness, mut cmds: Vec<Command>) -> PodManifest 
 pub(crate) fn view(manifest: &PodManifest) -> PodView {
     created_pod(&[Command {
         id: CommandId(u64::MAX),
-        kind: CommandKind::CreatePod {
+        kind: CommandKind::Api(ApiCall::CreatePod {
             manifest: manifest.clone(),
-        },
+        }),
     }])
     .expect("a pod")
 }

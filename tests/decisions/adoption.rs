@@ -1,6 +1,7 @@
 //! Adoption: completed pods of dead schedulers, and the hand-over of orphaned tries.
 
 use podwarden::adoption::AdoptionScope;
+use podwarden::command::{ApiCall, Notice};
 use podwarden::liveness::JobState;
 use podwarden::requeue::LAUNCH_ATTEMPT_ANNOTATION;
 use podwarden::{
@@ -74,11 +75,11 @@ fn completed_adoption_relabels_conditionally_then_deletes_once() {
         },
     );
     assert_eq!(kinds(&out), ["PatchLabels"]);
-    let CommandKind::PatchLabels {
+    let CommandKind::Api(ApiCall::PatchLabels {
         labels: l,
         precondition,
         ..
-    } = &out[0].kind
+    }) = &out[0].kind
     else {
         unreachable!()
     };
@@ -150,7 +151,7 @@ fn legacy_all_others_scope_takes_live_peers_pods() {
     let out: Vec<_> = h
         .startup
         .iter()
-        .filter(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase=Succeeded"))
+        .filter(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. }) if f.to_string() == "status.phase=Succeeded"))
         .cloned()
         .collect();
     assert_eq!(
@@ -178,9 +179,9 @@ fn orphan_hand_over_adopts_matching_pods_and_resets_the_rest() {
     ]);
     let list = out
         .iter()
-        .find(|cmd| matches!(&cmd.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
+        .find(|cmd| matches!(&cmd.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. }) if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list");
-    let CommandKind::ListPods { label_selector, .. } = &list.kind else {
+    let CommandKind::Api(ApiCall::ListPods { label_selector, .. }) = &list.kind else {
         unreachable!()
     };
     assert_eq!(
@@ -204,7 +205,7 @@ fn orphan_hand_over_adopts_matching_pods_and_resets_the_rest() {
     let resolved = out
         .iter()
         .find_map(|cmd| match &cmd.kind {
-            CommandKind::OrphansResolved { adopted, reset } => {
+            CommandKind::Notice(Notice::OrphansResolved { adopted, reset }) => {
                 Some((adopted.clone(), reset.clone()))
             }
             _ => None,
@@ -222,7 +223,7 @@ fn hand_over_takes_only_the_newest_pod_of_a_try() {
     let out = h.adopt_orphans(&[(k.clone(), Some("1"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. }) if f.to_string() == "status.phase!=Succeeded"))
         .expect("orphan list")
         .id;
     let mut old = prestart_failed(worker_pod("pod-1", &k, PodPhase::Pending));
@@ -243,7 +244,7 @@ fn hand_over_takes_only_the_newest_pod_of_a_try() {
     let patched: Vec<String> = out
         .iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::PatchLabels { pod, .. } => Some(pod.name.clone()),
+            CommandKind::Api(ApiCall::PatchLabels { pod, .. }) => Some(pod.name.clone()),
             _ => None,
         })
         .collect();

@@ -1,6 +1,7 @@
 //! Pre-execution requeue: the DB question, the budget, replays, failover, and pods failed
 //! while Pending.
 
+use podwarden::command::{ApiCall, Notice};
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::requeue::{RequeueCause, RequeueDedupe, LAUNCH_ATTEMPT_ANNOTATION};
 use podwarden::{ApiOutcome, CommandKind, Config, EventType, PodPhase, PodView};
@@ -45,10 +46,10 @@ fn sigterm_failed_events_requeue_once() {
     }
     let requeues: Vec<_> = all
         .iter()
-        .filter(|c| matches!(c.kind, CommandKind::Requeue { .. }))
+        .filter(|c| matches!(c.kind, CommandKind::Notice(Notice::Requeue { .. })))
         .collect();
     assert_eq!(requeues.len(), 1, "{:?}", kinds(&all));
-    let CommandKind::Requeue { attempt, cause, .. } = &requeues[0].kind else {
+    let CommandKind::Notice(Notice::Requeue { attempt, cause, .. }) = &requeues[0].kind else {
         unreachable!()
     };
     assert_eq!(
@@ -57,7 +58,7 @@ fn sigterm_failed_events_requeue_once() {
     );
     assert!(reports(&all).is_empty(), "no user retry consumed");
     let next = h.advance(1_000);
-    let CommandKind::CreatePod { manifest } = &first(&next, "CreatePod").kind else {
+    let CommandKind::Api(ApiCall::CreatePod { manifest }) = &first(&next, "CreatePod").kind else {
         unreachable!()
     };
     assert_ne!(manifest.pod.name, pod.name, "a new pod for the same try");
@@ -240,7 +241,7 @@ fn replayed_failure_of_an_older_pod_never_requeues_again() {
     let requeues = h
         .commands
         .iter()
-        .filter(|c| matches!(c.kind, CommandKind::Requeue { .. }))
+        .filter(|c| matches!(c.kind, CommandKind::Notice(Notice::Requeue { .. })))
         .count();
     assert_eq!(requeues, 2);
 }
@@ -287,7 +288,7 @@ fn requeue_budget_continues_after_a_failover() {
     let out = h.adopt_orphans(&[(k.clone(), Some("1"))]);
     let list = out
         .iter()
-        .find(|c| matches!(&c.kind, CommandKind::ListPods { field_selector: Some(f), .. } if f.to_string() == "status.phase!=Succeeded"))
+        .find(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { field_selector: Some(f), .. }) if f.to_string() == "status.phase!=Succeeded"))
         .unwrap()
         .id;
     let mut pod = worker_pod("pod-2", &k, PodPhase::Pending);
@@ -333,7 +334,8 @@ fn a_pod_failed_while_pending_is_deleted_whatever_the_options() {
             "its kubelet could still start it"
         );
         let out = h.answer_state_of(&out, Some(TaskState::Queued));
-        let CommandKind::Requeue { cause, .. } = &first(&out, "Requeue").kind else {
+        let CommandKind::Notice(Notice::Requeue { cause, .. }) = &first(&out, "Requeue").kind
+        else {
             unreachable!()
         };
         assert_eq!(cause, &RequeueCause::ImagePull("ErrImagePull".into()));

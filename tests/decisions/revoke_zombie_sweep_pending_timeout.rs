@@ -1,5 +1,6 @@
 //! Revoke, the zombie sweep of operator pods, and the pending timeout.
 
+use podwarden::command::{ApiCall, Notice};
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::liveness::JobState;
 use podwarden::requeue::RequeueCause;
@@ -18,7 +19,7 @@ fn revoke_frees_the_try_and_removes_its_pod() {
     let pod = h.launch(&k);
     let out = h.input(format!("revoke {k}"), Input::Revoke { key: k.clone() });
     assert_eq!(kinds(&out), ["PatchLabels", "DeletePod"]);
-    let CommandKind::PatchLabels { labels: l, .. } = &out[0].kind else {
+    let CommandKind::Api(ApiCall::PatchLabels { labels: l, .. }) = &out[0].kind else {
         unreachable!()
     };
     assert_eq!(l, &labels(&[("airflow_pod_revoked", "True")]));
@@ -52,7 +53,7 @@ fn zombie_sweep_is_off_by_default() {
     h.heartbeats(&[("5", JobState::Running, T0)]);
     let out = h.advance(3_600_000);
     assert!(
-        !out.iter().any(|c| matches!(&c.kind, CommandKind::ListPods { label_selector, .. } if label_selector.to_string() == "kubernetes_pod_operator=True"))
+        !out.iter().any(|c| matches!(&c.kind, CommandKind::Api(ApiCall::ListPods { label_selector, .. }) if label_selector.to_string() == "kubernetes_pod_operator=True"))
     );
 }
 
@@ -113,10 +114,10 @@ fn zombie_sweep_force_deletes_only_pods_of_no_unfinished_try() {
     let deleted: Vec<(String, Option<u32>)> = out
         .iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::DeletePod {
+            CommandKind::Api(ApiCall::DeletePod {
                 pod,
                 grace_period_seconds,
-            } => Some((pod.name.clone(), *grace_period_seconds)),
+            }) => Some((pod.name.clone(), *grace_period_seconds)),
             _ => None,
         })
         .collect();
@@ -161,7 +162,7 @@ fn pending_timeout_deletes_the_pod_and_decides_for_the_try() {
     let out = h.advance(61_000);
     assert_eq!(kinds(&out)[..2], ["DeletePod", "QueryTaskStates"]);
     let out = h.answer_state_of(&out, Some(TaskState::Queued));
-    let CommandKind::Requeue { cause, .. } = &first(&out, "Requeue").kind else {
+    let CommandKind::Notice(Notice::Requeue { cause, .. }) = &first(&out, "Requeue").kind else {
         unreachable!()
     };
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The system under test: the real `Executor`, driven through `tests/support`'s harness, next to
 //! the model, and the cluster both look at (pods, unanswered creates and DB questions).
 
+use podwarden::command::{ApiCall, DbQuery, Notice};
 use std::collections::BTreeMap;
 
 use podwarden::selector::Operator;
@@ -72,7 +73,7 @@ impl Run {
         let mut queue = std::collections::VecDeque::from(cmds);
         while let Some(cmd) = queue.pop_front() {
             let answer = match &cmd.kind {
-                CommandKind::CreatePod { manifest } => {
+                CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                     let view = created_pod(std::slice::from_ref(&cmd)).expect("a create");
                     let key = view.task_key().map_err(|e| format!("{e:?}"))?;
                     let task = self.task(&key);
@@ -88,13 +89,13 @@ impl Run {
                     decided.push(Decision::Create { task });
                     None
                 }
-                CommandKind::DeletePod { pod, .. } => {
+                CommandKind::Api(ApiCall::DeletePod { pod, .. }) => {
                     decided.push(Decision::Delete {
                         pod: pod.name.clone(),
                     });
                     Some(self.cleanup_answer(&pod.name))
                 }
-                CommandKind::PatchLabels { pod, labels, .. } => {
+                CommandKind::Api(ApiCall::PatchLabels { pod, labels, .. }) => {
                     if labels.get("airflow_executor_done").map(String::as_str) != Some("True") {
                         return Err(format!("unexpected relabel {cmd:?}"));
                     }
@@ -103,7 +104,7 @@ impl Run {
                     });
                     Some(self.cleanup_answer(&pod.name))
                 }
-                CommandKind::QueryTaskStates { keys } => {
+                CommandKind::Db(DbQuery::QueryTaskStates { keys }) => {
                     let [key] = keys.as_slice() else {
                         return Err(format!("one key per question: {cmd:?}"));
                     };
@@ -112,12 +113,12 @@ impl Run {
                     decided.push(Decision::Ask { task });
                     None
                 }
-                CommandKind::Requeue {
+                CommandKind::Notice(Notice::Requeue {
                     key,
                     attempt,
                     failed_pod,
                     ..
-                } => {
+                }) => {
                     decided.push(Decision::Requeue {
                         task: self.task(key),
                         attempt: *attempt,
@@ -125,18 +126,18 @@ impl Run {
                     });
                     None
                 }
-                CommandKind::Report { key, state, .. } => {
+                CommandKind::Notice(Notice::Report { key, state, .. }) => {
                     decided.push(Decision::Report {
                         task: self.task(key),
                         succeeded: *state == podwarden::ReportedState::Succeeded,
                     });
                     None
                 }
-                CommandKind::ListPods {
+                CommandKind::Api(ApiCall::ListPods {
                     label_selector,
                     field_selector: Some(_),
                     ..
-                } => {
+                }) => {
                     let excluded = label_selector
                         .requirements()
                         .iter()
@@ -154,7 +155,7 @@ impl Run {
                         resource_version: self.rv.to_string(),
                     })
                 }
-                CommandKind::WatchPods { .. } => None,
+                CommandKind::Notice(Notice::WatchPods { .. }) => None,
                 other => return Err(format!("unexpected command {other:?}")),
             };
             if let Some(outcome) = answer {

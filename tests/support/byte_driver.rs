@@ -8,6 +8,7 @@
 //! string is a valid program and the fuzzer never wastes inputs on a decoding error.
 #![allow(dead_code, unreachable_pub)]
 
+use podwarden::command::{ApiCall, DbQuery};
 use std::collections::BTreeSet;
 
 #[path = "drain.rs"]
@@ -240,7 +241,7 @@ impl Driver {
             (1, _) => DbOutcome::UnfinishedTasks {
                 tasks: (0..b.u8() % 4).map(|_| task_key(b)).collect(),
             },
-            (_, CommandKind::QueryTaskStates { keys, .. }) => DbOutcome::TaskStates {
+            (_, CommandKind::Db(DbQuery::QueryTaskStates { keys, .. })) => DbOutcome::TaskStates {
                 states: keys.iter().map(|k| (k.clone(), b.pick(&states))).collect(),
             },
             _ => DbOutcome::TaskStates {
@@ -279,7 +280,8 @@ impl Driver {
                     answered = Some(slot);
                     let db = matches!(
                         kind,
-                        CommandKind::QueryTaskStates { .. } | CommandKind::QueryUnfinishedTasks
+                        CommandKind::Db(DbQuery::QueryTaskStates { .. })
+                            | CommandKind::Db(DbQuery::QueryUnfinishedTasks)
                     );
                     Some(if db {
                         Input::DbResult {
@@ -287,7 +289,7 @@ impl Driver {
                             outcome: Self::db_outcome(b, &kind),
                         }
                     } else {
-                        let is_list = matches!(kind, CommandKind::ListPods { .. });
+                        let is_list = matches!(kind, CommandKind::Api(ApiCall::ListPods { .. }));
                         Input::ApiResult {
                             id,
                             outcome: self.api_outcome(b, is_list),
@@ -391,7 +393,7 @@ impl Driver {
             if !self.ids.insert(cmd.id.0) {
                 return Err(Broken(format!("command id {} emitted twice", cmd.id)));
             }
-            if let CommandKind::CreatePod { manifest } = &cmd.kind {
+            if let CommandKind::Api(ApiCall::CreatePod { manifest }) = &cmd.kind {
                 if !self.created.contains(&manifest.pod.name) {
                     self.created.push(manifest.pod.name.clone());
                 }

@@ -2,6 +2,7 @@
 //! every input and command, for assertions and insta snapshots.
 #![allow(dead_code, unreachable_pub)]
 
+use podwarden::command::{ApiCall, DbQuery, Notice};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -57,7 +58,7 @@ impl Harness {
         let start = h.drain();
         let list = start
             .iter()
-            .find(|c| matches!(c.kind, CommandKind::ListPods { .. }))
+            .find(|c| matches!(c.kind, CommandKind::Api(ApiCall::ListPods { .. })))
             .expect("start-up relist")
             .id;
         h.answer(
@@ -206,11 +207,11 @@ impl Harness {
         for c in cmds {
             let cleanup = matches!(
                 &c.kind,
-                CommandKind::DeletePod { .. }
-                    | CommandKind::PatchLabels {
+                CommandKind::Api(ApiCall::DeletePod { .. })
+                    | CommandKind::Api(ApiCall::PatchLabels {
                         precondition: None,
                         ..
-                    }
+                    })
             );
             if cleanup && !self.answered.contains(&c.id) {
                 self.answer(c.id, ApiOutcome::Ok);
@@ -219,7 +220,7 @@ impl Harness {
         let (id, keys) = cmds
             .iter()
             .find_map(|c| match &c.kind {
-                CommandKind::QueryTaskStates { keys } => Some((c.id, keys.clone())),
+                CommandKind::Db(DbQuery::QueryTaskStates { keys }) => Some((c.id, keys.clone())),
                 _ => None,
             })
             .expect("a QueryTaskStates");
@@ -315,7 +316,7 @@ impl Harness {
         for c in cmds {
             if c.kind.is_api_call() {
                 let outcome = match c.kind {
-                    CommandKind::ListPods { .. } => ApiOutcome::Listed {
+                    CommandKind::Api(ApiCall::ListPods { .. }) => ApiOutcome::Listed {
                         pods: vec![],
                         resource_version: "1".into(),
                     },
@@ -353,7 +354,7 @@ impl Harness {
 /// The pod of the first `CreatePod` in `cmds`, as the watch would show it just after creation.
 pub fn created_pod(cmds: &[Command]) -> Option<PodView> {
     cmds.iter().find_map(|c| match &c.kind {
-        CommandKind::CreatePod { manifest } => {
+        CommandKind::Api(ApiCall::CreatePod { manifest }) => {
             let mut pod = PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
             pod.uid = format!("uid-{}", manifest.pod.name);
             pod.resource_version = "10".into();
@@ -461,7 +462,7 @@ pub fn disrupted(mut pod: PodView, reason: &str) -> PodView {
 pub fn reports(cmds: &[Command]) -> Vec<(TaskKey, podwarden::ReportedState, Option<String>)> {
     cmds.iter()
         .filter_map(|c| match &c.kind {
-            CommandKind::Report { key, state, reason } => {
+            CommandKind::Notice(Notice::Report { key, state, reason }) => {
                 Some((key.clone(), *state, reason.clone()))
             }
             _ => None,
@@ -473,16 +474,16 @@ pub fn reports(cmds: &[Command]) -> Vec<(TaskKey, podwarden::ReportedState, Opti
 pub fn kinds(cmds: &[Command]) -> Vec<&'static str> {
     cmds.iter()
         .map(|c| match c.kind {
-            CommandKind::CreatePod { .. } => "CreatePod",
-            CommandKind::PatchLabels { .. } => "PatchLabels",
-            CommandKind::DeletePod { .. } => "DeletePod",
-            CommandKind::ListPods { .. } => "ListPods",
-            CommandKind::WatchPods { .. } => "WatchPods",
-            CommandKind::Report { .. } => "Report",
-            CommandKind::QueryTaskStates { .. } => "QueryTaskStates",
-            CommandKind::QueryUnfinishedTasks => "QueryUnfinishedTasks",
-            CommandKind::Requeue { .. } => "Requeue",
-            CommandKind::OrphansResolved { .. } => "OrphansResolved",
+            CommandKind::Api(ApiCall::CreatePod { .. }) => "CreatePod",
+            CommandKind::Api(ApiCall::PatchLabels { .. }) => "PatchLabels",
+            CommandKind::Api(ApiCall::DeletePod { .. }) => "DeletePod",
+            CommandKind::Api(ApiCall::ListPods { .. }) => "ListPods",
+            CommandKind::Notice(Notice::WatchPods { .. }) => "WatchPods",
+            CommandKind::Notice(Notice::Report { .. }) => "Report",
+            CommandKind::Db(DbQuery::QueryTaskStates { .. }) => "QueryTaskStates",
+            CommandKind::Db(DbQuery::QueryUnfinishedTasks) => "QueryUnfinishedTasks",
+            CommandKind::Notice(Notice::Requeue { .. }) => "Requeue",
+            CommandKind::Notice(Notice::OrphansResolved { .. }) => "OrphansResolved",
         })
         .collect()
 }
@@ -506,11 +507,11 @@ pub fn first<'a>(cmds: &'a [Command], kind: &str) -> &'a Command {
 /// The label selector of the first `ListPods` in `cmds`, as a string, with its field selector.
 pub fn list_selector(cmds: &[Command]) -> (String, Option<String>) {
     match &first(cmds, "ListPods").kind {
-        CommandKind::ListPods {
+        CommandKind::Api(ApiCall::ListPods {
             label_selector,
             field_selector,
             ..
-        } => (
+        }) => (
             label_selector.to_string(),
             field_selector.map(|f| f.to_string()),
         ),

@@ -1,11 +1,12 @@
 //! Disposing of finished pods: deletes and done labels, retried with back-off until confirmed,
 //! and the deletions a try's next pod must wait for.
 
+use crate::command::ApiCall;
 use std::collections::BTreeMap;
 
 use super::awaiting::{Awaiting, Cleanup};
 use super::Executor;
-use crate::command::{ApiOutcome, CommandKind};
+use crate::command::ApiOutcome;
 use crate::completion::Disposal;
 use crate::key::TaskKey;
 use crate::label;
@@ -15,11 +16,11 @@ use crate::time::{retry_backoff_ms, Timestamp};
 impl Executor {
     pub(super) fn start_cleanup(&mut self, cleanup: Cleanup) {
         let kind = match cleanup.disposal {
-            Disposal::Delete => CommandKind::DeletePod {
+            Disposal::Delete => ApiCall::DeletePod {
                 pod: cleanup.pod.clone(),
                 grace_period_seconds: None,
             },
-            Disposal::MarkDone => CommandKind::PatchLabels {
+            Disposal::MarkDone => ApiCall::PatchLabels {
                 pod: cleanup.pod.clone(),
                 labels: BTreeMap::from([(
                     label::EXECUTOR_DONE.to_string(),

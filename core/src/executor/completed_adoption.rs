@@ -2,6 +2,7 @@
 //! `orphaned_tasks_check_interval`, taken only from owners declared dead, relabelled under a
 //! precondition and disposed of.
 
+use crate::command::{ApiCall, DbQuery};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use super::awaiting::{Awaiting, Cleanup};
 use super::pod_table::PodRecord;
 use super::Executor;
 use crate::adoption::{self, COMPLETED_FIELD_SELECTOR, LEFTOVER_FIELD_SELECTOR};
-use crate::command::{ApiOutcome, CommandKind};
+use crate::command::ApiOutcome;
 use crate::completion;
 use crate::completion::Disposal;
 use crate::db::DbOutcome;
@@ -41,7 +42,7 @@ impl Executor {
         };
         self.completed_adoption_waiting = false;
         self.completed_adoption_in_flight = true;
-        let kind = CommandKind::ListPods {
+        let kind = ApiCall::ListPods {
             namespace: self.config.namespace.clone(),
             label_selector: selector.clone(),
             field_selector: Some(COMPLETED_FIELD_SELECTOR),
@@ -50,7 +51,7 @@ impl Executor {
         if self.config.adopt_leftover_pods
             && self.config.adoption_scope != adoption::AdoptionScope::AllOthers
         {
-            let kind = CommandKind::ListPods {
+            let kind = ApiCall::ListPods {
                 namespace: self.config.namespace.clone(),
                 label_selector: selector,
                 field_selector: Some(LEFTOVER_FIELD_SELECTOR),
@@ -119,7 +120,7 @@ impl Executor {
         }
         if !candidates.is_empty() {
             self.emit_query(
-                CommandKind::QueryUnfinishedTasks,
+                DbQuery::QueryUnfinishedTasks,
                 Awaiting::LeftoverQuery { candidates },
             );
         }

@@ -1,13 +1,14 @@
 //! Launching a try's pods: a submission queued, the launch queue drained within the parallelism
 //! limit, a create's answer (retried, given up as a launch failure, or confirmed).
 
+use crate::command::ApiCall;
 use std::sync::Arc;
 
 use super::awaiting::{Awaiting, Cleanup};
 use super::pod_table::PodRecord;
 use super::tries::{Task, TaskPhase};
 use super::Executor;
-use crate::command::{ApiFailure, ApiOutcome, CommandKind};
+use crate::command::{ApiFailure, ApiOutcome};
 use crate::completion::{Disposal, Evidence};
 use crate::input::{InputError, PodTemplate};
 use crate::key::TaskKey;
@@ -77,7 +78,7 @@ impl Executor {
                 PodRecord::new(shared, String::new(), false, false),
             );
             self.emit_api(
-                CommandKind::CreatePod { manifest },
+                ApiCall::CreatePod { manifest },
                 Awaiting::Create { key, pod },
             );
         }

@@ -53,7 +53,7 @@ use self::watch_state::WatchState;
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
 use crate::clock::HostClock;
-use crate::command::{ApiOutcome, Command, CommandId, CommandKind};
+use crate::command::{ApiCall, ApiOutcome, Command, CommandId, DbQuery, Notice};
 use crate::config::{Config, ConfigError, Settings};
 use crate::db::DbOutcome;
 use crate::input::{Input, InputError};
@@ -113,7 +113,7 @@ pub struct Executor {
     policies: crate::policy::Policies,
     /// Reports held since a stall, until our own job is seen running
     /// (`fence_reports_after_stall`); `None` while not fenced.
-    fenced_reports: Option<Vec<CommandKind>>,
+    fenced_reports: Option<Vec<Notice>>,
     /// The clock's step count when last driven, to notice a new stall or step.
     clock_steps_seen: u64,
     /// When the last heartbeat snapshot (readable or not) arrived.
@@ -295,21 +295,21 @@ impl Executor {
     }
 
     /// Queues a command that needs no API budget and no answer.
-    fn emit(&mut self, kind: CommandKind) -> CommandId {
-        self.outbox.emit(kind)
+    fn emit(&mut self, notice: Notice) -> CommandId {
+        self.outbox.emit(notice)
     }
 
     /// Queues a DB query (no API budget) and remembers what its answer is for.
-    fn emit_query(&mut self, kind: CommandKind, awaiting: Awaiting) -> CommandId {
-        self.outbox.emit_query(kind, awaiting)
+    fn emit_query(&mut self, query: DbQuery, awaiting: Awaiting) -> CommandId {
+        self.outbox.emit_query(query, awaiting)
     }
 
     /// Queues an API command behind the token bucket, keeping API commands in order.
-    fn emit_api(&mut self, kind: CommandKind, awaiting: Awaiting) -> CommandId {
-        if matches!(kind, CommandKind::CreatePod { .. }) {
+    fn emit_api(&mut self, call: ApiCall, awaiting: Awaiting) -> CommandId {
+        if matches!(call, ApiCall::CreatePod { .. }) {
             self.last_launch_progress = self.clock.now();
         }
-        self.outbox.emit_api(kind, awaiting, self.clock.now())
+        self.outbox.emit_api(call, awaiting, self.clock.now())
     }
 
     /// Sends held commands as the budget allows, dropping those that no longer make sense.

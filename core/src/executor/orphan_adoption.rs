@@ -2,6 +2,7 @@
 //! pods listed, relabelled to this executor under a precondition, and the tries not adopted
 //! reset.
 
+use crate::command::{ApiCall, Notice};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use super::pod_table::PodRecord;
 use super::tries::{Task, TaskPhase};
 use super::Executor;
 use crate::adoption::{self, OrphanRound, OrphanTask, ORPHAN_FIELD_SELECTOR};
-use crate::command::{ApiOutcome, CommandKind, Precondition};
+use crate::command::{ApiOutcome, Precondition};
 use crate::key::TaskKey;
 use crate::label;
 use crate::pod::PodView;
@@ -19,8 +20,8 @@ use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
 
 impl Executor {
     /// The conditional relabel that makes this executor a pod's owner.
-    pub(super) fn adopt_patch(&self, pod: &PodView) -> CommandKind {
-        CommandKind::PatchLabels {
+    pub(super) fn adopt_patch(&self, pod: &PodView) -> ApiCall {
+        ApiCall::PatchLabels {
             pod: pod.pod_ref(),
             labels: BTreeMap::from([(
                 label::AIRFLOW_WORKER.to_string(),
@@ -52,7 +53,7 @@ impl Executor {
         round.outstanding = owners.len();
         self.orphan_rounds.insert(round_id, round);
         for owner in owners {
-            let kind = CommandKind::ListPods {
+            let kind = ApiCall::ListPods {
                 namespace: self.config.namespace.clone(),
                 label_selector: adoption::orphan_selector(&owner),
                 field_selector: Some(ORPHAN_FIELD_SELECTOR),
@@ -196,7 +197,7 @@ impl Executor {
                 .into_keys()
                 .filter(|k| !self.tasks.contains_key(k)),
         );
-        self.emit(CommandKind::OrphansResolved {
+        self.emit(Notice::OrphansResolved {
             adopted: round.adopted,
             reset,
         });

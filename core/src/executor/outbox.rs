@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::awaiting::Awaiting;
 use crate::budget::TokenBucket;
-use crate::command::{ApiOutcome, Command, CommandId, CommandKind};
+use crate::command::{ApiCall, ApiOutcome, Command, CommandId, DbQuery, Notice};
 use crate::db::DbOutcome;
 use crate::input::InputError;
 use crate::time::Timestamp;
@@ -43,15 +43,22 @@ impl Outbox {
     }
 
     /// Queues a command that needs no API budget and no answer.
-    pub(super) fn emit(&mut self, kind: CommandKind) -> CommandId {
+    pub(super) fn emit(&mut self, notice: Notice) -> CommandId {
         let id = self.next_command_id();
-        self.ready.push_back(Command { id, kind });
+        self.ready.push_back(Command {
+            id,
+            kind: notice.into(),
+        });
         id
     }
 
     /// Queues a DB query (no API budget) and remembers what its answer is for.
-    pub(super) fn emit_query(&mut self, kind: CommandKind, awaiting: Awaiting) -> CommandId {
-        let id = self.emit(kind);
+    pub(super) fn emit_query(&mut self, query: DbQuery, awaiting: Awaiting) -> CommandId {
+        let id = self.next_command_id();
+        self.ready.push_back(Command {
+            id,
+            kind: query.into(),
+        });
         self.awaiting.insert(id, awaiting);
         id
     }
@@ -59,12 +66,15 @@ impl Outbox {
     /// Queues an API command behind the token bucket, keeping API commands in order.
     pub(super) fn emit_api(
         &mut self,
-        kind: CommandKind,
+        call: ApiCall,
         awaiting: Awaiting,
         now: Timestamp,
     ) -> CommandId {
         let id = self.next_command_id();
-        let cmd = Command { id, kind };
+        let cmd = Command {
+            id,
+            kind: call.into(),
+        };
         if self.held.is_empty() && self.budget.try_take(now) {
             self.ready.push_back(cmd);
         } else {

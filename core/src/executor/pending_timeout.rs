@@ -1,12 +1,13 @@
 //! Pods stuck Pending (`docs/decisions.md`, "Pending timeout and revoke"): failed after `worker_pods_pending_timeout`; and the scheduler's
 //! revoke of a try stuck in queued, whose pods are deleted.
 
+use crate::command::ApiCall;
 use std::collections::BTreeMap;
 
 use super::awaiting::{Awaiting, Cleanup};
 use super::tries::TaskPhase;
 use super::Executor;
-use crate::command::{ApiOutcome, CommandKind};
+use crate::command::ApiOutcome;
 use crate::completion::{Disposal, Evidence};
 use crate::key::TaskKey;
 use crate::label;
@@ -85,7 +86,7 @@ impl Executor {
                 if key.map_index >= 0 {
                     selector = selector.eq(label::MAP_INDEX, key.map_index.to_string());
                 }
-                let kind = CommandKind::ListPods {
+                let kind = ApiCall::ListPods {
                     namespace: self.config.namespace.clone(),
                     label_selector: selector,
                     field_selector: None,
@@ -122,7 +123,7 @@ impl Executor {
         record.finishing = true;
         let labels = BTreeMap::from([(label::POD_REVOKED.to_string(), label::TRUE.to_string())]);
         self.emit_api(
-            CommandKind::PatchLabels {
+            ApiCall::PatchLabels {
                 pod: pod.clone(),
                 labels,
                 precondition: None,

@@ -1,12 +1,13 @@
 //! Relisting after the watch expired (410 Gone) or at start: the list reconciles what the lost
 //! events would have said, and the watch resumes from its resource version.
 
+use crate::command::{ApiCall, Notice};
 use std::collections::BTreeSet;
 
 use super::awaiting::Awaiting;
 use super::pod_table::PodRecord;
 use super::Executor;
-use crate::command::{ApiOutcome, CommandKind};
+use crate::command::ApiOutcome;
 use crate::pod::{EventType, PodPhase, PodRef, PodView};
 use crate::time::{retry_backoff_ms, TimerKind};
 
@@ -20,7 +21,7 @@ impl Executor {
         // What the list must show: every pod known to exist now. A pod created but never seen
         // (its events were lost with the watch) counts: missing from the list, it was deleted.
         self.pods.for_each_mut(|r| r.listable = r.seen || r.created);
-        let kind = CommandKind::ListPods {
+        let kind = ApiCall::ListPods {
             namespace: self.config.namespace.clone(),
             label_selector: self.watch_selector(),
             field_selector: None,
@@ -72,7 +73,7 @@ impl Executor {
             let _ = self.on_pod_event(EventType::Deleted, &view, true);
         }
         resource_version.clone_into(&mut self.watch.resource_version);
-        self.emit(CommandKind::WatchPods {
+        self.emit(Notice::WatchPods {
             namespace: self.config.namespace.clone(),
             label_selector: self.watch_selector(),
             resource_version,

@@ -2,7 +2,8 @@
 //! try's hand-over is still open.
 
 use super::Executor;
-use crate::command::{CommandKind, ReportedState};
+use crate::command::Notice;
+use crate::command::ReportedState;
 use crate::key::TaskKey;
 
 impl Executor {
@@ -14,13 +15,13 @@ impl Executor {
         state: ReportedState,
         reason: Option<String>,
     ) {
-        let report = CommandKind::Report { key, state, reason };
+        let report = Notice::Report { key, state, reason };
         if let Some(held) = self.fenced_reports.as_mut() {
             held.push(report);
         } else if let Some(round) = self
             .orphan_rounds
             .values_mut()
-            .find(|r| matches!(&report, CommandKind::Report { key, .. } if r.adopted.contains(key)))
+            .find(|r| matches!(&report, Notice::Report { key, .. } if r.adopted.contains(key)))
         {
             round.held_reports.push(report);
         } else {

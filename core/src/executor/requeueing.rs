@@ -3,7 +3,8 @@
 use super::awaiting::{Awaiting, PendingDecision};
 use super::tries::TaskPhase;
 use super::Executor;
-use crate::command::{CommandKind, ReportedState};
+use crate::command::ReportedState;
+use crate::command::{DbQuery, Notice};
 use crate::completion::{self, Evidence};
 use crate::db::DbOutcome;
 use crate::key::TaskKey;
@@ -95,7 +96,7 @@ impl Executor {
     fn ask_task_state(&mut self, decision: PendingDecision) {
         let keys = vec![decision.key.clone()];
         self.emit_query(
-            CommandKind::QueryTaskStates { keys },
+            DbQuery::QueryTaskStates { keys },
             Awaiting::TaskState(Box::new(decision)),
         );
     }
@@ -213,7 +214,7 @@ impl Executor {
         task.publish_first_failure = None;
         let attempt = task.requeues;
         self.launch.push(d.key.clone());
-        self.emit(CommandKind::Requeue {
+        self.emit(Notice::Requeue {
             key: d.key,
             attempt,
             cause: d.cause,

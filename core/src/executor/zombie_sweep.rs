@@ -3,7 +3,8 @@
 
 use super::awaiting::Awaiting;
 use super::Executor;
-use crate::command::{ApiOutcome, CommandKind};
+use crate::command::ApiOutcome;
+use crate::command::{ApiCall, DbQuery};
 use crate::db::DbOutcome;
 use crate::label;
 use crate::pod::PodView;
@@ -21,7 +22,7 @@ impl Executor {
             return;
         }
         self.zombie_sweep_in_flight = true;
-        let kind = CommandKind::ListPods {
+        let kind = ApiCall::ListPods {
             namespace: self.config.namespace.clone(),
             label_selector: LabelSelector::new().eq(label::KUBERNETES_POD_OPERATOR, label::TRUE),
             field_selector: None,
@@ -43,7 +44,7 @@ impl Executor {
             return;
         }
         self.emit_query(
-            CommandKind::QueryUnfinishedTasks,
+            DbQuery::QueryUnfinishedTasks,
             Awaiting::ZombieQuery { candidates },
         );
     }
@@ -58,7 +59,7 @@ impl Executor {
             .unwrap_or(usize::MAX);
         for (pod, _why) in zombie::find_zombies(candidates, &tasks, cap) {
             self.zombie_deletes.insert(pod.clone());
-            let kind = CommandKind::DeletePod {
+            let kind = ApiCall::DeletePod {
                 pod: pod.clone(),
                 grace_period_seconds: Some(0),
             };

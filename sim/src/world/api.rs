@@ -1,6 +1,7 @@
 //! The API server: the pod store with resource versions, watches with Kubernetes' membership
 //! semantics, and requests (with preconditions, latency and injected errors).
 
+use podwarden_core::command::ApiCall;
 use std::collections::BTreeMap;
 
 use rand::Rng;
@@ -183,7 +184,7 @@ impl World {
         let latency = self.scenario.latency.api_ms;
         if self.scheds[sched as usize].partitioned {
             let id = command.id;
-            let create = matches!(command.kind, CommandKind::CreatePod { .. });
+            let create = matches!(command.kind, CommandKind::Api(ApiCall::CreatePod { .. }));
             let timeout = ApiOutcome::Failed {
                 failure: ApiFailure::Timeout,
             };
@@ -214,7 +215,7 @@ impl World {
     pub(crate) fn api_request(&mut self, sched: u32, inc: u32, command: Command) {
         let id = command.id;
         let refused_key = match &command.kind {
-            CommandKind::CreatePod { manifest } => {
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                 TaskKey::from_annotations(&manifest.annotations).ok()
             }
             _ => None,
@@ -248,7 +249,7 @@ impl World {
 
     fn serve(&mut self, sched: u32, command: Command) -> ApiOutcome {
         match command.kind {
-            CommandKind::CreatePod { manifest } => {
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                 if self.api.pods.contains_key(&manifest.pod.name) {
                     return status(
                         409,
@@ -281,11 +282,11 @@ impl World {
                 self.summary.pods_created += 1;
                 ApiOutcome::Ok
             }
-            CommandKind::PatchLabels {
+            CommandKind::Api(ApiCall::PatchLabels {
                 pod,
                 labels,
                 precondition,
-            } => {
+            }) => {
                 let Some(current) = self.api.pods.get(&pod.name) else {
                     return status(404, "NotFound", &format!("pods \"{}\" not found", pod.name));
                 };
@@ -315,21 +316,21 @@ impl World {
                 self.update_pod(&pod.name, |p| p.view.labels.extend(labels));
                 ApiOutcome::Ok
             }
-            CommandKind::DeletePod {
+            CommandKind::Api(ApiCall::DeletePod {
                 pod,
                 grace_period_seconds,
-            } => {
+            }) => {
                 if !self.api.pods.contains_key(&pod.name) {
                     return status(404, "NotFound", &format!("pods \"{}\" not found", pod.name));
                 }
                 self.delete_pod(&pod.name, grace_period_seconds.unwrap_or(30), None);
                 ApiOutcome::Ok
             }
-            CommandKind::ListPods {
+            CommandKind::Api(ApiCall::ListPods {
                 label_selector,
                 field_selector,
                 ..
-            } => {
+            }) => {
                 let pods = self
                     .api
                     .pods

@@ -5,6 +5,7 @@
 //! scheduler whose progress-based health turns unhealthy (a stalled loop).
 
 use podwarden_core::adoption::OrphanTask;
+use podwarden_core::command::{ApiCall, DbQuery, Notice};
 use podwarden_core::db::TaskState;
 use podwarden_core::label;
 use podwarden_core::liveness::{HeartbeatsUnavailable, JobState};
@@ -358,18 +359,20 @@ impl World {
         let inc = self.scheds[i as usize].inc;
         let id = self.scheds[i as usize].id.clone();
         match &cmd.kind {
-            CommandKind::CreatePod { .. } => self.scheds[i as usize].count().creates += 1,
-            CommandKind::PatchLabels { labels, .. } => {
+            CommandKind::Api(ApiCall::CreatePod { .. }) => {
+                self.scheds[i as usize].count().creates += 1
+            }
+            CommandKind::Api(ApiCall::PatchLabels { labels, .. }) => {
                 let c = self.scheds[i as usize].count();
                 c.patches += 1;
                 if labels.contains_key(label::AIRFLOW_WORKER) {
                     c.owner_patches += 1;
                 }
             }
-            CommandKind::DeletePod {
+            CommandKind::Api(ApiCall::DeletePod {
                 grace_period_seconds,
                 ..
-            } => {
+            }) => {
                 if *grace_period_seconds == Some(0) {
                     self.summary.force_deletes += 1;
                     self.summary.coverage.count("zombie force-delete");
@@ -378,18 +381,22 @@ impl World {
                 }
                 self.scheds[i as usize].count().deletes += 1;
             }
-            CommandKind::ListPods { .. } => self.scheds[i as usize].count().lists += 1,
-            CommandKind::QueryTaskStates { .. } | CommandKind::QueryUnfinishedTasks => {
+            CommandKind::Api(ApiCall::ListPods { .. }) => {
+                self.scheds[i as usize].count().lists += 1
+            }
+            CommandKind::Db(DbQuery::QueryTaskStates { .. })
+            | CommandKind::Db(DbQuery::QueryUnfinishedTasks) => {
                 self.scheds[i as usize].count().db_queries += 1;
             }
             _ => {}
         }
         match cmd.kind {
-            CommandKind::CreatePod { .. }
-            | CommandKind::PatchLabels { .. }
-            | CommandKind::DeletePod { .. }
-            | CommandKind::ListPods { .. } => self.send_api(i, inc, cmd),
-            CommandKind::QueryTaskStates { .. } | CommandKind::QueryUnfinishedTasks => {
+            CommandKind::Api(ApiCall::CreatePod { .. })
+            | CommandKind::Api(ApiCall::PatchLabels { .. })
+            | CommandKind::Api(ApiCall::DeletePod { .. })
+            | CommandKind::Api(ApiCall::ListPods { .. }) => self.send_api(i, inc, cmd),
+            CommandKind::Db(DbQuery::QueryTaskStates { .. })
+            | CommandKind::Db(DbQuery::QueryUnfinishedTasks) => {
                 let rtt = 2 * self.scenario.latency.db_ms;
                 self.after(
                     rtt,
@@ -400,14 +407,14 @@ impl World {
                     },
                 );
             }
-            CommandKind::WatchPods {
+            CommandKind::Notice(Notice::WatchPods {
                 label_selector,
                 resource_version,
                 ..
-            } => {
+            }) => {
                 self.start_watch(i, inc, label_selector, &resource_version);
             }
-            CommandKind::Report { key, state, reason } => {
+            CommandKind::Notice(Notice::Report { key, state, reason }) => {
                 self.summary.coverage.count(match state {
                     ReportedState::Succeeded => "report succeeded",
                     _ => "report failed",
@@ -421,12 +428,12 @@ impl World {
                 self.checker.reported(&id, &key, state, self.now);
                 self.on_report(&id, &key, state);
             }
-            CommandKind::Requeue {
+            CommandKind::Notice(Notice::Requeue {
                 key,
                 cause,
                 failed_pod,
                 ..
-            } => {
+            }) => {
                 *self
                     .summary
                     .requeues_by_cause
@@ -441,7 +448,7 @@ impl World {
                 }
                 self.checker.requeued(&key, &failed_pod.name);
             }
-            CommandKind::OrphansResolved { adopted, reset } => {
+            CommandKind::Notice(Notice::OrphansResolved { adopted, reset }) => {
                 self.on_orphans_resolved(&id, &adopted, &reset)
             }
         }

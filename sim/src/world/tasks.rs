@@ -1,6 +1,7 @@
 //! The world's side of the metadata DB: the load of task instances, a try failing for good, and
 //! the answers to the executors' DB questions.
 
+use podwarden_core::command::DbQuery;
 use std::collections::BTreeSet;
 
 use rand::Rng;
@@ -73,7 +74,12 @@ impl World {
 
     /// Answers a DB query when it arrives.
     pub(crate) fn db_answer(&mut self, sched: u32, inc: u32, command: podwarden_core::Command) {
-        if self.db.outage && matches!(command.kind, CommandKind::QueryTaskStates { .. }) {
+        if self.db.outage
+            && matches!(
+                command.kind,
+                CommandKind::Db(DbQuery::QueryTaskStates { .. })
+            )
+        {
             self.summary.coverage.count("DB question asked again");
         }
         let outcome = if self.db.outage {
@@ -82,13 +88,13 @@ impl World {
             }
         } else {
             match &command.kind {
-                CommandKind::QueryTaskStates { keys } => DbOutcome::TaskStates {
+                CommandKind::Db(DbQuery::QueryTaskStates { keys }) => DbOutcome::TaskStates {
                     states: keys
                         .iter()
                         .map(|k| (k.clone(), self.db.state_of(k)))
                         .collect(),
                 },
-                CommandKind::QueryUnfinishedTasks => DbOutcome::UnfinishedTasks {
+                CommandKind::Db(DbQuery::QueryUnfinishedTasks) => DbOutcome::UnfinishedTasks {
                     tasks: self
                         .db
                         .tis
