@@ -17,8 +17,9 @@ pub use crate::config::{AdoptionFallback, AdoptionScope};
 pub use crate::input::OrphanTask;
 use crate::key::TaskKey;
 use crate::label;
+use crate::launch;
 use crate::liveness::AliveSet;
-use crate::pod::PodPhase;
+use crate::pod::{PodPhase, PodView};
 use crate::selector::{FieldSelector, LabelSelector};
 
 /// Field selector of orphan adoption: live or failed pods, not succeeded ones.
@@ -96,6 +97,35 @@ pub(crate) fn completed_pods_selector(
         sel.not_in(label::AIRFLOW_WORKER, excluded)
     };
     Some(sel.ne(label::EXECUTOR_DONE, label::TRUE))
+}
+
+/// Orphan adoption's choice among the listed pods: for each try that `is_candidate`, the one
+/// pod to relabel. A try can have several pods left (a failed one already requeued, and its
+/// successor): only the newest is its current pod (most requeues used at launch, then latest
+/// creation, then name), and adopting an older one would answer its failure a second time.
+/// Pods already labelled with `me` are ours and skipped.
+pub(crate) fn newest_pod_per_try(
+    pods: Vec<PodView>,
+    me: &str,
+    is_candidate: impl Fn(&TaskKey) -> bool,
+) -> BTreeMap<TaskKey, PodView> {
+    let mut newest: BTreeMap<TaskKey, PodView> = BTreeMap::new();
+    let rank = |p: &PodView| (launch::requeues_used_at_launch(p), p.creation_timestamp);
+    for pod in pods {
+        let Ok(key) = pod.task_key() else { continue };
+        if !is_candidate(&key)
+            || pod.labels.get(label::AIRFLOW_WORKER).map(String::as_str) == Some(me)
+        {
+            continue;
+        }
+        match newest.get(&key) {
+            Some(p) if (rank(p), &p.name) >= (rank(&pod), &pod.name) => {}
+            _ => {
+                newest.insert(key, pod);
+            }
+        }
+    }
+    newest
 }
 
 /// One `AdoptOrphans` call in progress: lists and patches outstanding, candidates left.

@@ -26,7 +26,7 @@ use podwarden_sim::custom::{Invariant, InvariantKind, WorldView};
 use podwarden_sim::extensions::{CustomPolicy, InvariantFactory};
 use podwarden_sim::scenario::{Fault, Scenario};
 use podwarden_sim::trace::Trace;
-use podwarden_sim::{Outcome, World};
+use podwarden_sim::{RunOutcome, World};
 
 /// Your invariant: no pod is deleted within 10 s of its creation.
 pub struct NoHastyDelete;
@@ -82,7 +82,7 @@ pub fn run(
     seed: u64,
     policy: Arc<dyn RequeuePolicy>,
     invariant: Option<Box<dyn Invariant>>,
-) -> Outcome {
+) -> RunOutcome {
     let world = World::new(scenario, Some(seed), Trace::hashing())
         .expect("a valid scenario")
         .with_policies(Policies::new().requeue(policy));

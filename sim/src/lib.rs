@@ -43,4 +43,4 @@ pub mod trace;
 pub mod world;
 
 pub use builder::WorldBuilder;
-pub use world::{Outcome, World};
+pub use world::{RunOutcome, World};

@@ -9,11 +9,11 @@ use serde::Serialize;
 use crate::invariants::INVARIANTS;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::trace::Trace;
-use crate::world::{Outcome, World};
+use crate::world::{RunOutcome, World};
 
 /// One run's identity and result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub struct RunReport {
     /// Scenario name.
     pub scenario: String,
     /// Seed used.
@@ -21,7 +21,7 @@ pub struct Report {
     /// Policy preset used.
     pub policy: String,
     /// What happened.
-    pub outcome: Outcome,
+    pub outcome: RunOutcome,
 }
 
 /// Runs `scenario` with `seed` and `policy` (the scenario's own when `None`), writing the trace
@@ -35,7 +35,7 @@ pub fn run(
     seed: Option<u64>,
     policy: Option<&str>,
     trace: Option<&Path>,
-) -> Result<Report, ScenarioError> {
+) -> Result<RunReport, ScenarioError> {
     drive(scenario, seed, policy, trace, None)
 }
 
@@ -49,7 +49,7 @@ pub fn run_plotted(
     seed: Option<u64>,
     policy: Option<&str>,
     trace: Option<&Path>,
-) -> Result<(Report, crate::plot::Timeline), ScenarioError> {
+) -> Result<(RunReport, crate::plot::Timeline), ScenarioError> {
     let (sink, timeline) = crate::plot::timeline_sink();
     let report = drive(scenario, seed, policy, trace, Some(Box::new(sink)))?;
     let timeline = timeline.borrow().clone();
@@ -64,7 +64,7 @@ fn drive(
     policy: Option<&str>,
     trace: Option<&Path>,
     also: Option<Box<dyn std::io::Write>>,
-) -> Result<Report, ScenarioError> {
+) -> Result<RunReport, ScenarioError> {
     if let Some(p) = policy {
         p.clone_into(&mut scenario.policy);
     }
@@ -99,7 +99,7 @@ fn drive(
             source: std::io::Error::other(e.clone()),
         });
     }
-    Ok(Report {
+    Ok(RunReport {
         scenario: name,
         seed,
         policy,
@@ -109,7 +109,7 @@ fn drive(
 
 /// The report as text: the summary, the invariants' verdict, the trace hash.
 #[must_use]
-pub fn to_text(r: &Report) -> String {
+pub fn to_text(r: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -168,8 +168,8 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// Two reports side by side, line by line.
 #[must_use]
-pub fn side_by_side(a: &Report, b: &Report) -> String {
-    let verdict = |r: &Report| match &r.outcome.violation {
+pub fn side_by_side(a: &RunReport, b: &RunReport) -> String {
+    let verdict = |r: &RunReport| match &r.outcome.violation {
         None => "all held".to_string(),
         Some(v) => format!("VIOLATED {}", v.invariant),
     };

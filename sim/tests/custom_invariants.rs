@@ -5,7 +5,7 @@ use podwarden_core::db::TaskState;
 use podwarden_sim::custom::{Invariant, InvariantKind, WorldView};
 use podwarden_sim::scenario::Scenario;
 use podwarden_sim::trace::Trace;
-use podwarden_sim::{Outcome, World};
+use podwarden_sim::{RunOutcome, World};
 
 /// No pod is deleted within 10 s of its creation.
 struct NoHastyDelete;
@@ -85,7 +85,7 @@ fn small() -> Scenario {
     }
 }
 
-fn run(s: Scenario, inv: Box<dyn Invariant>) -> Outcome {
+fn run(s: Scenario, inv: Box<dyn Invariant>) -> RunOutcome {
     World::new(s, Some(3), Trace::hashing())
         .expect("valid")
         .with_invariant(inv)
@@ -106,7 +106,7 @@ fn always_fires_at_the_event_with_a_reproduce_command() {
     assert!(held.violation.is_none());
     // The report says your invariant was checked too.
     assert_eq!(held.custom_invariants, ["no_hasty_delete"]);
-    let report = podwarden_sim::runner::Report {
+    let report = podwarden_sim::runner::RunReport {
         scenario: "custom".into(),
         seed: 3,
         policy: "default".into(),

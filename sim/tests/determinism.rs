@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use podwarden_sim::runner::{self, list, run, scenarios_dir, Report};
+use podwarden_sim::runner::{self, list, run, scenarios_dir, RunReport};
 use podwarden_sim::scenario::Scenario;
 use podwarden_sim::trace::Fnv64;
 
@@ -36,7 +36,7 @@ fn shipped() -> Vec<(String, Scenario)> {
 #[test]
 fn same_seed_same_run_other_seed_other_trace() {
     // One thread per scenario: the runs are independent, and the largest scenario dominates.
-    let runs: Vec<(String, [Report; 3])> = std::thread::scope(|scope| {
+    let runs: Vec<(String, [RunReport; 3])> = std::thread::scope(|scope| {
         let handles: Vec<_> = shipped()
             .into_iter()
             .map(|(name, scenario)| {

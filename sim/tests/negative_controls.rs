@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use podwarden_sim::runner::{self, Report};
+use podwarden_sim::runner::{self, RunReport};
 use podwarden_sim::scenario::{Cluster, Fault, Load, Scenario};
 
 /// Seeds every control is run with.
@@ -19,7 +19,7 @@ fn shipped(name: &str) -> Scenario {
         .unwrap_or_else(|e| panic!("shipped scenario {name} loads: {e}"))
 }
 
-fn run(scenario: &Scenario, seed: u64, policy: &str) -> Report {
+fn run(scenario: &Scenario, seed: u64, policy: &str) -> RunReport {
     runner::run(scenario.clone(), Some(seed), Some(policy), None)
         .unwrap_or_else(|e| panic!("{} runs with policy {policy}: {e}", scenario.name))
 }
@@ -32,7 +32,7 @@ fn control(
     seeds: std::ops::Range<u64>,
     bad: &str,
     invariant: &str,
-) -> Vec<(Report, Report)> {
+) -> Vec<(RunReport, RunReport)> {
     let mut runs = Vec::new();
     for seed in seeds {
         let r = run(scenario, seed, bad);

@@ -14,9 +14,9 @@ use crate::adoption::{self, OrphanRound, OrphanTask, ORPHAN_FIELD_SELECTOR};
 use crate::command::{ApiOutcome, Precondition};
 use crate::key::TaskKey;
 use crate::label;
+use crate::launch;
 use crate::pod::PodView;
 use crate::policy::{AdoptionCandidate, AdoptionPath};
-use crate::requeue::LAUNCH_ATTEMPT_ANNOTATION;
 
 impl Executor {
     /// The conditional relabel that makes this executor a pod's owner.
@@ -71,32 +71,13 @@ impl Executor {
         };
         round.outstanding = round.outstanding.saturating_sub(1);
         if let ApiOutcome::Listed { pods, .. } = outcome {
-            // A try can have several pods left (a failed one already requeued, and its
-            // successor): only the newest is its current pod. Adopting an older one would
-            // answer its failure a second time.
-            let mut newest: BTreeMap<TaskKey, (u32, Option<crate::time::Timestamp>, PodView)> =
-                BTreeMap::new();
-            for pod in pods {
-                let Ok(key) = pod.task_key() else { continue };
-                if !round.candidates.contains_key(&key)
-                    || pod.labels.get(label::AIRFLOW_WORKER) == Some(&self.scheduler_id)
-                {
-                    continue;
-                }
-                let requeues = launch_attempt(&pod);
-                let rank = (requeues, pod.creation_timestamp);
-                match newest.get(&key) {
-                    Some((r, c, p)) if (*r, *c, &p.name) >= (rank.0, rank.1, &pod.name) => {}
-                    _ => {
-                        newest.insert(key, (rank.0, rank.1, pod));
-                    }
-                }
-            }
+            let me = self.scheduler_id.as_str();
+            let newest =
+                adoption::newest_pod_per_try(pods, me, |key| round.candidates.contains_key(key));
             // The host's rule may decline a pod: its try stays a candidate and is reset.
             let (policies, now) = (&self.policies, self.clock.now());
             let patches: Vec<(TaskKey, PodView)> = newest
                 .into_iter()
-                .map(|(k, (_, _, p))| (k, p))
                 .filter(|(key, pod)| {
                     policies.may_adopt(&AdoptionCandidate::new(
                         AdoptionPath::Orphan,
@@ -109,7 +90,7 @@ impl Executor {
                 .collect();
             round.outstanding += patches.len();
             for (key, pod) in patches {
-                let requeues = launch_attempt(&pod);
+                let requeues = launch::requeues_used_at_launch(&pod);
                 let awaiting = Awaiting::OrphanPatch(OrphanClaim {
                     round: round_id,
                     key,
@@ -205,11 +186,4 @@ impl Executor {
             self.emit(report);
         }
     }
-}
-/// The requeues a pod says its try had used when it was launched.
-fn launch_attempt(pod: &PodView) -> u32 {
-    pod.annotations
-        .get(LAUNCH_ATTEMPT_ANNOTATION)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }

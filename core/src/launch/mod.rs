@@ -15,7 +15,7 @@ use crate::config::{Config, PublishRetries, Settings};
 use crate::input::PodTemplate;
 use crate::key::TaskKey;
 use crate::label;
-use crate::pod::PodRef;
+use crate::pod::{PodRef, PodView};
 use crate::time::{retry_backoff_ms, Timestamp};
 
 const NAME_MAX: usize = 63;
@@ -73,7 +73,7 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
 
 /// Builds the pod for one launch: template labels and annotations first, then Airflow's
 /// identity labels and annotations, and the requeues used so far
-/// ([`crate::requeue::LAUNCH_ATTEMPT_ANNOTATION`]) so that an adopter continues the budget.
+/// ([`label::LAUNCH_ATTEMPT_ANNOTATION`]) so that an adopter continues the budget.
 /// The two never overlap: every key written here is in [`label::RESERVED_LABELS`] or
 /// [`label::RESERVED_ANNOTATIONS`], which a template may not use ([`PodTemplate::validate`]).
 pub(crate) fn manifest(
@@ -95,7 +95,7 @@ pub(crate) fn manifest(
     let mut annotations = template.annotations.clone();
     annotations.extend(key.to_annotations());
     annotations.insert(
-        crate::requeue::LAUNCH_ATTEMPT_ANNOTATION.to_string(),
+        label::LAUNCH_ATTEMPT_ANNOTATION.to_string(),
         requeues.to_string(),
     );
     let mut env = BTreeMap::new();
@@ -282,6 +282,15 @@ impl LaunchQueue {
                 .map_or(window_open_at, |until| until.max(window_open_at)),
         )
     }
+}
+
+/// The requeues a pod says its try had used when it was launched (the annotation
+/// [`manifest`] writes); `0` when it is missing or unreadable.
+pub(crate) fn requeues_used_at_launch(pod: &PodView) -> u32 {
+    pod.annotations
+        .get(label::LAUNCH_ATTEMPT_ANNOTATION)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

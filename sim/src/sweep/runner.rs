@@ -163,7 +163,7 @@ fn add_run(
     base: &Scenario,
     spec: &SweepSpec,
     seed: u64,
-    outcome: crate::world::Outcome,
+    outcome: crate::world::RunOutcome,
     knobs: Option<String>,
 ) {
     report.seeds_run += 1;

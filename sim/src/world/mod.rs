@@ -89,7 +89,7 @@ pub(crate) fn stream(seed: u64, component: &str) -> ChaCha8Rng {
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
+pub struct RunOutcome {
     /// What happened.
     pub summary: Summary,
     /// The first invariant violation, if any (the run stops there).
@@ -310,7 +310,7 @@ impl World {
     }
 
     /// Runs to the end and checks the liveness invariants.
-    pub fn run(mut self) -> Outcome {
+    pub fn run(mut self) -> RunOutcome {
         while self.step() {}
         if !self.livelocked && (self.violation.is_none() || self.keep_going) {
             self.now = self.now.max(self.end);
@@ -319,7 +319,7 @@ impl World {
         self.summary
             .finish(self.now, &self.db, self.api.pods.len(), &self.scheds);
         let trace_error = self.trace.finish().err();
-        Outcome {
+        RunOutcome {
             summary: self.summary,
             violation: self.violation,
             trace_hash: format!("{:016x}", self.trace.hash()),
