@@ -61,13 +61,13 @@ impl TaskState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum DbOutcome {
-    /// Answer to [`crate::crate::command::DbQuery::QueryTaskStates`]: the state of each asked try; a try
+    /// Answer to [`crate::command::DbQuery::QueryTaskStates`]: the state of each asked try; a try
     /// missing from the list (or `None`) has no task instance row.
     TaskStates {
         /// `(try, state)` pairs.
         states: Vec<(TaskKey, Option<TaskState>)>,
     },
-    /// Answer to [`crate::crate::command::DbQuery::QueryUnfinishedTasks`]: every unfinished task instance,
+    /// Answer to [`crate::command::DbQuery::QueryUnfinishedTasks`]: every unfinished task instance,
     /// with its current try number.
     UnfinishedTasks {
         /// The task instances' keys (current try).

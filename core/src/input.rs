@@ -162,7 +162,7 @@ pub enum Input {
         #[serde(default)]
         template: PodTemplate,
     },
-    /// One event from the pod watch started by [`crate::crate::command::Notice::WatchPods`].
+    /// One event from the pod watch started by [`crate::command::Notice::WatchPods`].
     Watch {
         /// The event.
         event: WatchEvent,
@@ -191,7 +191,7 @@ pub enum Input {
         snapshot: Result<Vec<HeartbeatRecord>, HeartbeatsUnavailable>,
     },
     /// The scheduler hands over task instances queued by schedulers it found dead (Airflow's
-    /// `try_adopt_task_instances`). Answered by a [`crate::crate::command::Notice::OrphansResolved`] once
+    /// `try_adopt_task_instances`). Answered by a [`crate::command::Notice::OrphansResolved`] once
     /// every list and relabel is answered.
     AdoptOrphans {
         /// The task instances.

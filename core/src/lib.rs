@@ -99,7 +99,7 @@
 //! | `completion` (internal) | delete or mark done, then report; bounded clean-up retries |
 //! | [`adoption`], [`liveness`] | which peers are dead, whose pods to take over |
 //! | [`requeue`] | which pod failures are infrastructure's, requeued without a user retry |
-//! | [`zombie`] | which pod-operator pods outlived their task |
+//! | `zombie` (internal) | which pod-operator pods outlived their task |
 //! | [`policy`] | rules of your own that narrow the requeue and adoption decisions |
 //! | [`label`], [`selector`], [`key`] | identity on pods: label-safe values, the labels and annotations a template may not use, selectors, task keys |
 //! | [`k8s_json`] | reading Kubernetes' own JSON (pods, watch lines) |
