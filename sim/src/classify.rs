@@ -10,11 +10,14 @@
 //!   * anything else is read as a Pod (`kubectl get pod NAME -o json`) and classified as a
 //!     `MODIFIED` event;
 //! * **a concatenation of pretty-printed watch events** (what
-//!   `kubectl get pods -w -o json --output-watch-events` prints): several JSON values, at
-//!   least one spanning more than one line; each value is one event, numbered by the line it
-//!   starts on;
-//! * otherwise **JSON Lines**: one watch event per line, blank lines skipped. A bad line is
-//!   a [`LineError`] for that line only; the other lines are still classified.
+//!   `kubectl get pods -w -o json --output-watch-events` prints): several JSON values, each
+//!   one event, numbered by the line it starts on;
+//! * **JSON Lines**: one watch event per line, blank lines skipped.
+//!
+//! The input is read incrementally, one document at a time ([`crate::watch_stream`]), so a
+//! recording of any length is classified in linear time and printed as it is read
+//! ([`classify_reader`]). A bad document is a [`LineError`] for that document only; the others
+//! are still classified.
 //!
 //! ```
 //! use podwarden_sim::classify::{classify_input, default_fatal_reasons};
@@ -30,12 +33,15 @@
 //! ```
 
 use std::fmt;
+use std::io::{self, BufRead};
 
 use podwarden_core::k8s_json::{self, ParseError, WatchLine};
 use podwarden_core::watch::{self, FailureDetails, PodOutcome, Rule};
 use podwarden_core::{Config, EventType, PodView};
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::watch_stream::{Document, Documents};
 
 /// The classification of one event, as printed by `podwarden-sim classify` (one JSON object
 /// per line). Absent fields are left out of the JSON.
@@ -210,50 +216,66 @@ pub fn classify_pod(
 
 /// Classifies every event of `input` (see the [module documentation](self) for the
 /// accepted shapes), in input order. A document that cannot be read is an `Err` for that
-/// document only.
+/// document only. [`classify_reader`] does the same incrementally.
 #[must_use]
 pub fn classify_input(
     input: &str,
     fatal_reasons: &[String],
 ) -> Vec<Result<ClassifiedEvent, LineError>> {
-    if let Ok(value) = serde_json::from_str::<Value>(input) {
-        return classify_document(
-            line_of(input, first_non_blank(input, 0)),
-            value,
-            fatal_reasons,
-        );
-    }
-    if let Some(values) = concatenated_documents(input) {
-        return values
+    // A `&str` is UTF-8 and reading a slice cannot fail: there are no read errors to drop.
+    classify_reader(input.as_bytes(), fatal_reasons)
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// Classifies every event read from `reader` as it reads, in time linear in the input and
+/// holding one document at a time (see [`crate::watch_stream`]). The outer `Err` is a read
+/// error (the input ends there); the inner one a document that cannot be read, for that
+/// document only.
+pub fn classify_reader<'a, R: BufRead + 'a>(
+    reader: R,
+    fatal_reasons: &'a [String],
+) -> impl Iterator<Item = io::Result<Result<ClassifiedEvent, LineError>>> + 'a {
+    Documents::new(reader).flat_map(move |doc| match doc {
+        Err(e) => vec![Err(e)],
+        Ok(Document {
+            line,
+            only: true,
+            value: Ok(value),
+        }) => classify_document(line, value, fatal_reasons)
             .into_iter()
-            .map(|(line, value)| classify_value_as_watch_line(line, value, fatal_reasons))
-            .collect();
-    }
-    classify_json_lines(input, fatal_reasons)
+            .map(Ok)
+            .collect(),
+        Ok(Document { line, value, .. }) => vec![Ok(value
+            .and_then(k8s_json::watch_line_from_value)
+            .map(|w| classify_watch_line(line, None, &w, fatal_reasons))
+            .map_err(|error| LineError {
+                line,
+                item: None,
+                error,
+            }))],
+    })
 }
 
 /// Splits a recorded watch stream into its events, each with the line it starts on: one
 /// JSON document, pretty-printed documents one after the other
 /// (`kubectl get pods -w -o json --output-watch-events`), or JSON Lines. A document that is
-/// not a watch event is an `Err` for that document only.
+/// not a watch event is an `Err` for that document only. [`watch_lines_from`] does the same
+/// incrementally.
 #[must_use]
 pub fn watch_lines(input: &str) -> Vec<(usize, Result<WatchLine, ParseError>)> {
-    if let Ok(value) = serde_json::from_str::<Value>(input) {
-        let line = line_of(input, first_non_blank(input, 0));
-        return vec![(line, k8s_json::watch_line_from_value(value))];
-    }
-    if let Some(values) = concatenated_documents(input) {
-        return values
-            .into_iter()
-            .map(|(line, value)| (line, k8s_json::watch_line_from_value(value)))
-            .collect();
-    }
-    input
-        .lines()
-        .enumerate()
-        .filter(|(_, text)| !text.trim().is_empty())
-        .map(|(i, text)| (i + 1, k8s_json::parse_watch_line(text)))
+    watch_lines_from(input.as_bytes())
+        .filter_map(Result::ok)
         .collect()
+}
+
+/// The watch events read from `reader`, as it reads (see [`watch_lines`]); an `Err` item is a
+/// read error (the input ends there).
+pub fn watch_lines_from<R: BufRead>(
+    reader: R,
+) -> impl Iterator<Item = io::Result<(usize, Result<WatchLine, ParseError>)>> {
+    Documents::new(reader)
+        .map(|doc| doc.map(|d| (d.line, d.value.and_then(k8s_json::watch_line_from_value))))
 }
 
 /// Classifies JSON Lines: one watch event per line, blank lines skipped.
@@ -353,43 +375,6 @@ fn into_list_items(value: Value) -> Result<Vec<Value>, Value> {
         },
         other => Err(other),
     }
-}
-
-/// Several JSON values one after the other, at least one of them spanning several lines
-/// (`kubectl … -w -o json --output-watch-events`), with the line each starts on. `None`
-/// when the input is not entirely such a sequence, or is plain JSON Lines.
-fn concatenated_documents(input: &str) -> Option<Vec<(usize, Value)>> {
-    let mut stream = serde_json::Deserializer::from_str(input).into_iter::<Value>();
-    let mut values = Vec::new();
-    let mut multi_line = false;
-    loop {
-        let start = first_non_blank(input, stream.byte_offset());
-        match stream.next() {
-            None => break,
-            Some(Ok(value)) => {
-                let end = stream.byte_offset();
-                multi_line |= input[start..end].contains('\n');
-                values.push((line_of(input, start), value));
-            }
-            Some(Err(_)) => return None,
-        }
-    }
-    multi_line.then_some(values)
-}
-
-fn first_non_blank(input: &str, from: usize) -> usize {
-    input[from..]
-        .find(|c: char| !c.is_whitespace())
-        .map_or(input.len(), |i| from + i)
-}
-
-/// The 1-based line of byte offset `at`.
-fn line_of(input: &str, at: usize) -> usize {
-    input.as_bytes()[..at.min(input.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 #[cfg(test)]

@@ -121,9 +121,24 @@ pub struct KubeReplaySummary {
     pub created: Vec<String>,
     /// Reports to the scheduler: `task STATE: reason`.
     pub reported: Vec<String>,
+    /// The recorded worker pods' owners (their `airflow-worker` label), with the number of
+    /// events of their pods. A pod whose owner is the replaying executor's own
+    /// [`KubeReplaySpec::scheduler_id`] cannot be handed over, so it is not tracked.
+    #[serde(skip)]
+    pub owners: BTreeMap<String, usize>,
+}
+
+impl KubeReplaySummary {
+    /// Events of recorded pods owned by `scheduler_id`: pods the replay cannot take over when
+    /// `scheduler_id` is the replaying executor's.
+    #[must_use]
+    pub fn events_owned_by(&self, scheduler_id: &str) -> usize {
+        self.owners.get(scheduler_id).copied().unwrap_or(0)
+    }
 }
 
 /// Replays `input`; returns one entry per event (or malformed line), in order, and the summary.
+/// [`KubeReplay`] does the same one event at a time, for a stream read incrementally.
 #[must_use]
 pub fn replay_kube_watch(
     input: &str,
@@ -132,29 +147,88 @@ pub fn replay_kube_watch(
     Vec<Result<EventDecisions, MalformedLine>>,
     KubeReplaySummary,
 ) {
-    let mut r = Replayer {
-        spec: spec.clone(),
-        ex: None,
-        now: Timestamp(0),
-        handed_over: BTreeSet::new(),
-        started: BTreeSet::new(),
-        last_seen: BTreeMap::new(),
-        summary: KubeReplaySummary::default(),
-    };
-    let mut out = Vec::new();
-    for (line, parsed) in classify::watch_lines(input) {
+    let mut replay = KubeReplay::new(spec);
+    let out = classify::watch_lines(input)
+        .into_iter()
+        .map(|(line, parsed)| replay.push(line, parsed))
+        .collect();
+    (out, replay.finish())
+}
+
+/// A replay fed one recorded event at a time ([`classify::watch_lines_from`] reads them
+/// incrementally): what [`replay_kube_watch`] does, in memory that grows with the pods alive
+/// and the tries handed over, not with the input.
+///
+/// ```
+/// use podwarden_sim::classify::watch_lines_from;
+/// use podwarden_sim::kube_replay::{KubeReplay, KubeReplaySpec};
+///
+/// let stream = "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"9\"}}}\n{oops\n";
+/// let mut replay = KubeReplay::new(&KubeReplaySpec::default());
+/// for item in watch_lines_from(stream.as_bytes()) {
+///     let (line, parsed) = item.unwrap();
+///     let _decisions = replay.push(line, parsed);
+/// }
+/// let summary = replay.finish();
+/// assert_eq!((summary.events, summary.malformed), (1, 1));
+/// ```
+#[derive(Debug)]
+pub struct KubeReplay {
+    r: Replayer,
+}
+
+impl KubeReplay {
+    /// A replay with nothing read yet.
+    #[must_use]
+    pub fn new(spec: &KubeReplaySpec) -> Self {
+        Self {
+            r: Replayer {
+                spec: spec.clone(),
+                ex: None,
+                now: Timestamp(0),
+                handed_over: BTreeSet::new(),
+                started: BTreeSet::new(),
+                last_seen: BTreeMap::new(),
+                summary: KubeReplaySummary::default(),
+            },
+        }
+    }
+
+    /// Replays one recorded event starting on `line` (or counts it malformed).
+    ///
+    /// # Errors
+    /// [`MalformedLine`] when `parsed` is an error: the event is skipped.
+    pub fn push(
+        &mut self,
+        line: usize,
+        parsed: Result<WatchLine, ParseError>,
+    ) -> Result<EventDecisions, MalformedLine> {
         match parsed {
-            Ok(watch_line) => out.push(Ok(r.event(line, watch_line))),
+            Ok(watch_line) => Ok(self.r.event(line, watch_line)),
             Err(error) => {
-                r.summary.malformed += 1;
-                out.push(Err(MalformedLine { line, error }));
+                self.r.summary.malformed += 1;
+                Err(MalformedLine { line, error })
             }
         }
     }
-    r.summary.tries_tracked = r.handed_over.len();
-    (out, r.summary)
+
+    /// The summary so far.
+    #[must_use]
+    pub fn summary(&self) -> KubeReplaySummary {
+        KubeReplaySummary {
+            tries_tracked: self.r.handed_over.len(),
+            ..self.r.summary.clone()
+        }
+    }
+
+    /// The summary of the whole stream.
+    #[must_use]
+    pub fn finish(self) -> KubeReplaySummary {
+        self.summary()
+    }
 }
 
+#[derive(Debug)]
 struct Replayer {
     spec: KubeReplaySpec,
     ex: Option<Executor>,
@@ -193,6 +267,9 @@ impl Replayer {
                         result.event = kind.as_str();
                         result.pod = Some(pod.pod_ref().to_string());
                         let key = pod.task_key().ok();
+                        if let Some(owner) = pod.labels.get(label::AIRFLOW_WORKER) {
+                            *self.summary.owners.entry(owner.clone()).or_default() += 1;
+                        }
                         self.executor_for(pod);
                         if let Some(key) = &key {
                             if main_started(pod) {

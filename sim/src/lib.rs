@@ -40,6 +40,7 @@ pub mod summary;
 pub mod sweep;
 mod time;
 pub mod trace;
+pub mod watch_stream;
 pub mod world;
 
 pub use builder::WorldBuilder;

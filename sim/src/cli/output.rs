@@ -1,21 +1,24 @@
 //! Reading the input and writing the output of the commands: standard streams and files, a
 //! closed pipe taken as a normal end.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 
 use super::exit::{EXIT_OK, EXIT_UNREADABLE};
 
-/// Reads FILE (or stdin for `-`) as UTF-8 text.
-pub(super) fn read_input(file: &PathBuf) -> Result<String, String> {
+/// Opens FILE (or stdin for `-`) to be read incrementally, with the name to give it in
+/// messages (`standard input` for `-`).
+pub(super) fn open_input(file: &PathBuf) -> Result<(Box<dyn BufRead>, String), String> {
     if file.as_os_str() == "-" {
-        let mut text = String::new();
-        io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        Ok(text)
+        Ok((
+            Box::new(io::BufReader::new(io::stdin())),
+            "standard input".into(),
+        ))
     } else {
-        std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+        let name = file.display().to_string();
+        std::fs::File::open(file)
+            .map(|f| (Box::new(io::BufReader::new(f)) as Box<dyn BufRead>, name))
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
     }
 }
 

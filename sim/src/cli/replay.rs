@@ -1,22 +1,15 @@
 //! `replay`: a trace run again line by line, or a recorded Kubernetes watch stream.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use super::args::{DbState, ReplayArgs};
 use super::exit::{EXIT_BAD_LINES, EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATION};
 use super::lab::Lab;
-use super::output::{print_out, read_input, write_failed_with};
+use super::output::{open_input, print_out, write_failed_with};
 
 pub(super) fn run_kube_replay(lab: &Lab, args: &ReplayArgs, path: &PathBuf) -> u8 {
-    use crate::kube_replay::{self, DbAssumption, KubeReplaySpec};
-    let input = match read_input(path) {
-        Ok(text) => text,
-        Err(message) => {
-            eprintln!("{} replay: {message}", lab.program);
-            return EXIT_UNREADABLE;
-        }
-    };
+    use crate::kube_replay::{DbAssumption, KubeReplay, KubeReplaySpec};
     let spec = KubeReplaySpec {
         scheduler_id: args.scheduler_id.clone(),
         db: match args.db_state {
@@ -31,19 +24,42 @@ pub(super) fn run_kube_replay(lab: &Lab, args: &ReplayArgs, path: &PathBuf) -> u
         eprintln!("{} replay: --scheduler-id: {e}", lab.program);
         return EXIT_UNREADABLE;
     }
-    let (events, summary) = kube_replay::replay_kube_watch(&input, &spec);
-    let mut text = String::new();
-    for e in &events {
-        match e {
-            Ok(decisions) => {
-                text += &serde_json::to_string(decisions).unwrap_or_default();
-                text.push('\n');
+    let (input, name) = match open_input(path) {
+        Ok(opened) => opened,
+        Err(message) => {
+            eprintln!("{} replay: {message}", lab.program);
+            return EXIT_UNREADABLE;
+        }
+    };
+    let mut replay = KubeReplay::new(&spec);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    // Printed as read: one recorded event in memory at a time.
+    for item in crate::classify::watch_lines_from(input) {
+        let (line, parsed) = match item {
+            Ok(item) => item,
+            Err(e) => {
+                if let Err(e) = out.flush() {
+                    return write_failed_with(&e, EXIT_UNREADABLE);
+                }
+                eprintln!("{} replay: cannot read {name}: {e}", lab.program);
+                return EXIT_UNREADABLE;
             }
-            Err(bad) => eprintln!("line {}: {}", bad.line, bad.error),
+        };
+        let written = match replay.push(line, parsed) {
+            Ok(decisions) => writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&decisions).unwrap_or_default()
+            ),
+            Err(bad) => out
+                .flush()
+                .map(|()| eprintln!("line {}: {}", bad.line, bad.error)),
+        };
+        if let Err(e) = written {
+            return write_failed_with(&e, EXIT_OK);
         }
     }
-    text += &serde_json::to_string(&serde_json::json!({ "summary": &summary })).unwrap_or_default();
-    text.push('\n');
+    let summary = replay.finish();
     eprintln!(
         "{} events, {} malformed lines skipped, {} tries tracked: {} deletes, {} done labels, \
          {} requeues, {} creates, {} reports",
@@ -56,15 +72,48 @@ pub(super) fn run_kube_replay(lab: &Lab, args: &ReplayArgs, path: &PathBuf) -> u
         summary.created.len(),
         summary.reported.len()
     );
-    let verdict = if summary.malformed > 0 {
+    let mut verdict = if summary.malformed > 0 {
         EXIT_BAD_LINES
     } else {
         EXIT_OK
     };
-    if let Err(e) = print_out(&text) {
+    let own = summary.events_owned_by(&spec.scheduler_id);
+    if own > 0 {
+        eprintln!(
+            "{} replay: {}",
+            lab.program,
+            own_pods_warning(&spec.scheduler_id, own, &summary.owners)
+        );
+        if summary.tries_tracked == 0 {
+            verdict = EXIT_UNREADABLE;
+        }
+    }
+    let line =
+        serde_json::to_string(&serde_json::json!({ "summary": &summary })).unwrap_or_default();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
         return write_failed_with(&e, verdict);
     }
     verdict
+}
+
+/// What `--scheduler-id` means, when it names a recorded owner: its pods are not taken over.
+fn own_pods_warning(
+    scheduler_id: &str,
+    own: usize,
+    owners: &std::collections::BTreeMap<String, usize>,
+) -> String {
+    let seen: Vec<String> = owners
+        .iter()
+        .map(|(owner, events)| format!("{owner:?} ({events} events)"))
+        .collect();
+    format!(
+        "--scheduler-id {scheduler_id:?} owns the pods of {own} recorded events (their \
+         airflow-worker label): --scheduler-id is the replaying executor's own id, and it takes \
+         each recorded try over from the scheduler that owns the pod, so it does not track the \
+         pods it already owns. The recording's owners are {}; give an id that is none of them \
+         (the default, podwarden-replay, unless it is one)",
+        seen.join(", ")
+    )
 }
 
 pub(super) fn run_replay(lab: &Lab, args: &ReplayArgs) -> u8 {

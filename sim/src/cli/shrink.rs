@@ -13,9 +13,17 @@ use crate::{runner, shrink};
 
 /// The world to shrink: a trace's header, or a scenario file (with the swarm draw and policy).
 pub(super) fn shrink_input(lab: &Lab, args: &ShrinkArgs) -> Result<(Scenario, u64), String> {
-    let file = std::fs::File::open(&args.input)
-        .map_err(|e| format!("cannot read {}: {e}", args.input.display()))?;
-    if let Ok((scenario, seed)) = crate::replay::read_header(io::BufReader::new(file)) {
+    let path = args.input.display().to_string();
+    // A shipped scenario's name (no such file) is read from the copy compiled in.
+    let shipped = !args.input.exists() && crate::scenario::shipped::shipped(&path).is_some();
+    let file = match std::fs::File::open(&args.input) {
+        Ok(file) => Some(file),
+        Err(_) if shipped => None,
+        Err(e) => return Err(format!("cannot read {}: {e}", args.input.display())),
+    };
+    if let Some(Ok((scenario, seed))) =
+        file.map(|file| crate::replay::read_header(io::BufReader::new(file)))
+    {
         if args.swarm || args.policy.is_some() || args.seed.is_some() {
             return Err("a trace names its world and seed: --seed, --swarm and --policy apply to a scenario file only".into());
         }
@@ -23,7 +31,6 @@ pub(super) fn shrink_input(lab: &Lab, args: &ShrinkArgs) -> Result<(Scenario, u6
         lab.attach(&mut scenario, None);
         return Ok((scenario, seed));
     }
-    let path = args.input.display().to_string();
     let mut scenario = Scenario::load_with(&path, |s| lab.attach(s, args.policy.as_deref()))
         .map_err(|e| e.to_string())?;
     let seed = args.seed.unwrap_or(scenario.seed);

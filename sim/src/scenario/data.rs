@@ -48,6 +48,29 @@ pub enum ScenarioError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Problems of a scenario file, each at its line and column where it can be told (every bad
+    /// fault, not only the first), with what to change where it can be said.
+    #[error("{}", super::diagnostics::Listed { path, problems })]
+    InFile {
+        /// The file.
+        path: String,
+        /// What is wrong, in file order of the checks.
+        problems: Vec<super::diagnostics::Problem>,
+    },
+    /// Several problems [`Scenario::validate`] found (every bad fault, not only the first).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<Self>),
+    /// A scenario that is neither a file nor a shipped scenario's name.
+    #[error(
+        "cannot read {path}: {source}; it is not a shipped scenario's name either ({})",
+        super::shipped::names_hint(path)
+    )]
+    NotFound {
+        /// What was given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// An unknown policy preset.
     #[error("unknown policy {0:?} (presets: {known}; a policy of your own is known only to the program that registers it)", known = POLICIES.join(", "))]
     UnknownPolicy(String),

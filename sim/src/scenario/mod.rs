@@ -7,8 +7,10 @@
 //! checks in `validation`, their ranges in [`limits`].
 
 mod data;
+pub mod diagnostics;
 pub mod limits;
 mod loading;
+pub mod shipped;
 #[cfg(test)]
 mod tests;
 mod validation;

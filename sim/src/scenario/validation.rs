@@ -13,13 +13,27 @@ impl Scenario {
     /// [`ScenarioError::OutOfRange`] naming the first field out of range (with its position,
     /// e.g. `faults[1].duration_s`) and its allowed range; [`ScenarioError::UnknownPolicy`];
     /// [`ScenarioError::Invalid`] for an invalid `[config]` or a policy of your own named like a
-    /// preset.
+    /// preset. Every bad fault is reported, not only the first: several problems are
+    /// [`ScenarioError::Several`].
     pub fn validate(&self) -> Result<(), ScenarioError> {
+        let mut problems: Vec<ScenarioError> = self.check_world().err().into_iter().collect();
+        for (i, f) in self.faults.iter().enumerate() {
+            problems.extend(self.check_fault(i, f).err());
+        }
+        problems.extend(self.check_executors().err());
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(ScenarioError::Several(problems)),
+        }
+    }
+
+    /// The world's own fields (everything but the faults and the executors' configuration).
+    fn check_world(&self) -> Result<(), ScenarioError> {
         use limits::{
             HEARTBEAT_MS, KUBELET_MS, KUBERNETES_MINOR, LATENCY_MS, LOOP_MS, MAX_NODES,
-            MAX_NODE_CAPACITY, MAX_OFFSET_MS, MAX_PARALLELISM, MAX_PRESTART_BUDGET,
-            MAX_RANDOM_FAULTS, MAX_RANDOM_RATE, MAX_RETRIES, MAX_SCHEDULERS, MAX_SPAN_S,
-            MAX_STORM_PODS, MAX_TASKS,
+            MAX_NODE_CAPACITY, MAX_PARALLELISM, MAX_PRESTART_BUDGET, MAX_RANDOM_FAULTS,
+            MAX_RANDOM_RATE, MAX_RETRIES, MAX_SCHEDULERS, MAX_TASKS,
         };
         int("schedulers", self.schedulers, 1, MAX_SCHEDULERS)?;
         int("cluster.nodes", self.cluster.nodes, 1, MAX_NODES)?;
@@ -144,7 +158,13 @@ impl Scenario {
                 return Err(out_of_range(name, rate, allowed));
             }
         }
-        for (i, f) in self.faults.iter().enumerate() {
+        Ok(())
+    }
+
+    /// The `i`-th fault: its start, its indices and its spans.
+    fn check_fault(&self, i: usize, f: &Fault) -> Result<(), ScenarioError> {
+        use limits::{MAX_OFFSET_MS, MAX_STORM_PODS};
+        {
             let at = f.at_s();
             if !(at.is_finite() && at >= 0.0 && at <= self.heal_s) {
                 return Err(out_of_range(
@@ -209,6 +229,12 @@ impl Scenario {
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// The policy and the executors' configuration.
+    fn check_executors(&self) -> Result<(), ScenarioError> {
+        use limits::MAX_SPAN_S;
         if let Some(mine) = self.extensions.policy() {
             if POLICIES.contains(&mine.name()) {
                 return Err(ScenarioError::Invalid(format!(
