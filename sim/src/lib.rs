@@ -31,6 +31,7 @@ pub mod invariants;
 pub mod kube_replay;
 pub mod plot;
 pub mod replay;
+pub mod reproduce;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

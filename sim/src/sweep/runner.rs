@@ -129,7 +129,7 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
                 bar.inc(1);
                 if let Ok(mut t) = tally.lock() {
                     match outcome {
-                        Ok(o) => add_run(&mut t.report, &base, spec, seed, o, knobs),
+                        Ok(o) => add_run(&mut t.report, seed, o, knobs),
                         Err(e) => {
                             if t.error.as_ref().is_none_or(|(s, _)| seed < *s) {
                                 t.error = Some((seed, e));
@@ -160,8 +160,6 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
 /// Adds one seed's run to the report.
 fn add_run(
     report: &mut SweepReport,
-    base: &Scenario,
-    spec: &SweepSpec,
     seed: u64,
     outcome: crate::world::RunOutcome,
     knobs: Option<String>,
@@ -182,21 +180,11 @@ fn add_run(
     }
     if let Some(v) = outcome.violation {
         *report.violations.entry(v.invariant.clone()).or_default() += 1;
-        let reproduce = if spec.swarm {
-            format!(
-                "{} run {} --swarm --seed {seed} --policy {} --trace trace.jsonl",
-                base.extensions.program(),
-                base.source.clone().unwrap_or_default(),
-                base.policy
-            )
-        } else {
-            v.reproduce.clone()
-        };
         report.failures.push(Failure {
             seed,
             invariant: v.invariant,
             detail: v.detail,
-            reproduce,
+            reproduce: v.reproduce,
             swarm: knobs,
         });
     }

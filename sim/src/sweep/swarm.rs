@@ -13,6 +13,7 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
     let mut rng = stream(seed, "swarm");
     let mut s = base.clone();
     s.name = format!("{}-swarm", base.name);
+    s.extensions = s.extensions.drawn_by_swarm_of_source();
     s.schedulers = rng.random_range(1..=5);
     s.cluster.nodes = rng.random_range(2..=8);
     s.cluster.node_capacity = rng.random_range(20..=80);
