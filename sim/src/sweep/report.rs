@@ -62,6 +62,10 @@ pub struct SweepReport {
     pub policy: String,
     /// Swarm mode.
     pub swarm: bool,
+    /// In swarm mode: what the draws keep from the scenario file and what they draw
+    /// ([`swarm_over`](super::swarm::swarm_over)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm_over: Option<String>,
     /// Seeds run.
     pub seeds_run: u64,
     /// Violations per invariant.
@@ -157,6 +161,7 @@ impl SweepReport {
             self.scenario = other.scenario.clone();
             self.policy = other.policy.clone();
             self.swarm = other.swarm;
+            self.swarm_over = other.swarm_over.clone();
         }
         match (&mut self.identity, other.identity) {
             (Some(mine), Some(theirs)) => {
@@ -201,6 +206,9 @@ impl SweepReport {
             self.policy,
             if self.swarm { ", swarm" } else { "" }
         );
+        if let Some(over) = &self.swarm_over {
+            let _ = writeln!(out, "{:<28} {over}", "swarm");
+        }
         let _ = writeln!(out, "{:<28} {}", "seeds run", self.seeds_run);
         match self.identity.as_ref() {
             Some(id) if id.shard_count > 1 && id.shards.len() == 1 => {

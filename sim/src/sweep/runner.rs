@@ -8,7 +8,7 @@ use crate::trace::Trace;
 use crate::world::World;
 
 use super::report::{percentile, Failure, Shard, SweepIdentity, SweepReport};
-use super::swarm::swarm;
+use super::swarm::{swarm, swarm_over};
 
 /// Sweep settings.
 #[derive(Debug, Clone)]
@@ -91,6 +91,7 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
             scenario: base.name.clone(),
             policy: base.policy.clone(),
             swarm: spec.swarm,
+            swarm_over: spec.swarm.then(|| swarm_over(&base)),
             identity: Some(SweepIdentity {
                 scenario_hash: format!("{:016x}", hash.value()),
                 first_seed: spec.first,
