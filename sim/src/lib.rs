@@ -24,6 +24,7 @@
 pub mod builder;
 pub mod classify;
 pub mod cli;
+pub mod comparison;
 pub mod coverage;
 pub mod custom;
 pub mod extensions;
