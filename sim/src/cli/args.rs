@@ -171,6 +171,9 @@ pub(super) struct CheckArgs {
     /// Seed (default: the scenario's).
     #[arg(long)]
     pub(super) seed: Option<u64>,
+    /// Policy preset (default: the scenario's).
+    #[arg(long)]
+    pub(super) policy: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -42,7 +42,7 @@ pub(super) fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
         match result {
             Ok(r) => reports.push(r),
             Err(e) => {
-                eprintln!("{} compare: {e}", lab.program);
+                eprintln!("{} compare: {}", lab.program, lab.describe(&e));
                 return EXIT_UNREADABLE;
             }
         }

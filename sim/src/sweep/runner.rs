@@ -166,6 +166,11 @@ fn add_run(
     knobs: Option<String>,
 ) {
     report.seeds_run += 1;
+    if report.custom_invariants.is_empty() {
+        report
+            .custom_invariants
+            .clone_from(&outcome.custom_invariants);
+    }
     let s = &outcome.summary;
     report.tasks += s.tasks as u64;
     report.succeeded += s.succeeded as u64;
