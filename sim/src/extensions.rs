@@ -97,6 +97,7 @@ pub struct Extensions {
     policy: Option<CustomPolicy>,
     invariants: Option<InvariantFactory>,
     program: Option<String>,
+    drawn_by_swarm: bool,
 }
 
 impl Extensions {
@@ -126,6 +127,26 @@ impl Extensions {
     pub fn with_program(mut self, program: impl Into<String>) -> Self {
         self.program = Some(program.into());
         self
+    }
+
+    /// Marks the world as the swarm's draw over the file in its scenario's `source` (set by
+    /// [`crate::sweep::swarm`]), so its reproduce command says `--swarm`.
+    #[must_use]
+    pub fn drawn_by_swarm_of_source(mut self) -> Self {
+        self.drawn_by_swarm = true;
+        self
+    }
+
+    /// Forgets that mark: for a world changed after the draw (a shrink candidate).
+    pub(crate) fn not_drawn(mut self) -> Self {
+        self.drawn_by_swarm = false;
+        self
+    }
+
+    /// Whether the world is the swarm's draw over its scenario's file.
+    #[must_use]
+    pub fn drawn_by_swarm(&self) -> bool {
+        self.drawn_by_swarm
     }
 
     /// The custom policy, if any.

@@ -24,6 +24,7 @@
 pub mod builder;
 pub mod classify;
 pub mod cli;
+pub mod comparison;
 pub mod coverage;
 pub mod custom;
 pub mod extensions;
@@ -31,6 +32,7 @@ pub mod invariants;
 pub mod kube_replay;
 pub mod plot;
 pub mod replay;
+pub mod reproduce;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

@@ -166,43 +166,10 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// Two reports side by side, line by line.
+/// Two reports side by side: [`crate::comparison::side_by_side`].
 #[must_use]
 pub fn side_by_side(a: &RunReport, b: &RunReport) -> String {
-    let verdict = |r: &RunReport| match &r.outcome.violation {
-        None => "all held".to_string(),
-        Some(v) => format!("VIOLATED {}", v.invariant),
-    };
-    let mut rows = vec![("policy".to_string(), a.policy.clone(), b.policy.clone())];
-    let la = a.outcome.summary.lines();
-    let lb = b.outcome.summary.lines();
-    let mut keys: Vec<String> = la.iter().map(|(k, _)| k.clone()).collect();
-    for (k, _) in &lb {
-        if !keys.contains(k) {
-            keys.push(k.clone());
-        }
-    }
-    for k in keys {
-        let get = |l: &[(String, String)]| {
-            l.iter()
-                .find(|(x, _)| *x == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| "-".into())
-        };
-        rows.push((k.clone(), get(&la), get(&lb)));
-    }
-    rows.push(("invariants".into(), verdict(a), verdict(b)));
-    let width = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(10)
-        .min(60);
-    let mut out = format!("scenario {} (seed {})\n", a.scenario, a.seed);
-    for (k, x, y) in rows {
-        let _ = writeln!(out, "{k:<24} {x:<width$}  {y}");
-    }
-    out
+    crate::comparison::side_by_side(a, b)
 }
 
 /// The shipped scenarios: `(name, description, path)`, sorted by name.

@@ -249,7 +249,7 @@ fn compare_shows_both_policies_and_exits_1_when_one_violates() {
         .split_once("  ")
         .unwrap_or_else(|| panic!("two columns: {verdicts:?}"));
     assert_eq!(left.trim(), "VIOLATED no_thrash", "{stdout}");
-    assert_eq!(right.trim(), "all held", "{stdout}");
+    assert_eq!(right.trim(), "all 9 held", "{stdout}");
     let relabels = field(&stdout, "owner relabels").unwrap_or_default();
     let relabels: Vec<&str> = relabels.split_whitespace().collect();
     assert_eq!(relabels.len(), 2, "{stdout}");

@@ -186,3 +186,50 @@ fn a_sweep_checks_your_invariants_in_every_world() {
         report.failures
     );
 }
+
+#[test]
+fn sweep_and_compare_summaries_name_your_invariants_when_they_hold() {
+    use podwarden_sim::extensions::{Extensions, InvariantFactory};
+    use podwarden_sim::sweep::{sweep, SweepSpec};
+    let mut s = small();
+    s.extensions = Extensions::new().with_invariants(InvariantFactory::new(|| {
+        vec![Box::new(NoHastyDelete) as Box<dyn Invariant>]
+    }));
+    let spec = SweepSpec {
+        first: 0,
+        end: 2,
+        jobs: 1,
+        shard: None,
+        swarm: false,
+        policy: None,
+        progress: false,
+    };
+    let report = sweep(s.clone(), &spec).expect("runs");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(report.custom_invariants, ["no_hasty_delete"]);
+    let text = report.to_text();
+    assert!(
+        text.contains("no_hasty_delete              0 violations (yours)"),
+        "{text}"
+    );
+    let report_of = |policy: &str| {
+        podwarden_sim::runner::run(s.clone(), Some(3), Some(policy), None).expect("runs")
+    };
+    let table =
+        podwarden_sim::comparison::side_by_side(&report_of("default"), &report_of("airflow"));
+    let verdict = table
+        .lines()
+        .find(|l| l.starts_with("invariants "))
+        .expect("a verdict row");
+    assert_eq!(
+        verdict.split_whitespace().collect::<Vec<_>>(),
+        ["invariants", "all", "10", "held", "all", "10", "held"]
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["your", "invariants", "no_hasty_delete", "no_hasty_delete"]),
+        "{table}"
+    );
+}

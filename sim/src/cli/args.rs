@@ -171,6 +171,9 @@ pub(super) struct CheckArgs {
     /// Seed (default: the scenario's).
     #[arg(long)]
     pub(super) seed: Option<u64>,
+    /// Policy preset (default: the scenario's).
+    #[arg(long)]
+    pub(super) policy: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +190,10 @@ pub(super) struct CompareArgs {
     /// Also draw both runs as SVG timelines, one above the other, on one time axis.
     #[arg(long, value_name = "FILE.svg")]
     pub(super) plot: Option<PathBuf>,
+    /// Output format: `json` is `{scenario, seed, runs: [A, B]}`, each run as `run --format
+    /// json` prints it.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(super) format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use super::output::{print_out, write_failed_with};
 use crate::runner;
 
 pub(super) fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
-    let scenario = match lab.load(&args.scenario, None) {
+    let scenario = match lab.load(&args.scenario, args.policy.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -16,7 +16,7 @@ pub(super) fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
         match runner::run(scenario.clone(), args.seed, None, None) {
             Ok(r) => hashes.push(("in process", r.outcome.trace_hash)),
             Err(e) => {
-                eprintln!("{} check-determinism: {e}", lab.program);
+                eprintln!("{} check-determinism: {}", lab.program, lab.describe(&e));
                 return EXIT_UNREADABLE;
             }
         }
@@ -36,6 +36,9 @@ pub(super) fn run_check(lab: &Lab, args: &CheckArgs) -> u8 {
         cmd.args(["run", &args.scenario, "--format", "json"]);
         if let Some(seed) = args.seed {
             cmd.args(["--seed", &seed.to_string()]);
+        }
+        if let Some(policy) = &args.policy {
+            cmd.args(["--policy", policy]);
         }
         let hash = cmd
             .output()

@@ -1,10 +1,10 @@
 //! `compare`: one scenario and seed under two policies, side by side.
 
-use super::args::CompareArgs;
+use super::args::{CompareArgs, Format};
 use super::exit::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATION};
 use super::lab::Lab;
 use super::output::{create_output, fill_output, print_out, write_failed_with};
-use crate::runner;
+use crate::{comparison, runner};
 
 pub(super) fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
     if args.policy.len() != 2 {
@@ -42,7 +42,7 @@ pub(super) fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
         match result {
             Ok(r) => reports.push(r),
             Err(e) => {
-                eprintln!("{} compare: {e}", lab.program);
+                eprintln!("{} compare: {}", lab.program, lab.describe(&e));
                 return EXIT_UNREADABLE;
             }
         }
@@ -59,7 +59,24 @@ pub(super) fn run_compare(lab: &Lab, args: &CompareArgs) -> u8 {
     } else {
         EXIT_OK
     };
-    if let Err(e) = print_out(&runner::side_by_side(&reports[0], &reports[1])) {
+    let text = match args.format {
+        Format::Text => comparison::side_by_side(&reports[0], &reports[1]),
+        Format::Json => {
+            let both = comparison::Comparison {
+                scenario: &reports[0].scenario,
+                seed: reports[0].seed,
+                runs: [&reports[0], &reports[1]],
+            };
+            match serde_json::to_string_pretty(&both) {
+                Ok(json) => json + "\n",
+                Err(e) => {
+                    eprintln!("{} compare: {e}", lab.program);
+                    return EXIT_UNREADABLE;
+                }
+            }
+        }
+    };
+    if let Err(e) = print_out(&text) {
         return write_failed_with(&e, verdict);
     }
     verdict

@@ -2,7 +2,7 @@
 //! every command asks of it (loading a scenario with that code attached).
 
 use crate::extensions::{CustomPolicy, Extensions, InvariantFactory};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioError, POLICIES};
 
 use super::exit::EXIT_UNREADABLE;
 
@@ -59,8 +59,28 @@ impl Lab {
     /// Loads a scenario file, selects `policy` and attaches this lab's code.
     pub(super) fn load(&self, path: &str, policy: Option<&str>) -> Result<Scenario, u8> {
         Scenario::load_with(path, |s| self.attach(s, policy)).map_err(|e| {
-            eprintln!("{}: {e}", self.program);
+            eprintln!("{}: {}", self.program, self.describe(&e));
             EXIT_UNREADABLE
         })
+    }
+
+    /// The policies `--policy` takes here: the presets, then this program's own.
+    pub(super) fn known_policies(&self) -> String {
+        let mut known = format!("presets: {}", POLICIES.join(", "));
+        if !self.policies.is_empty() {
+            let mine: Vec<&str> = self.policies.keys().map(String::as_str).collect();
+            known += &format!("; {}'s own: {}", self.program, mine.join(", "));
+        }
+        known
+    }
+
+    /// An error as this program says it: an unknown policy lists the policies it knows.
+    pub(super) fn describe(&self, e: &ScenarioError) -> String {
+        match e {
+            ScenarioError::UnknownPolicy(name) if !self.policies.is_empty() => {
+                format!("unknown policy {name:?} ({})", self.known_policies())
+            }
+            other => other.to_string(),
+        }
     }
 }

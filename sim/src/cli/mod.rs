@@ -30,11 +30,11 @@
 //!
 //! ```text
 //! podwarden-sim run SCENARIO [--seed N] [--policy P] [--trace FILE] [--swarm] [--plot FILE.svg]
-//! podwarden-sim compare SCENARIO --policy A --policy B [--seed N] [--plot FILE.svg]
+//! podwarden-sim compare SCENARIO --policy A --policy B [--seed N] [--plot FILE.svg] [--format json]
 //! podwarden-sim sweep SCENARIO [--seeds A..B] [--jobs N] [--swarm] [--policy P] [--shard i/n]
 //! podwarden-sim sweep --merge FILE… [--allow-partial]
 //! podwarden-sim replay TRACE | --kube-watch FILE
-//! podwarden-sim check-determinism SCENARIO [--seed N]
+//! podwarden-sim check-determinism SCENARIO [--seed N] [--policy P]
 //! podwarden-sim shrink TRACE | SCENARIO [--seed N] [--swarm] [--policy P] [--out PREFIX]
 //! podwarden-sim list
 //! podwarden-sim classify FILE     # FILE may be `-` for stdin
@@ -70,6 +70,18 @@ use self::exit::EXIT_UNREADABLE;
 pub use self::lab::Lab;
 
 impl Lab {
+    /// The command line's parser, named for this program, its `--policy` help listing the
+    /// presets and this program's own policies.
+    fn command(&self) -> clap::Command {
+        let policy_help = format!("Policy: {}", self.known_policies());
+        let mut cmd = Cli::command().name(self.program.clone());
+        for sub in ["run", "compare", "sweep", "shrink", "check-determinism"] {
+            let help = policy_help.clone();
+            cmd = cmd.mut_subcommand(sub, |c| c.mut_arg("policy", |a| a.help(help)));
+        }
+        cmd
+    }
+
     /// Runs the command line on this process's arguments.
     #[must_use]
     pub fn main(&self) -> ExitCode {
@@ -83,8 +95,8 @@ impl Lab {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let cmd = Cli::command().name(self.program.clone());
-        let parsed = cmd
+        let parsed = self
+            .command()
             .try_get_matches_from(args)
             .and_then(|m| Cli::from_arg_matches(&m));
         let cli = match parsed {
@@ -105,5 +117,57 @@ impl Lab {
             Command::CheckDeterminism(args) => check::run_check(self, &args),
             Command::Shrink(args) => shrink::run_shrink(self, &args),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use podwarden_core::policy::Policies;
+
+    use super::Lab;
+    use crate::extensions::CustomPolicy;
+    use crate::scenario::ScenarioError;
+
+    #[test]
+    fn the_labs_help_and_unknown_policy_error_list_its_own_policies() {
+        let lab = Lab::new("my-lab").policy(CustomPolicy::new("careful", Policies::new()));
+        let mut cmd = lab.command();
+        for sub in ["run", "compare", "sweep", "shrink", "check-determinism"] {
+            let help = cmd
+                .find_subcommand_mut(sub)
+                .expect("a subcommand")
+                .render_help()
+                .to_string();
+            assert!(
+                help.contains("presets: default, airflow")
+                    && help.contains("my-lab's own: careful"),
+                "{sub}: {help}"
+            );
+        }
+        let e = lab.describe(&ScenarioError::UnknownPolicy("carefull".into()));
+        assert!(
+            e.starts_with("unknown policy \"carefull\" (presets: default,")
+                && e.ends_with("; my-lab's own: careful)"),
+            "{e}"
+        );
+        // The plain program says what it always said.
+        let plain = Lab::new("podwarden-sim");
+        let e = plain.describe(&ScenarioError::UnknownPolicy("x".into()));
+        assert_eq!(e, ScenarioError::UnknownPolicy("x".into()).to_string());
+        let parsed = plain
+            .command()
+            .try_get_matches_from([
+                "podwarden-sim",
+                "check-determinism",
+                "a.toml",
+                "--policy",
+                "airflow",
+            ])
+            .expect("check-determinism takes --policy");
+        let (_, sub) = parsed.subcommand().expect("a subcommand");
+        assert_eq!(
+            sub.get_one::<String>("policy").map(String::as_str),
+            Some("airflow")
+        );
     }
 }

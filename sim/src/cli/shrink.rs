@@ -7,6 +7,7 @@ use super::args::ShrinkArgs;
 use super::exit::{EXIT_OK, EXIT_UNREADABLE};
 use super::lab::Lab;
 use super::output::{print_out, write_failed};
+use crate::reproduce::shell_word;
 use crate::scenario::Scenario;
 use crate::sweep;
 use crate::{runner, shrink};
@@ -116,7 +117,7 @@ pub(super) fn run_shrink(lab: &Lab, args: &ShrinkArgs) -> u8 {
          detail      {detail}\n\
          scenario    {toml}\n\
          trace       {trace}\n\
-         reproduce   {program} run {toml} && {program} replay {trace}\n",
+         reproduce   {program} run {toml_word} --seed {seed} --policy {policy} && {program} replay {trace_word}\n",
         invariant = shrunk.violation.invariant,
         seed = shrunk.seed,
         size = shrink::size_line(&shrunk.scenario),
@@ -125,7 +126,10 @@ pub(super) fn run_shrink(lab: &Lab, args: &ShrinkArgs) -> u8 {
         detail = shrunk.violation.detail,
         toml = toml_path.display(),
         trace = trace_path.display(),
-        program = lab.program,
+        program = shell_word(&lab.program),
+        toml_word = shell_word(&toml_path.display().to_string()),
+        trace_word = shell_word(&trace_path.display().to_string()),
+        policy = shell_word(&shrunk.scenario.policy),
     );
     if let Err(e) = print_out(&text) {
         return write_failed(&e);

@@ -94,6 +94,11 @@ pub fn shrink(
         seed,
     })?;
     let target = original.invariant.clone();
+    // Every candidate is a world of its own, no longer the file's (nor its swarm draw): their
+    // reproduce commands must not name the file.
+    let mut scenario = scenario;
+    scenario.source = None;
+    scenario.extensions = scenario.extensions.not_drawn();
     let mut best = (scenario, seed, original.clone());
     let mut runs = 1;
     let mut steps = Vec::new();

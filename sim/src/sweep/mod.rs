@@ -14,4 +14,4 @@ pub use self::report::{
     MAX_SEEDS_PER_PROCESS,
 };
 pub use self::runner::{sweep, SweepSpec};
-pub use self::swarm::swarm;
+pub use self::swarm::{swarm, swarm_over, SWARM_DRAWS};

@@ -62,10 +62,18 @@ pub struct SweepReport {
     pub policy: String,
     /// Swarm mode.
     pub swarm: bool,
+    /// In swarm mode: what the draws keep from the scenario file and what they draw
+    /// ([`swarm_over`](super::swarm::swarm_over)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm_over: Option<String>,
     /// Seeds run.
     pub seeds_run: u64,
     /// Violations per invariant.
     pub violations: BTreeMap<String, u64>,
+    /// Invariants of your own every seed checked, by name (a row each in the text, violated or
+    /// not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_invariants: Vec<String>,
     /// Every failing seed, by seed.
     pub failures: Vec<Failure>,
     /// Tasks run, succeeded, failed (sums).
@@ -157,6 +165,10 @@ impl SweepReport {
             self.scenario = other.scenario.clone();
             self.policy = other.policy.clone();
             self.swarm = other.swarm;
+            self.swarm_over = other.swarm_over.clone();
+        }
+        if self.custom_invariants.is_empty() {
+            self.custom_invariants.clone_from(&other.custom_invariants);
         }
         match (&mut self.identity, other.identity) {
             (Some(mine), Some(theirs)) => {
@@ -201,6 +213,9 @@ impl SweepReport {
             self.policy,
             if self.swarm { ", swarm" } else { "" }
         );
+        if let Some(over) = &self.swarm_over {
+            let _ = writeln!(out, "{:<28} {over}", "swarm");
+        }
         let _ = writeln!(out, "{:<28} {}", "seeds run", self.seeds_run);
         match self.identity.as_ref() {
             Some(id) if id.shard_count > 1 && id.shards.len() == 1 => {
@@ -261,8 +276,15 @@ impl SweepReport {
             let n = self.violations.get(*name).copied().unwrap_or(0);
             let _ = writeln!(out, "{name:<28} {n} violations");
         }
+        for name in &self.custom_invariants {
+            let n = self.violations.get(name).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name:<28} {n} violations (yours)");
+        }
         for (name, n) in &self.violations {
-            if !crate::invariants::INVARIANTS.contains(&name.as_str()) && name != livelock {
+            if !crate::invariants::INVARIANTS.contains(&name.as_str())
+                && name != livelock
+                && !self.custom_invariants.contains(name)
+            {
                 let _ = writeln!(out, "{name:<28} {n} violations");
             }
         }

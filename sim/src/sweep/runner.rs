@@ -8,7 +8,7 @@ use crate::trace::Trace;
 use crate::world::World;
 
 use super::report::{percentile, Failure, Shard, SweepIdentity, SweepReport};
-use super::swarm::swarm;
+use super::swarm::{swarm, swarm_over};
 
 /// Sweep settings.
 #[derive(Debug, Clone)]
@@ -91,6 +91,7 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
             scenario: base.name.clone(),
             policy: base.policy.clone(),
             swarm: spec.swarm,
+            swarm_over: spec.swarm.then(|| swarm_over(&base)),
             identity: Some(SweepIdentity {
                 scenario_hash: format!("{:016x}", hash.value()),
                 first_seed: spec.first,
@@ -129,7 +130,7 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
                 bar.inc(1);
                 if let Ok(mut t) = tally.lock() {
                     match outcome {
-                        Ok(o) => add_run(&mut t.report, &base, spec, seed, o, knobs),
+                        Ok(o) => add_run(&mut t.report, seed, o, knobs),
                         Err(e) => {
                             if t.error.as_ref().is_none_or(|(s, _)| seed < *s) {
                                 t.error = Some((seed, e));
@@ -160,13 +161,16 @@ pub fn sweep(mut base: Scenario, spec: &SweepSpec) -> Result<SweepReport, Scenar
 /// Adds one seed's run to the report.
 fn add_run(
     report: &mut SweepReport,
-    base: &Scenario,
-    spec: &SweepSpec,
     seed: u64,
     outcome: crate::world::RunOutcome,
     knobs: Option<String>,
 ) {
     report.seeds_run += 1;
+    if report.custom_invariants.is_empty() {
+        report
+            .custom_invariants
+            .clone_from(&outcome.custom_invariants);
+    }
     let s = &outcome.summary;
     report.tasks += s.tasks as u64;
     report.succeeded += s.succeeded as u64;
@@ -182,21 +186,11 @@ fn add_run(
     }
     if let Some(v) = outcome.violation {
         *report.violations.entry(v.invariant.clone()).or_default() += 1;
-        let reproduce = if spec.swarm {
-            format!(
-                "{} run {} --swarm --seed {seed} --policy {} --trace trace.jsonl",
-                base.extensions.program(),
-                base.source.clone().unwrap_or_default(),
-                base.policy
-            )
-        } else {
-            v.reproduce.clone()
-        };
         report.failures.push(Failure {
             seed,
             invariant: v.invariant,
             detail: v.detail,
-            reproduce,
+            reproduce: v.reproduce,
             swarm: knobs,
         });
     }

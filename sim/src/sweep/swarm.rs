@@ -5,19 +5,85 @@ use rand::Rng;
 use crate::scenario::{Fault, Scenario};
 use crate::world::stream;
 
-/// Draws every knob of the world from `seed` (VOPR's swarm testing): scheduler count, nodes,
-/// churn, fault kinds and rates, latencies and policy options. Returns the scenario and a line
-/// describing the draw.
+/// What a swarm draw takes from the scenario file and what it draws from the seed: printed in
+/// the sweep's header and in `docs/simulator.md`, and the rule [`swarm`] follows.
+pub const SWARM_DRAWS: &str = "drawn per seed: schedulers, nodes and their capacity, duration \
+and heal time, the load (tasks, runtimes, failure rate, retries, KPO share, stuck sidecars), \
+image pull, admission and OOM failure rates, Kubernetes version, latencies, random fault rates, \
+up to 10 scheduled faults, and the executor options requeue budget, creation batch, publish \
+retries, orphan check interval, pending timeout, delete_worker_pods, KPO cleanup and the \
+prestart budget; kept from the file: its scheduled faults (added to the drawn ones, the world \
+grown to hold them: at least as many schedulers and nodes as they name, heal time at least the \
+last one's start), its policy, parallelism as a floor, and every setting not drawn (loop and \
+heartbeat periods, zombie threshold, lost-task bound, the other executor options and cluster \
+settings)";
+
+/// The sweep header's account of a swarm over `base`: which of the file's faults it keeps, then
+/// [`SWARM_DRAWS`].
+#[must_use]
+pub fn swarm_over(base: &Scenario) -> String {
+    let kept: Vec<String> = base
+        .faults
+        .iter()
+        .map(|f| format!("{} at {} s", f.kind_name(), f.at_s()))
+        .collect();
+    let file = base.source.as_deref().unwrap_or("the scenario");
+    format!(
+        "over {file} with its {} scheduled faults{}; {SWARM_DRAWS}",
+        kept.len(),
+        if kept.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kept.join(", "))
+        }
+    )
+}
+
+/// The least a drawn world must have to hold the file's scheduled faults: schedulers, nodes,
+/// and heal time.
+fn room_for(faults: &[Fault]) -> (u32, u32, f64) {
+    let mut room = (0u32, 0u32, 0.0f64);
+    for f in faults {
+        match f {
+            Fault::DrainNode { node, .. } | Fault::NodeLoss { node, .. } => {
+                room.1 = room.1.max(node.saturating_add(1));
+            }
+            Fault::CrashScheduler { scheduler, .. }
+            | Fault::StallScheduler { scheduler, .. }
+            | Fault::Partition { scheduler, .. }
+            | Fault::WatchExpiry { scheduler, .. }
+            | Fault::ClockSkew { scheduler, .. }
+            | Fault::ClockStep { scheduler, .. } => {
+                room.0 = room.0.max(scheduler.saturating_add(1));
+            }
+            Fault::SigtermStorm { .. }
+            | Fault::Preempt { .. }
+            | Fault::DbOutage { .. }
+            | Fault::ApiErrors { .. } => {}
+        }
+        room.2 = room.2.max(f.at_s());
+    }
+    room
+}
+
+/// Draws the world's knobs from `seed` around the file's `base` (VOPR's swarm testing):
+/// scheduler count, nodes, churn, fault kinds and rates, latencies and policy options;
+/// [`SWARM_DRAWS`] says exactly what is drawn and what the file keeps. Returns the scenario and
+/// a line describing the draw.
 #[must_use]
 pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
     let mut rng = stream(seed, "swarm");
     let mut s = base.clone();
     s.name = format!("{}-swarm", base.name);
-    s.schedulers = rng.random_range(1..=5);
-    s.cluster.nodes = rng.random_range(2..=8);
+    s.extensions = s.extensions.drawn_by_swarm_of_source();
+    // The draws come first and in a fixed order, so a file without scheduled faults gets the
+    // same world as ever; the floors only ever raise a drawn value.
+    let (schedulers, nodes, last_fault_s) = room_for(&base.faults);
+    s.schedulers = rng.random_range(1..=5).max(schedulers);
+    s.cluster.nodes = rng.random_range(2..=8).max(nodes);
     s.cluster.node_capacity = rng.random_range(20..=80);
     s.duration_s = f64::from(rng.random_range(5u32..=20)) * 60.0;
-    s.heal_s = s.duration_s;
+    s.heal_s = s.duration_s.max(last_fault_s);
     s.load.tasks = rng.random_range(50..=600);
     s.load.runtime_min_s = f64::from(rng.random_range(5u32..=30));
     s.load.runtime_max_s = s.load.runtime_min_s + f64::from(rng.random_range(10u32..=200));
@@ -149,6 +215,7 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
     }
     // Both termination behaviours: before 1.27 a deleted pod goes with its phase unchanged.
     s.cluster.kubernetes_minor = if rng.random_bool(0.3) { 26 } else { 31 };
+    faults.extend(base.faults.iter().cloned());
     s.faults = faults;
     let line = format!(
         "schedulers {} nodes {}x{} (Kubernetes 1.{}) tasks {} over {:.0} s, runtime {:.0}-{:.0} s, faults {:?}, requeue budget {}, batch {}, latencies api {} watch {} db {} ms",

@@ -252,3 +252,75 @@ fn swarm_draws_are_seeded_and_valid() {
     }
     assert_ne!(swarm(&base, 1).1, swarm(&base, 2).1);
 }
+
+#[test]
+fn a_swarm_keeps_the_files_faults_and_grows_the_world_to_hold_them() {
+    use crate::scenario::Fault;
+    let plain = Scenario {
+        name: "mine".into(),
+        source: Some("my.toml".into()),
+        duration_s: 1_500.0,
+        heal_s: 1_500.0,
+        schedulers: 7,
+        cluster: crate::scenario::Cluster {
+            nodes: 10,
+            ..Default::default()
+        },
+        ..Scenario::default()
+    };
+    let crash = Fault::CrashScheduler {
+        at_s: 1_500.0,
+        scheduler: 6,
+        restart_after_s: 30.0,
+    };
+    let drain = Fault::DrainNode {
+        at_s: 40.0,
+        node: 9,
+    };
+    let with_faults = Scenario {
+        faults: vec![crash.clone(), drain.clone()],
+        ..plain.clone()
+    };
+    for seed in 0..50 {
+        let (drawn, line) = swarm(&with_faults, seed);
+        let (without, _) = swarm(&plain, seed);
+        drawn
+            .validate()
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert!(drawn.schedulers >= 7 && drawn.cluster.nodes >= 10, "{line}");
+        assert!(drawn.heal_s >= 1_500.0, "{line}");
+        assert_eq!(
+            drawn.faults[drawn.faults.len() - 2..],
+            [crash.clone(), drain.clone()]
+        );
+        assert!(
+            line.contains("CrashScheduler { at_s: 1500.0, scheduler: 6"),
+            "{line}"
+        );
+        // What the floors do not touch is drawn exactly as without the file's faults.
+        assert_eq!(drawn.load, without.load, "seed {seed}");
+        assert_eq!(drawn.latency, without.latency, "seed {seed}");
+    }
+    // The sweep's results change with the file, and its header says what was kept.
+    let spec = SweepSpec {
+        swarm: true,
+        ..spec(0, 2, None)
+    };
+    let a = sweep(plain.clone(), &spec).unwrap();
+    let b = sweep(with_faults.clone(), &spec).unwrap();
+    assert_ne!(
+        (a.coverage.clone(), a.tasks, a.requeues),
+        (b.coverage.clone(), b.tasks, b.requeues)
+    );
+    let text = b.to_text();
+    assert!(
+        text.contains(
+            "swarm                        over my.toml with its 2 scheduled faults \
+             (crash_scheduler at 1500 s, drain_node at 40 s); drawn per seed: schedulers"
+        ),
+        "{text}"
+    );
+    assert!(a
+        .to_text()
+        .contains("over my.toml with its 0 scheduled faults; drawn"));
+}

@@ -28,25 +28,7 @@ impl World {
             seed: self.seed,
             detail,
             recent_trace: self.trace.recent(),
-            reproduce: format!(
-                "{} run {} --seed {} --policy {} --trace trace.jsonl",
-                self.scenario.extensions.program(),
-                self.scenario_path_hint(),
-                self.seed,
-                self.scenario.policy
-            ),
-        }
-    }
-
-    /// The scenario file to name in the reproduce command: as given, but a shipped scenario is
-    /// named relative to the workspace so the command works from any checkout.
-    fn scenario_path_hint(&self) -> String {
-        match &self.scenario.source {
-            Some(path) => match path.find("sim/scenarios/") {
-                Some(i) => path[i..].to_string(),
-                None => path.clone(),
-            },
-            None => format!("sim/scenarios/{}.toml", self.scenario.name),
+            reproduce: crate::reproduce::command(&self.scenario, self.seed),
         }
     }
 
