@@ -63,7 +63,7 @@ pub struct SweepReport {
     /// Swarm mode.
     pub swarm: bool,
     /// In swarm mode: what the draws keep from the scenario file and what they draw
-    /// ([`swarm_over`](super::swarm::swarm_over)).
+    /// ([`swarm_over`](crate::sweep::swarm_over)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm_over: Option<String>,
     /// Seeds run.
