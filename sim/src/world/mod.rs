@@ -301,8 +301,9 @@ impl World {
         self
     }
 
-    /// Runs past the first violation to the end (it is still the one reported): for pictures
-    /// of how a policy goes wrong over time (`--plot`), not for checking.
+    /// Runs past the first violation to the end (it is still the one reported): for exploring
+    /// how a policy goes wrong over time in a program of your own, not for checking. The
+    /// command line never uses it (a `--plot` run stops where the same run without it stops).
     #[must_use]
     pub fn keep_going(mut self) -> Self {
         self.keep_going = true;
