@@ -136,6 +136,8 @@ pub struct World {
     pub(crate) recent_removals: std::collections::VecDeque<Ms>,
     /// Run past the first violation ([`World::keep_going`]).
     keep_going: bool,
+    /// Which fault hit which try, for the failed tries' causes.
+    pub(crate) fault_log: crate::failures::FaultLog,
     /// Events at the current instant, and whether they passed the livelock limit.
     same_instant: SameInstant,
     livelocked: bool,
@@ -203,6 +205,7 @@ impl World {
             violation: None,
             recent_removals: std::collections::VecDeque::new(),
             keep_going: false,
+            fault_log: crate::failures::FaultLog::default(),
             same_instant: SameInstant::new(livelock::limit_for(&scenario)),
             livelocked: false,
             custom: Registered::default(),
@@ -317,8 +320,13 @@ impl World {
             self.now = self.now.max(self.end);
             self.check_end();
         }
-        self.summary
-            .finish(self.now, &self.db, self.api.pods.len(), &self.scheds);
+        self.summary.finish(
+            self.now,
+            &self.db,
+            self.api.pods.len(),
+            &self.scheds,
+            &self.checker,
+        );
         let trace_error = self.trace.finish().err();
         RunOutcome {
             summary: self.summary,
