@@ -53,7 +53,7 @@ pub fn run_plotted(
 ) -> Result<(RunReport, crate::plot::Timeline), ScenarioError> {
     let (sink, timeline) = crate::plot::timeline_sink();
     let report = drive(scenario, seed, policy, trace, Some(Box::new(sink)))?;
-    let timeline = timeline.borrow().clone();
+    let timeline = timeline.borrow().clone().with_report(&report);
     Ok((report, timeline))
 }
 
