@@ -39,8 +39,9 @@ pub fn run(
     drive(scenario, seed, policy, trace, None)
 }
 
-/// Runs like [`run`], past the first violation (it is still the one reported), and draws the
-/// run's [`Timeline`](crate::plot::Timeline) from its trace as it goes.
+/// Runs exactly like [`run`] (same events, same stop at the first violation, same summary and
+/// trace) and draws the run's [`Timeline`](crate::plot::Timeline) from its trace as it goes: a
+/// picture shows what the run did and never changes it.
 ///
 /// # Errors
 /// As [`run`].
@@ -52,12 +53,12 @@ pub fn run_plotted(
 ) -> Result<(RunReport, crate::plot::Timeline), ScenarioError> {
     let (sink, timeline) = crate::plot::timeline_sink();
     let report = drive(scenario, seed, policy, trace, Some(Box::new(sink)))?;
-    let timeline = timeline.borrow().clone();
+    let timeline = timeline.borrow().clone().with_report(&report);
     Ok((report, timeline))
 }
 
-/// One run: the policy override, the trace file (and `also`, which sees every trace line and
-/// makes the run go past its first violation), the report.
+/// One run: the policy override, the trace file (and `also`, which sees every trace line but
+/// changes nothing of the run), the report.
 fn drive(
     mut scenario: Scenario,
     seed: Option<u64>,
@@ -79,7 +80,6 @@ fn drive(
         }
         None => None,
     };
-    let keep_going = also.is_some();
     let sink = match (file, also) {
         (Some(f), Some(a)) => Trace::writing(Box::new(crate::plot::Tee(f, a))),
         (Some(out), None) | (None, Some(out)) => Trace::writing(out),
@@ -87,10 +87,7 @@ fn drive(
     };
     let name = scenario.name.clone();
     let policy = scenario.policy.clone();
-    let mut world = World::new(scenario, seed, sink)?;
-    if keep_going {
-        world = world.keep_going();
-    }
+    let world = World::new(scenario, seed, sink)?;
     let seed = world.seed();
     let outcome = world.run();
     if let Some(e) = &outcome.trace_error {

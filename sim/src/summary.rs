@@ -63,6 +63,53 @@ pub struct Summary {
     pub task_latency: LatencyHistogram,
     /// The faults and decisions this run reached, by name ([`crate::coverage`]).
     pub coverage: crate::coverage::RunCoverage,
+    /// Owner relabels applied, split by whether the old owner was alive.
+    pub owner_changes: OwnerChanges,
+    /// Every job of every scheduler (job id → scheduler index, start, restart, stop).
+    pub schedulers: crate::roster::Roster,
+    /// Failed tries (a user retry consumed, or the task failed for good), with their cause, in
+    /// order; the text shows the first [`crate::failures::FAILED_TRIES_SHOWN`].
+    pub failed_tries: Vec<crate::failures::FailedTry>,
+    /// User retries consumed, by cause (the cause's headline).
+    pub retries_by_cause: BTreeMap<String, u64>,
+    /// What each fault did: pods it hit, tries it cost.
+    pub fault_effects: Vec<crate::failures::FaultEffect>,
+}
+
+/// Owner relabels applied, split by whether the old owner was alive (as `no_thrash` judges
+/// it): adoptions from dead (or stalled) owners are the policy doing its job; relabels of a live
+/// owner's pods are thrash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OwnerChanges {
+    /// Pods taken from a dead or stalled owner (adoptions).
+    pub from_dead_owner: u64,
+    /// Pods taken from a live owner (thrash).
+    pub from_live_owner: u64,
+    /// Each change, in order (for the timeline; not in the JSON report).
+    #[serde(skip)]
+    pub log: Vec<OwnerChange>,
+}
+
+/// One owner relabel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerChange {
+    /// When, simulated milliseconds.
+    pub at_ms: Ms,
+    /// The pod relabelled.
+    pub pod: String,
+    /// Whether its old owner was alive.
+    pub owner_alive: bool,
+}
+
+impl OwnerChanges {
+    pub(crate) fn record(&mut self, change: OwnerChange) {
+        if change.owner_alive {
+            self.from_live_owner += 1;
+        } else {
+            self.from_dead_owner += 1;
+        }
+        self.log.push(change);
+    }
 }
 
 /// Latencies in buckets 2.5 % wide (a log scale), so that sweeps and shards merge percentiles
@@ -112,7 +159,16 @@ impl LatencyHistogram {
 }
 
 impl Summary {
-    pub(crate) fn finish(&mut self, now: Ms, db: &Db, pods_left: usize, scheds: &[Sched]) {
+    pub(crate) fn finish(
+        &mut self,
+        now: Ms,
+        db: &Db,
+        pods_left: usize,
+        scheds: &[Sched],
+        checker: &crate::invariants::Checker,
+    ) {
+        self.owner_changes = checker.owner_changes.clone();
+        self.schedulers = checker.roster.clone();
         self.simulated_ms = now;
         self.tasks = db.tis.len();
         self.succeeded = db
@@ -214,16 +270,50 @@ impl Summary {
                 self.zombie_tasks_failed.to_string(),
             ),
             ("owner relabels".into(), self.owner_patches().to_string()),
+            (
+                "  from dead owners".into(),
+                format!("{} (adoptions)", self.owner_changes.from_dead_owner),
+            ),
+            (
+                "  from live owners".into(),
+                format!("{} (thrash)", self.owner_changes.from_live_owner),
+            ),
         ]);
-        for (id, c) in &self.per_scheduler {
+        let mut restarts: BTreeMap<u32, u32> = BTreeMap::new();
+        for job in self.schedulers.jobs() {
+            let c = self
+                .per_scheduler
+                .get(&job.job)
+                .copied()
+                .unwrap_or_default();
+            let (key, when) = if job.restart {
+                let n = restarts.entry(job.scheduler).or_default();
+                *n += 1;
+                (
+                    format!("scheduler {} restart {n}", job.scheduler),
+                    format!(
+                        ", restarted at {} s",
+                        crate::time::secs_text(job.started_ms)
+                    ),
+                )
+            } else {
+                (format!("scheduler {}", job.scheduler), String::new())
+            };
             v.push((
-                format!("scheduler {id}"),
+                key,
                 format!(
-                    "creates {} patches {} (owner {}) deletes {} lists {} db {}",
-                    c.creates, c.patches, c.owner_patches, c.deletes, c.lists, c.db_queries
+                    "job {}{when}: creates {} patches {} (owner {}) deletes {} lists {} db {}",
+                    job.job,
+                    c.creates,
+                    c.patches,
+                    c.owner_patches,
+                    c.deletes,
+                    c.lists,
+                    c.db_queries
                 ),
             ));
         }
+        crate::failures::lines(self, &mut v);
         v
     }
 

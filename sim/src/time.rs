@@ -9,3 +9,14 @@ pub(crate) type Ms = u64;
 pub(crate) fn secs(s: f64) -> Ms {
     podwarden_core::time::secs_to_ms(s)
 }
+
+/// Milliseconds as seconds for a person to read, to a tenth: `900` for 900,000 ms, `12.5` for
+/// 12,500 ms, `250` for 250,040 ms.
+pub(crate) fn secs_text(ms: Ms) -> String {
+    let tenths = ms.saturating_add(50) / 100;
+    if tenths.is_multiple_of(10) {
+        (tenths / 10).to_string()
+    } else {
+        format!("{}.{}", tenths / 10, tenths % 10)
+    }
+}

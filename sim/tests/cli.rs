@@ -508,22 +508,28 @@ fn compare_plot_draws_both_timelines_and_the_thrash_shows_only_under_legacy_adop
     assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
     let titles: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("font-weight=\"bold\""))
+        .filter(|l| l.contains("font-size=\"14\" font-weight=\"bold\""))
         .collect();
     assert_eq!(titles.len(), 2, "one timeline per policy");
     assert!(
         titles[0].contains("policy legacy-adoption") && !titles[0].contains("— 0 owner changes")
     );
     assert!(titles[1].contains("policy default") && titles[1].contains("— 0 owner changes"));
-    // The thrash strip: purple bars only in the first timeline.
+    // The owner-change strip: a bar of a live owner's pods taken (thrash) in the first timeline
+    // only, with the verdict and the violation marker inside its frame.
     let second = text.find(titles[1]).expect("second title");
-    let bars = |s: &str| s.matches("fill=\"#6a1b9a\"").count();
+    let live_bars = |s: &str| s.matches("from live owners</title>").count();
     assert!(
-        bars(&text[..second]) > 2,
-        "owner-change bars under legacy adoption"
+        live_bars(&text[..second]) >= 1,
+        "a live-owner bar under legacy adoption"
     );
-    // Under default: only the strip's label, its axis and the legend use the colour.
-    assert_eq!(bars(&text[second..]), 3, "no owner change under default");
+    assert!(text[..second].contains("◀ VIOLATED no_thrash at 300 s"));
+    assert_eq!(
+        live_bars(&text[second..]),
+        0,
+        "no owner change under default"
+    );
+    assert!(text[second..].contains("invariants all 9 held"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -118,11 +118,10 @@ fn timestamp_liveness_adopts_a_skewed_live_schedulers_pods() {
     for (bad, d) in control(&scenario, SEEDS, "timestamp-liveness", "no_thrash") {
         let detail = bad.outcome.violation.map(|v| v.detail).unwrap_or_default();
         // Scheduler index 1 is the skewed one: job "2" at first. Marked failed by its peers it
-        // exits ("killed externally") and comes back with a new id; either way it is the
-        // scheduler whose pods are taken, and never job 1 or 3 (both on true time).
+        // exits ("killed externally") and comes back with a new job id; either way it is the
+        // scheduler whose pods are taken (messages name schedulers by index, as the trace does).
         assert!(
-            !detail.contains("from live scheduler 1 ")
-                && !detail.contains("from live scheduler 3 "),
+            detail.contains("from live scheduler 1 (job "),
             "seed {}: the skewed scheduler's pods are the ones taken: {detail}",
             bad.seed
         );

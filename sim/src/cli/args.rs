@@ -69,8 +69,8 @@ pub(super) struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: Format,
-    /// Also draw the run as an SVG timeline here (the run then goes past a violation, so the
-    /// picture covers it all; the verdict is still the first violation).
+    /// Also draw the run as an SVG timeline here. The run is the same as without it (it stops
+    /// at the first violation, with the same summary and trace): the picture shows what it did.
     #[arg(long, value_name = "FILE.svg")]
     pub(super) plot: Option<PathBuf>,
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use podwarden_core::{label, PodView, ReportedState, TaskKey};
 
+use crate::roster::Roster;
 use crate::scenario::Scenario;
+use crate::summary::{OwnerChange, OwnerChanges};
 use crate::time::{secs, Ms};
 use crate::world::sched_state::PROBE_PERIOD;
 
@@ -37,6 +39,11 @@ pub(crate) struct Checker {
     /// Pods that ended while their task instance waited on their try, not answered yet.
     unanswered: BTreeMap<String, (TaskKey, Ms)>,
     fired: Option<(&'static str, String)>,
+    /// Every job of every scheduler: how messages name a scheduler.
+    pub(crate) roster: Roster,
+    /// Owner relabels applied, by whether the old owner was alive (the one home of that
+    /// judgement: `no_thrash`'s).
+    pub(crate) owner_changes: OwnerChanges,
 }
 
 impl Checker {
@@ -72,7 +79,20 @@ impl Checker {
         }
     }
 
-    /// `no_thrash`: `patcher` relabels `pod` with `labels`.
+    /// Scheduler `index` started (or restarted) as job `id`: alive.
+    pub(crate) fn scheduler_started(&mut self, index: u32, id: &str, now: Ms) {
+        self.roster.started(index, id, now);
+        self.set_alive(id, true);
+    }
+
+    /// Job `id` stopped (crashed, killed externally, restarted by the probe): dead.
+    pub(crate) fn scheduler_stopped(&mut self, id: &str, now: Ms) {
+        self.roster.stopped(id, now);
+        self.set_alive(id, false);
+    }
+
+    /// `no_thrash`: `patcher` relabels `pod` with `labels`. Also counts the owner change as an
+    /// adoption from a dead (or stalled) owner or a relabel of a live owner's pod.
     pub(crate) fn label_patch(
         &mut self,
         patcher: &str,
@@ -83,17 +103,26 @@ impl Checker {
         let Some(new_owner) = labels.get(label::AIRFLOW_WORKER) else {
             return;
         };
-        let old = pod.labels.get(label::AIRFLOW_WORKER);
-        if let Some(old) = old {
-            if old != new_owner && old != patcher && self.alive.contains(old) {
-                self.fire(
-                    "no_thrash",
-                    format!(
-                        "scheduler {patcher} relabelled pod {} from live scheduler {old} at {now} ms",
-                        pod.name
-                    ),
-                );
-            }
+        let Some(old) = pod.labels.get(label::AIRFLOW_WORKER) else {
+            return;
+        };
+        if old == new_owner || old == patcher {
+            return;
+        }
+        let owner_alive = self.alive.contains(old);
+        self.owner_changes.record(OwnerChange {
+            at_ms: now,
+            pod: pod.name.clone(),
+            owner_alive,
+        });
+        if owner_alive {
+            let detail = format!(
+                "{} relabelled pod {} from live {} at {now} ms",
+                self.roster.name(patcher),
+                pod.name,
+                self.roster.name(old)
+            );
+            self.fire("no_thrash", detail);
         }
     }
 
@@ -193,7 +222,9 @@ impl Checker {
         match self.reports.get(key) {
             Some((first_by, first_state, at)) => {
                 let detail = format!(
-                    "try {key} reported twice: {first_state:?} by scheduler {first_by} at {at} ms, then {state:?} by scheduler {by} at {now} ms"
+                    "try {key} reported twice: {first_state:?} by {} at {at} ms, then {state:?} by {} at {now} ms",
+                    self.roster.name(first_by),
+                    self.roster.name(by)
                 );
                 self.fire("exactly_once_accounting", detail);
             }
@@ -255,12 +286,11 @@ impl Checker {
             return;
         };
         if healthy && now.saturating_sub(since) > self.stall_grace_ms {
-            self.fire(
-                "stall_detected",
-                format!(
-                    "scheduler {index} stalled at {since} ms and still reports healthy at {now} ms"
-                ),
+            let detail = format!(
+                "{} stalled at {since} ms and still reports healthy at {now} ms",
+                self.roster.name_of_index(index)
             );
+            self.fire("stall_detected", detail);
         }
         if !healthy {
             self.stalled.remove(&index);
@@ -271,12 +301,11 @@ impl Checker {
     /// justified (`why` says what the bound counts).
     pub(crate) fn core_state(&mut self, scheduler: &str, tracked: usize, bound: usize, why: &str) {
         if tracked > bound {
-            self.fire(
-                "bounded_core_state",
-                format!(
-                    "scheduler {scheduler} tracks {tracked} tries, only {bound} justified ({why})"
-                ),
+            let detail = format!(
+                "{} tracks {tracked} tries, only {bound} justified ({why})",
+                self.roster.name(scheduler)
             );
+            self.fire("bounded_core_state", detail);
         }
     }
 }
@@ -314,11 +343,28 @@ mod tests {
     #[test]
     fn no_thrash_fires_only_for_a_live_owner() {
         let mut c = checker(1);
-        c.set_alive("7", true);
+        c.scheduler_started(0, "5", 0);
+        c.scheduler_started(1, "7", 0);
+        c.scheduler_started(2, "9", 0);
+        c.scheduler_stopped("9", 1);
         c.label_patch("5", &pod("p", "9"), &owner("5"), 1);
         assert_eq!(c.take(), None, "9 is dead: adoption is fine");
         c.label_patch("5", &pod("p", "7"), &owner("5"), 2);
-        assert_eq!(c.take().map(|v| v.0), Some("no_thrash"));
+        let (name, detail) = c.take().expect("a live owner's pod taken");
+        assert_eq!(name, "no_thrash");
+        assert_eq!(
+            detail,
+            "scheduler 0 (job 5) relabelled pod p from live scheduler 1 (job 7) at 2 ms"
+        );
+        c.label_patch("5", &pod("p", "5"), &owner("5"), 3);
+        assert_eq!(
+            (
+                c.owner_changes.from_dead_owner,
+                c.owner_changes.from_live_owner
+            ),
+            (1, 1),
+            "one of each; a pod already its own is no change"
+        );
     }
 
     #[test]
@@ -395,13 +441,16 @@ mod tests {
     fn exactly_once_fires_on_a_second_report_and_on_an_unanswered_end() {
         let k = key();
         let mut c = checker(1);
+        c.scheduler_started(0, "5", 0);
+        c.scheduler_started(0, "7", 900_000);
         c.reported("5", &k, ReportedState::Failed, 1);
         assert_eq!(c.take(), None);
         c.reported("7", &k, ReportedState::Failed, 2);
         let (name, detail) = c.take().expect("a second report");
         assert_eq!(name, "exactly_once_accounting");
         assert!(
-            detail.contains("scheduler 5") && detail.contains("scheduler 7"),
+            detail.contains("by scheduler 0 (job 5) at")
+                && detail.contains("by scheduler 0 (job 7, restarted at 900 s) at"),
             "{detail}"
         );
 

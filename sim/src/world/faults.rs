@@ -16,6 +16,7 @@ impl World {
     pub(crate) fn apply_fault(&mut self, fault: Fault) {
         self.summary.faults += 1;
         self.summary.coverage.count(fault.kind_name());
+        let index = self.fault_log.fault(&mut self.summary, &fault, self.now);
         match fault {
             Fault::DrainNode { node, .. } => {
                 // In range: validated at load (`faults[i].node` below `cluster.nodes`).
@@ -24,16 +25,19 @@ impl World {
                 // Maintenance done, the node is uncordoned (as `kubectl uncordon` after a drain).
                 self.after(DRAIN_MAINTENANCE_MS, Ev::Uncordon { node: node as u32 });
                 for name in self.pods_on(node) {
+                    self.fault_hits(index, &name);
                     self.delete_pod(&name, 30, Some("EvictionByEvictionAPI"));
                 }
             }
             Fault::SigtermStorm { pods, .. } => {
                 for name in self.pick_pods(pods) {
+                    self.fault_hits(index, &name);
                     self.delete_pod(&name, 30, None);
                 }
             }
             Fault::Preempt { pods, .. } => {
                 for name in self.pick_pods(pods) {
+                    self.fault_hits(index, &name);
                     self.delete_pod(&name, 30, Some("PreemptionByScheduler"));
                 }
             }
@@ -44,6 +48,12 @@ impl World {
                 ..
             } => {
                 // In range: validated at load (`faults[i].node` below `cluster.nodes`).
+                let already_lost = self.nodes.get(node as usize).is_none_or(|n| n.lost);
+                if !already_lost {
+                    for name in self.pods_on(node as usize) {
+                        self.fault_hits(index, &name);
+                    }
+                }
                 self.lose_node(node as usize, duration_s, returns);
             }
             Fault::CrashScheduler {
@@ -125,6 +135,15 @@ impl World {
                 self.api.errors = Some((code, rate.clamp(0.0, 1.0)));
                 self.api.errors_until = self.api.errors_until.max(until);
                 self.at(until, Ev::ApiErrorsEnd);
+            }
+        }
+    }
+
+    /// Fault `index` hits pod `name` (counted for a worker pod: its try may fail of it).
+    fn fault_hits(&mut self, index: usize, name: &str) {
+        if let Some(p) = self.api.pods.get(name) {
+            if p.kind == super::cluster::PodKind::Worker {
+                self.fault_log.hit(&mut self.summary, index, &p.key);
             }
         }
     }

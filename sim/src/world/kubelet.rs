@@ -306,7 +306,7 @@ impl World {
                     }
                     // The task's own failure: the runner records it (a user retry).
                     1 if same_try => {
-                        self.fail_try(idx);
+                        self.fail_try(idx, "task failed: exit code 1".into(), None);
                     }
                     // OOM-killed: the process died without a word (its heartbeats stop); the
                     // executor reports.
@@ -408,7 +408,11 @@ impl World {
                     && ti.state == Some(TaskState::Running)
                 {
                     // The task handles SIGTERM by failing its try.
-                    self.fail_try(idx);
+                    self.fail_try(
+                        idx,
+                        "task got SIGTERM: its pod was deleted while it ran".into(),
+                        None,
+                    );
                 }
             }
         }

@@ -136,6 +136,8 @@ pub struct World {
     pub(crate) recent_removals: std::collections::VecDeque<Ms>,
     /// Run past the first violation ([`World::keep_going`]).
     keep_going: bool,
+    /// Which fault hit which try, for the failed tries' causes.
+    pub(crate) fault_log: crate::failures::FaultLog,
     /// Events at the current instant, and whether they passed the livelock limit.
     same_instant: SameInstant,
     livelocked: bool,
@@ -203,6 +205,7 @@ impl World {
             violation: None,
             recent_removals: std::collections::VecDeque::new(),
             keep_going: false,
+            fault_log: crate::failures::FaultLog::default(),
             same_instant: SameInstant::new(livelock::limit_for(&scenario)),
             livelocked: false,
             custom: Registered::default(),
@@ -301,8 +304,9 @@ impl World {
         self
     }
 
-    /// Runs past the first violation to the end (it is still the one reported): for pictures
-    /// of how a policy goes wrong over time (`--plot`), not for checking.
+    /// Runs past the first violation to the end (it is still the one reported): for exploring
+    /// how a policy goes wrong over time in a program of your own, not for checking. The
+    /// command line never uses it (a `--plot` run stops where the same run without it stops).
     #[must_use]
     pub fn keep_going(mut self) -> Self {
         self.keep_going = true;
@@ -316,8 +320,13 @@ impl World {
             self.now = self.now.max(self.end);
             self.check_end();
         }
-        self.summary
-            .finish(self.now, &self.db, self.api.pods.len(), &self.scheds);
+        self.summary.finish(
+            self.now,
+            &self.db,
+            self.api.pods.len(),
+            &self.scheds,
+            &self.checker,
+        );
         let trace_error = self.trace.finish().err();
         RunOutcome {
             summary: self.summary,

@@ -57,7 +57,7 @@ impl World {
                 heartbeat: local,
             },
         );
-        self.checker.set_alive(&id, true);
+        self.checker.scheduler_started(i, &id, now);
         self.api.watches.remove(&i);
         self.drain(i);
         // Spread the schedulers' loops so they do not tick in lockstep.
@@ -77,7 +77,7 @@ impl World {
         s.buffered.clear();
         let id = s.id.clone();
         self.api.watches.remove(&i);
-        self.checker.set_alive(&id, false);
+        self.checker.scheduler_stopped(&id, self.now);
         for ti in &mut self.db.tis {
             if ti.adopting_by.as_deref() == Some(id.as_str()) {
                 ti.adopting_by = None;
@@ -277,6 +277,11 @@ impl World {
                 ti.queued_by = None;
                 ti.done_at = Some(now);
                 self.checker.retry_consumed(&key, never_started, now);
+                let cause = format!(
+                    "stuck in queued: revoked 3 times after {} s each",
+                    crate::time::secs_text(TASK_QUEUED_TIMEOUT)
+                );
+                self.failed_try_cause(&key, cause, false, !never_started, Some(i));
             }
         }
     }
@@ -292,7 +297,14 @@ impl World {
             let key = self.db.tis[idx].key.clone();
             self.checker.abandoned(&key);
             self.checker.retry_consumed(&key, false, self.now);
-            self.fail_try(idx);
+            self.fail_try(
+                idx,
+                format!(
+                    "zombie task instance: no task heartbeat for {} s",
+                    crate::time::secs_text(threshold)
+                ),
+                None,
+            );
         }
     }
 
@@ -426,7 +438,7 @@ impl World {
                     self.summary.coverage.count("pending timeout");
                 }
                 self.checker.reported(&id, &key, state, self.now);
-                self.on_report(&id, &key, state);
+                self.on_report(i, &id, &key, state, reason);
             }
             CommandKind::Notice(Notice::Requeue {
                 key,
@@ -452,26 +464,6 @@ impl World {
                 self.on_orphans_resolved(&id, &adopted, &reset)
             }
         }
-    }
-
-    /// The scheduler reads a try's end (Airflow's `process_executor_events`): a failure of a try
-    /// that is still queued or running by this scheduler costs a user retry.
-    fn on_report(&mut self, id: &str, key: &TaskKey, state: ReportedState) {
-        let Some(idx) = self.db.find(key) else { return };
-        let ti = &self.db.tis[idx];
-        if state != ReportedState::Failed || ti.key.try_number != key.try_number {
-            return;
-        }
-        if !matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
-            || ti.queued_by.as_deref() != Some(id)
-        {
-            return;
-        }
-        let never_started = !ti.started.contains(&key.try_number);
-        self.summary.failures_reported += 1;
-        // Whether it costs a retry or fails the task outright, a failure is charged to the user.
-        self.checker.retry_consumed(key, never_started, self.now);
-        self.fail_try(idx);
     }
 
     fn on_orphans_resolved(&mut self, id: &str, adopted: &[TaskKey], reset: &[TaskKey]) {

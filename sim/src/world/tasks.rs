@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use rand::Rng;
 
 use podwarden_core::db::{DbOutcome, TaskState};
-use podwarden_core::{CommandKind, TaskKey};
+use podwarden_core::{CommandKind, ReportedState, TaskKey};
 
 use super::db::Ti;
 use super::event::Ev;
@@ -50,10 +50,15 @@ impl World {
         }
     }
 
-    /// A try failed for good in the scheduler's eyes: a new try if retries remain, else FAILED.
-    /// Returns whether a user retry was consumed.
-    pub(crate) fn fail_try(&mut self, idx: usize) -> bool {
+    /// A try failed for good in the scheduler's eyes, because of `cause` (decided by scheduler
+    /// `decided_by`, when one did): a new try if retries remain, else FAILED. Returns whether a
+    /// user retry was consumed.
+    pub(crate) fn fail_try(&mut self, idx: usize, cause: String, decided_by: Option<u32>) -> bool {
         let now = self.now;
+        let retried = self.db.tis[idx].retries_left > 0;
+        let key = self.db.tis[idx].key.clone();
+        let started = self.db.tis[idx].started.contains(&key.try_number);
+        self.failed_try_cause(&key, cause, retried, started, decided_by);
         let ti = &mut self.db.tis[idx];
         ti.process_died_at = None;
         if ti.retries_left > 0 {
@@ -70,6 +75,55 @@ impl World {
             ti.done_at = Some(now);
             false
         }
+    }
+
+    /// The scheduler reads a try's end (Airflow's `process_executor_events`): a failure of a try
+    /// that is still queued or running by this scheduler costs a user retry.
+    pub(super) fn on_report(
+        &mut self,
+        i: u32,
+        id: &str,
+        key: &TaskKey,
+        state: ReportedState,
+        reason: Option<String>,
+    ) {
+        let Some(idx) = self.db.find(key) else { return };
+        let ti = &self.db.tis[idx];
+        if state != ReportedState::Failed || ti.key.try_number != key.try_number {
+            return;
+        }
+        if !matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
+            || ti.queued_by.as_deref() != Some(id)
+        {
+            return;
+        }
+        let never_started = !ti.started.contains(&key.try_number);
+        self.summary.failures_reported += 1;
+        // Whether it costs a retry or fails the task outright, a failure is charged to the user.
+        self.checker.retry_consumed(key, never_started, self.now);
+        let cause = reason.unwrap_or_else(|| "reported failed without a reason".into());
+        self.fail_try(idx, cause, Some(i));
+    }
+
+    /// Records a failed try of `key` and its cause in the summary.
+    pub(crate) fn failed_try_cause(
+        &mut self,
+        key: &TaskKey,
+        cause: String,
+        retried: bool,
+        started: bool,
+        decided_by: Option<u32>,
+    ) {
+        let decided_by = decided_by.map(|i| (i, self.checker.roster.name_of_index(i)));
+        let failure = crate::failures::Failure {
+            key: key.clone(),
+            cause,
+            retried,
+            started,
+            decided_by,
+            now: self.now,
+        };
+        self.fault_log.failed(&mut self.summary, failure);
     }
 
     /// Answers a DB query when it arrives.

@@ -1,19 +1,28 @@
 //! Timelines of a run as SVG (`run --plot`, `compare --plot`): one lane per pod, coloured by
-//! phase, with marks for owner changes, requeues and deletions; one lane per scheduler (alive,
-//! stalled, dead); and a strip of API calls per second per scheduler. Built from the trace
-//! lines, so anything with a trace can be drawn. Plain SVG, written by hand: a few rectangles
-//! and lines do not need a plotting library.
+//! phase, with marks for owner changes, requeues and deletions and its name on hover; one lane
+//! per scheduler (alive, stalled, partitioned, dead; restarts marked); fault and violation
+//! markers; owner changes per 30 s from dead and from live owners; API calls per second per
+//! scheduler. Built from the trace lines as the run goes, then completed with the run's report
+//! ([`Timeline::with_report`]: its verdict, pod count, owner liveness, jobs and faults), so the
+//! picture says what the summary says. Plain SVG, written by hand (`svg.rs`): rectangles,
+//! lines and `<title>` tooltips are all it needs, and a plotting crate would not give hover
+//! names or per-lane tooltips without the same code around it.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::rc::Rc;
 
 use podwarden_core::label;
 use serde_json::Value;
 
+use crate::failures::FaultEffect;
+use crate::roster::Job;
+use crate::runner::RunReport;
+use crate::summary::OwnerChange;
 use crate::trace::TraceHeader;
+
+mod svg;
 
 /// Most pod lanes drawn; beyond it, pods with marks come first, then the others evenly.
 const MAX_POD_LANES: usize = 300;
@@ -29,18 +38,6 @@ enum Phase {
     Terminating,
 }
 
-impl Phase {
-    fn colour(self) -> &'static str {
-        match self {
-            Self::Pending => "#c8c8c8",
-            Self::Running => "#42a5f5",
-            Self::Succeeded => "#66bb6a",
-            Self::Failed => "#ef5350",
-            Self::Terminating => "#ffa726",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mark {
     OwnerChange,
@@ -53,6 +50,19 @@ enum SchedState {
     Alive,
     Stalled,
     Dead,
+}
+
+/// What the run's report adds to its trace: the verdict, the counts the summary prints, and the
+/// facts only the world knows (whether an owner was alive, when a job stopped).
+#[derive(Debug, Clone, Default)]
+struct ReportFacts {
+    /// `all 9 held` or `VIOLATED name at N s`.
+    verdict: String,
+    violation_at: Option<u64>,
+    pods_created: u64,
+    owner_changes: Vec<OwnerChange>,
+    faults: Vec<FaultEffect>,
+    jobs: Vec<Job>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -88,6 +98,9 @@ pub struct Timeline {
     /// Owner relabels per 30-second bucket.
     owner_changes_by_bucket: BTreeMap<u64, u32>,
     requeues: u64,
+    /// Partitions per scheduler: start, end.
+    partitions: BTreeMap<u64, Vec<(u64, u64)>>,
+    report: Option<ReportFacts>,
 }
 
 /// Width of the owner-change histogram's buckets.
@@ -132,10 +145,26 @@ impl Timeline {
                 let state = match f["kind"].as_str() {
                     Some("crash_scheduler") => SchedState::Dead,
                     Some("stall_scheduler") => SchedState::Stalled,
+                    Some("partition") => {
+                        let lasts = crate::time::secs(f["duration_s"].as_f64().unwrap_or(0.0));
+                        if let Some(i) = f["scheduler"].as_u64() {
+                            let p = self.partitions.entry(i).or_default();
+                            p.push((t, t.saturating_add(lasts.max(1))));
+                        }
+                        return;
+                    }
                     _ => return,
                 };
                 if let Some(i) = f["scheduler"].as_u64() {
                     self.scheds.entry(i).or_default().push((t, state));
+                }
+            }
+            Some("stall_ends") => {
+                if let Some(i) = sched {
+                    let lane = self.scheds.entry(i).or_default();
+                    if lane.last().is_some_and(|c| c.1 == SchedState::Stalled) {
+                        lane.push((t, SchedState::Alive));
+                    }
                 }
             }
             Some("restart") => {
@@ -224,6 +253,47 @@ impl Timeline {
         lane.marks.push((t, mark));
     }
 
+    /// Completes the timeline with its run's report: the verdict and violation time, the pod
+    /// count the summary prints, whether each owner change took a dead or a live owner's pod,
+    /// when each job stopped (a scheduler killed externally or restarted by the probe leaves no
+    /// trace line of its own), and the faults with what they did.
+    #[must_use]
+    pub fn with_report(mut self, report: &RunReport) -> Self {
+        let summary = &report.outcome.summary;
+        let verdict = match &report.outcome.violation {
+            None => format!(
+                "invariants all {} held",
+                crate::invariants::INVARIANTS.len() + report.outcome.custom_invariants.len()
+            ),
+            Some(v) => format!(
+                "VIOLATED {} at {} s",
+                v.invariant,
+                crate::time::secs_text(v.at_ms)
+            ),
+        };
+        let jobs: Vec<Job> = summary.schedulers.jobs().into_iter().cloned().collect();
+        for job in &jobs {
+            if let Some(stopped) = job.stopped_ms {
+                let lane = self.scheds.entry(u64::from(job.scheduler)).or_default();
+                lane.push((stopped, SchedState::Dead));
+                lane.sort_by_key(|c| c.0);
+                lane.dedup();
+            }
+        }
+        if let Some(v) = &report.outcome.violation {
+            self.end = self.end.max(v.at_ms);
+        }
+        self.report = Some(ReportFacts {
+            verdict,
+            violation_at: report.outcome.violation.as_ref().map(|v| v.at_ms),
+            pods_created: summary.pods_created,
+            owner_changes: summary.owner_changes.log.clone(),
+            faults: summary.fault_effects.clone(),
+            jobs,
+        });
+        self
+    }
+
     /// Owner relabels seen (the thrash signal).
     #[must_use]
     pub fn owner_changes(&self) -> u64 {
@@ -283,213 +353,7 @@ impl Write for Tee {
     }
 }
 
-const WIDTH: f64 = 1400.0;
-const LEFT: f64 = 150.0;
-const RIGHT: f64 = 20.0;
-
-/// The timelines one above the other, on one time axis.
-#[must_use]
-pub fn to_svg(timelines: &[&Timeline]) -> String {
-    let end = timelines.iter().map(|t| t.end).max().unwrap_or(1).max(1);
-    let x = |t: u64| LEFT + (WIDTH - LEFT - RIGHT) * t as f64 / end as f64;
-    let mut body = String::new();
-    let mut y = 10.0;
-    for tl in timelines {
-        y = draw(&mut body, tl, y, &x, end) + 30.0;
-    }
-    y = legend(&mut body, y);
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{h}\" viewBox=\"0 0 {WIDTH} {h}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{body}</svg>\n",
-        h = y + 10.0
-    )
-}
-
-fn draw(out: &mut String, tl: &Timeline, top: f64, x: &dyn Fn(u64) -> f64, end: u64) -> f64 {
-    let mut y = top + 14.0;
-    let _ = writeln!(
-        out,
-        "<text x=\"4\" y=\"{y}\" font-size=\"14\" font-weight=\"bold\">{} — {} owner changes, {} requeues, {} pods</text>",
-        escape(&tl.title),
-        tl.owner_changes,
-        tl.requeues,
-        tl.pods.len()
-    );
-    y += 10.0;
-    // Time axis, every minute (or every ten when long).
-    let tick = if end > 1_800_000 { 600_000 } else { 60_000 };
-    let mut t = 0;
-    while t <= end {
-        let _ = writeln!(
-            out,
-            "<line x1=\"{0:.1}\" y1=\"{y}\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"{y}\" fill=\"#888\" text-anchor=\"middle\">{2}m</text>",
-            x(t),
-            y + 6.0,
-            t / 60_000
-        );
-        t += tick;
-    }
-    y += 8.0;
-    // Scheduler lanes.
-    for (i, changes) in &tl.scheds {
-        let _ = writeln!(
-            out,
-            "<text x=\"4\" y=\"{:.1}\">scheduler {i}</text>",
-            y + 9.0
-        );
-        for (k, (start, state)) in changes.iter().enumerate() {
-            let stop = changes.get(k + 1).map_or(end, |c| c.0);
-            let colour = match state {
-                SchedState::Alive => "#81c784",
-                SchedState::Stalled => "#ffb300",
-                SchedState::Dead => "#e53935",
-            };
-            rect(out, x(*start), y, x(stop) - x(*start), 10.0, colour);
-        }
-        y += 14.0;
-    }
-    // Owner changes: the thrash, as bars per 30 s, on a scale shared by every timeline.
-    let strip = 40.0;
-    let _ = writeln!(
-        out,
-        "<text x=\"4\" y=\"{:.1}\" fill=\"#6a1b9a\">owner changes / 30 s</text>",
-        y + strip / 2.0
-    );
-    rect(out, x(0), y + strip, x(end) - x(0), 0.5, "#6a1b9a");
-    for (bucket, n) in &tl.owner_changes_by_bucket {
-        let h = strip * f64::from(*n).min(OWNER_SCALE) / OWNER_SCALE;
-        let (x0, x1) = (x(bucket * BUCKET_MS), x((bucket + 1) * BUCKET_MS));
-        rect(
-            out,
-            x0,
-            y + strip - h,
-            (x1 - x0 - 1.0).max(1.0),
-            h,
-            "#6a1b9a",
-        );
-    }
-    y += strip + 8.0;
-    // API calls per second, per scheduler.
-    let peak = tl
-        .api
-        .values()
-        .flat_map(|m| m.values())
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let strip = 50.0;
-    let _ = writeln!(
-        out,
-        "<text x=\"4\" y=\"{:.1}\">API calls/s (peak {peak})</text>",
-        y + strip / 2.0
-    );
-    let palette = [
-        "#1e88e5", "#8e24aa", "#43a047", "#f4511e", "#6d4c41", "#00897b",
-    ];
-    for (n, (_, per_sec)) in tl.api.iter().enumerate() {
-        let points: Vec<String> = per_sec
-            .iter()
-            .map(|(s, c)| {
-                format!(
-                    "{:.1},{:.1}",
-                    x(s * 1000),
-                    y + strip - strip * f64::from(*c) / f64::from(peak)
-                )
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1\" points=\"{}\"/>",
-            palette[n % palette.len()],
-            points.join(" ")
-        );
-    }
-    y += strip + 8.0;
-    // Pod lanes.
-    let lanes = tl.lanes();
-    let lane_h = if lanes.len() > 150 { 2.0 } else { 5.0 };
-    let _ = writeln!(
-        out,
-        "<text x=\"4\" y=\"{:.1}\">pods ({} of {})</text>",
-        y + 10.0,
-        lanes.len(),
-        tl.pods.len()
-    );
-    for (_, lane) in lanes {
-        for (start, stop, phase) in &lane.segments {
-            rect(
-                out,
-                x(*start),
-                y,
-                (x(*stop) - x(*start)).max(0.5),
-                lane_h - 1.0,
-                phase.colour(),
-            );
-        }
-        if let Some((start, phase)) = lane.open {
-            rect(
-                out,
-                x(start),
-                y,
-                (x(end) - x(start)).max(0.5),
-                lane_h - 1.0,
-                phase.colour(),
-            );
-        }
-        for (t, mark) in &lane.marks {
-            let (colour, w) = match mark {
-                Mark::OwnerChange => ("#6a1b9a", 3.0),
-                Mark::Requeue => ("#000000", 3.0),
-                Mark::Delete => ("#616161", 1.0),
-            };
-            rect(out, x(*t) - w / 2.0, y - 1.0, w, lane_h + 1.0, colour);
-        }
-        y += lane_h;
-    }
-    y
-}
-
-fn legend(out: &mut String, mut y: f64) -> f64 {
-    let items = [
-        ("#c8c8c8", "Pending"),
-        ("#42a5f5", "Running"),
-        ("#66bb6a", "Succeeded"),
-        ("#ef5350", "Failed"),
-        ("#ffa726", "terminating"),
-        ("#6a1b9a", "owner change"),
-        ("#000000", "requeue"),
-        ("#616161", "delete"),
-        ("#81c784", "scheduler alive"),
-        ("#ffb300", "stalled"),
-        ("#e53935", "dead"),
-    ];
-    let mut x = 4.0;
-    y += 4.0;
-    for (colour, label) in items {
-        rect(out, x, y, 10.0, 10.0, colour);
-        let _ = writeln!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{label}</text>",
-            x + 14.0,
-            y + 9.0
-        );
-        x += 14.0 + 7.0 * label.len() as f64 + 16.0;
-    }
-    y + 14.0
-}
-
-fn rect(out: &mut String, x: f64, y: f64, w: f64, h: f64, fill: &str) {
-    let _ = writeln!(
-        out,
-        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{fill}\"/>"
-    );
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+pub use svg::to_svg;
 
 #[cfg(test)]
 mod tests {
@@ -506,6 +370,9 @@ mod tests {
             r#"{"t":9500,"ev":"api_request","sched":1,"inc":1,"command":{"id":7,"command":"patch_labels","pod":{"namespace":"d","name":"p1"},"labels":{"airflow-worker":"2"}}}"#,
             r#"{"t":9600,"ev":"fault","fault":{"kind":"stall_scheduler","at_s":9.6,"scheduler":1}}"#,
             r#"{"t":9700,"sched":0,"command":{"id":9,"command":"requeue","failed_pod":{"namespace":"d","name":"p1"}}}"#,
+            r#"{"t":9800,"ev":"stall_ends","sched":1,"inc":1}"#,
+            r#"{"t":9900,"ev":"fault","fault":{"kind":"partition","at_s":9.9,"scheduler":0,"duration_s":2.0}}"#,
+            r#"{"t":40000,"ev":"api_request","sched":0,"inc":1,"command":{"id":2,"command":"list_pods"}}"#,
         ] {
             tl.line(line);
         }
@@ -518,11 +385,37 @@ mod tests {
         assert_eq!(lane.open, Some((9000, Phase::Succeeded)));
         assert_eq!(
             tl.scheds[&1],
-            [(0, SchedState::Alive), (9600, SchedState::Stalled)]
+            [
+                (0, SchedState::Alive),
+                (9600, SchedState::Stalled),
+                (9800, SchedState::Alive)
+            ]
         );
+        assert_eq!(tl.partitions[&0], [(9900, 11_900)]);
         let svg = to_svg(&[&tl]);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("1 owner changes"), "{svg}");
         assert!(svg.contains("#6a1b9a"), "an owner-change mark is drawn");
+        assert!(
+            svg.contains("<title>p1</title>"),
+            "a pod lane names its pod on hover"
+        );
+        assert!(svg.contains("scheduler 0 partitioned from the API server, 9.9 s to 11.9 s"));
+        // Scheduler 0 called at 1 s and 40 s: its line drops to zero after 1 s and rises
+        // again at 40 s, rather than ramping across the idle seconds.
+        let line = svg
+            .lines()
+            .find(|l| l.contains("<polyline") && l.contains("<title>scheduler 0</title>"))
+            .expect("scheduler 0's API line");
+        let points = line.split("points=\"").nth(1).unwrap_or_default();
+        let ys: Vec<&str> = points
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .map(|p| p.split(',').nth(1).unwrap_or_default())
+            .collect();
+        assert_eq!(ys.len(), 6, "zero, 1, zero, zero, 1, zero: {points}");
+        assert!(ys[0] == ys[2] && ys[2] == ys[3] && ys[3] == ys[5] && ys[1] != ys[0]);
     }
 }
