@@ -27,6 +27,7 @@ pub mod cli;
 pub mod coverage;
 pub mod custom;
 pub mod extensions;
+pub mod history;
 pub mod invariants;
 pub mod kube_replay;
 pub mod plot;

@@ -180,6 +180,7 @@ impl World {
             ti.state = Some(TaskState::Queued);
             ti.queued_by = Some(id.clone());
             ti.queued_at = now;
+            ti.tries.queued(ti.key.try_number, now);
             let key = ti.key.clone();
             self.checker.submitted(&key);
             self.deliver(
@@ -276,6 +277,8 @@ impl World {
                 ti.state = Some(TaskState::Failed);
                 ti.queued_by = None;
                 ti.done_at = Some(now);
+                ti.tries
+                    .ended(key.try_number, now, false, "stuck in queued");
                 self.checker.retry_consumed(&key, never_started, now);
             }
         }
@@ -292,7 +295,7 @@ impl World {
             let key = self.db.tis[idx].key.clone();
             self.checker.abandoned(&key);
             self.checker.retry_consumed(&key, false, self.now);
-            self.fail_try(idx);
+            self.fail_try(idx, "zombie task instance");
         }
     }
 
@@ -426,7 +429,7 @@ impl World {
                     self.summary.coverage.count("pending timeout");
                 }
                 self.checker.reported(&id, &key, state, self.now);
-                self.on_report(&id, &key, state);
+                self.on_report(&id, &key, state, reason.as_deref());
             }
             CommandKind::Notice(Notice::Requeue {
                 key,
@@ -446,6 +449,10 @@ impl World {
                 ) {
                     self.summary.coverage.count("pending timeout");
                 }
+                if let Some(idx) = self.db.find(&key) {
+                    let now = self.now;
+                    self.db.tis[idx].tries.requeued(key.try_number, now, &cause);
+                }
                 self.checker.requeued(&key, &failed_pod.name);
             }
             CommandKind::Notice(Notice::OrphansResolved { adopted, reset }) => {
@@ -456,7 +463,7 @@ impl World {
 
     /// The scheduler reads a try's end (Airflow's `process_executor_events`): a failure of a try
     /// that is still queued or running by this scheduler costs a user retry.
-    fn on_report(&mut self, id: &str, key: &TaskKey, state: ReportedState) {
+    fn on_report(&mut self, id: &str, key: &TaskKey, state: ReportedState, reason: Option<&str>) {
         let Some(idx) = self.db.find(key) else { return };
         let ti = &self.db.tis[idx];
         if state != ReportedState::Failed || ti.key.try_number != key.try_number {
@@ -471,7 +478,11 @@ impl World {
         self.summary.failures_reported += 1;
         // Whether it costs a retry or fails the task outright, a failure is charged to the user.
         self.checker.retry_consumed(key, never_started, self.now);
-        self.fail_try(idx);
+        let cause = format!(
+            "executor reported failure: {}",
+            reason.unwrap_or("no reason given")
+        );
+        self.fail_try(idx, &cause);
     }
 
     fn on_orphans_resolved(&mut self, id: &str, adopted: &[TaskKey], reset: &[TaskKey]) {

@@ -44,6 +44,7 @@ impl World {
                 process_died_at: None,
                 arrived_at: span * u64::from(i) / u64::from(load.tasks.max(1)),
                 done_at: None,
+                tries: Default::default(),
             });
             let at = self.db.tis[idx].arrived_at;
             self.at(at, Ev::TaskArrives { ti: idx });
@@ -51,10 +52,11 @@ impl World {
     }
 
     /// A try failed for good in the scheduler's eyes: a new try if retries remain, else FAILED.
-    /// Returns whether a user retry was consumed.
-    pub(crate) fn fail_try(&mut self, idx: usize) -> bool {
+    /// Returns whether a user retry was consumed. `cause` says why, in the try's history.
+    pub(crate) fn fail_try(&mut self, idx: usize, cause: &str) -> bool {
         let now = self.now;
         let ti = &mut self.db.tis[idx];
+        ti.tries.ended(ti.key.try_number, now, false, cause);
         ti.process_died_at = None;
         if ti.retries_left > 0 {
             ti.retries_left -= 1;
