@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use podwarden_core::policy::{
-    AdoptionCandidate, AdoptionPath, AdoptionPolicy, FailureContext, Policies, RequeuePolicy,
+    AdoptionCandidate, AdoptionPath, AdoptionPolicy, ContainerReason, FailureContext, Policies,
+    RequeueCause, RequeuePolicy,
 };
-use podwarden_core::requeue::RequeueCause;
 use podwarden_core::{PodPhase, TaskKey};
 use podwarden_sim::cli::Lab;
 use podwarden_sim::custom::{Invariant, InvariantKind, TryHistory, WorldView};
@@ -155,7 +155,7 @@ pub struct NoRequeueAfterOom;
 
 impl RequeuePolicy for NoRequeueAfterOom {
     fn may_requeue(&self, f: &FailureContext<'_>) -> bool {
-        f.details.container_reason() != Some("OOMKilled")
+        f.details.container_reason_kind() != Some(ContainerReason::OOMKilled)
     }
 }
 
@@ -281,6 +281,7 @@ fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use podwarden_sim::shrink;
     use podwarden_sim::strategies::arb_fault_plan;
     use proptest::prelude::*;
     use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
@@ -350,6 +351,64 @@ mod tests {
             s.faults
         );
         assert_eq!(s.schedulers, 1, "seed {seed}");
+    }
+
+    #[test]
+    fn a_world_made_in_code_is_saved_to_the_file_its_reproduce_command_names() {
+        let v = run(drained(), 3, Arc::new(NoRequeueOnDisruption), None)
+            .violation
+            .expect("the weak rule fails on the drain");
+        let path = v
+            .reproduce
+            .split(' ')
+            .skip_while(|w| *w != "run")
+            .nth(1)
+            .expect("a file after `run`");
+        assert!(
+            path.ends_with("podwarden-policy-kit-seed-3.toml"),
+            "{}",
+            v.reproduce
+        );
+        let saved = Scenario::load(path).expect("the named file loads");
+        assert_eq!((saved.seed, &saved.faults), (3, &drained().faults));
+        assert_eq!(saved.load.tasks, drained().load.tasks);
+        assert!(v.reproduce.contains("--seed 3"), "{}", v.reproduce);
+    }
+
+    #[test]
+    fn fewest_faults_reduces_a_world_to_the_one_fault_that_matters() {
+        let breaks = |s: &Scenario, seed: u64| {
+            run(s.clone(), seed, Arc::new(NoRequeueOnDisruption), None)
+                .violation
+                .is_some_and(|v| v.invariant == "no_retry_for_prestart_failure")
+        };
+        // The drain that matters, behind two faults that do not.
+        let mut s = drained();
+        s.faults.insert(
+            0,
+            Fault::WatchExpiry {
+                at_s: 60.0,
+                scheduler: 1,
+            },
+        );
+        s.faults.push(Fault::StallScheduler {
+            at_s: 200.0,
+            scheduler: 0,
+            duration_s: Some(20.0),
+        });
+        assert!(breaks(&s, 0), "the three-fault world fails");
+        let small = shrink::fewest_faults(&s, 0, breaks);
+        assert!(
+            matches!(small.faults.as_slice(), [Fault::DrainNode { .. }]),
+            "{:?}",
+            small.faults
+        );
+        assert!(breaks(&small, 0));
+        // And what proptest's own search returns goes down to one fault too.
+        let (_, found, seed) =
+            search(Arc::new(NoRequeueOnDisruption)).expect("the weak rule is caught");
+        let one = shrink::fewest_faults(&found, seed, breaks);
+        assert_eq!(one.faults.len(), 1, "{:?}", one.faults);
     }
 
     #[test]

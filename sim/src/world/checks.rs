@@ -29,11 +29,17 @@ impl World {
             detail,
             recent_trace: self.trace.recent(),
             reproduce: format!(
-                "{} run {} --seed {} --policy {} --trace trace.jsonl",
+                "{} run {} --seed {} --policy {} --trace trace.jsonl{}",
                 self.scenario.extensions.program(),
                 self.scenario_path_hint(),
                 self.seed,
-                self.scenario.policy
+                self.scenario.policy,
+                if self.policies.is_empty() || self.scenario.extensions.policy().is_some() {
+                    ""
+                } else {
+                    "  # plus rules set with World::with_policies, which no command line knows: \
+                     name them with a CustomPolicy (Lab) to rerun this"
+                }
             ),
         }
     }
@@ -46,8 +52,25 @@ impl World {
                 Some(i) => path[i..].to_string(),
                 None => path.clone(),
             },
-            None => format!("sim/scenarios/{}.toml", self.scenario.name),
+            // A world built in code (a proptest draw): saved to a file the command can name.
+            None => self
+                .save_generated()
+                .unwrap_or_else(|e| format!("<not saved: {e}>")),
         }
+    }
+
+    /// Writes a world that came from no file to the temp directory, as a scenario file (only
+    /// what differs from the defaults, the seed included); returns its path.
+    fn save_generated(&self) -> Result<String, String> {
+        let mut scenario = self.scenario.clone();
+        scenario.seed = self.seed;
+        let toml = crate::shrink::to_minimal_toml(&scenario).map_err(|e| e.to_string())?;
+        let path = std::env::temp_dir().join(format!(
+            "podwarden-{}-seed-{}.toml",
+            self.scenario.name, self.seed
+        ));
+        std::fs::write(&path, toml).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path.display().to_string())
     }
 
     /// Safety invariants, after every event.
