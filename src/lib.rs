@@ -7,3 +7,9 @@
 #![deny(missing_docs)]
 
 pub use podwarden_core::*;
+
+/// `docs/testing-your-policy.md`, whose Rust snippets `cargo test --workspace` compiles and runs
+/// as doctests of this crate (so the tutorial cannot drift from the kit's API).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing-your-policy.md")]
+pub struct TestingYourPolicy;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::key::TaskKey;
 use crate::pod::{PodRef, PodView};
+use crate::reason::{AdmissionReason, DisruptionReason, ImagePullReason};
 use crate::selector::{FieldSelector, LabelSelector};
 
 /// Identifies a command; unique for the life of one executor, increasing in emission order.
@@ -79,11 +80,11 @@ pub enum RequeueCause {
     /// Kubernetes marked the pod with a `DisruptionTarget` condition: `EvictionByEvictionAPI`
     /// (drain), `PreemptionByScheduler`, `DeletionByTaintManager` (node loss),
     /// `TerminationByKubelet` (node pressure, shutdown), `DeletionByPodGC`.
-    Disruption(String),
+    Disruption(DisruptionReason),
     /// The image could not be pulled (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`, …).
-    ImagePull(String),
+    ImagePull(ImagePullReason),
     /// The kubelet rejected the pod at admission (`OutOfcpu`, `OutOfmemory`, `NodeAffinity`, …).
-    AdmissionRejected(String),
+    AdmissionRejected(AdmissionReason),
     /// The pod was Pending longer than `worker_pods_pending_timeout`.
     PendingTimeout(String),
     /// The pod could not be created: a transient API error (timeout, lost connection, 429,

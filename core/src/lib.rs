@@ -136,6 +136,7 @@ pub mod launch;
 pub mod liveness;
 pub mod pod;
 pub mod policy;
+pub mod reason;
 pub mod requeue;
 pub mod selector;
 pub mod time;

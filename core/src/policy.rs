@@ -10,7 +10,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use podwarden_core::policy::Policies;
-//! use podwarden_core::policy::{FailureContext, RequeuePolicy};
+//! use podwarden_core::policy::{ContainerReason, FailureContext, RequeuePolicy};
 //! use podwarden_core::{Config, Executor, Timestamp};
 //!
 //! #[derive(Debug)]
@@ -18,7 +18,7 @@
 //!
 //! impl RequeuePolicy for NoRequeueAfterOom {
 //!     fn may_requeue(&self, failure: &FailureContext<'_>) -> bool {
-//!         failure.details.container_reason() != Some("OOMKilled")
+//!         failure.details.container_reason_kind() != Some(ContainerReason::OOMKilled)
 //!     }
 //! }
 //!
@@ -35,9 +35,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::key::TaskKey;
 use crate::pod::PodView;
-use crate::requeue::RequeueCause;
 use crate::time::Timestamp;
-use crate::watch::FailureDetails;
+
+// What a rule is handed and matches on, importable from here.
+pub use crate::reason::{AdmissionReason, ContainerReason, DisruptionReason, ImagePullReason};
+pub use crate::requeue::RequeueCause;
+pub use crate::watch::FailureDetails;
 
 /// A requeue rule of your own, on top of podwarden's: it can only say no. It is asked when a
 /// try's pod failed and podwarden's rules would requeue (budget left, reason not excluded),
@@ -46,7 +49,7 @@ use crate::watch::FailureDetails;
 /// runs stop being reproducible.
 ///
 /// ```
-/// use podwarden_core::policy::{FailureContext, RequeuePolicy};
+/// use podwarden_core::policy::{ContainerReason, FailureContext, RequeuePolicy};
 ///
 /// /// Never requeue a try whose container was OOM-killed: a bigger pod is the fix, not a retry.
 /// #[derive(Debug)]
@@ -54,7 +57,7 @@ use crate::watch::FailureDetails;
 ///
 /// impl RequeuePolicy for NoRequeueAfterOom {
 ///     fn may_requeue(&self, failure: &FailureContext<'_>) -> bool {
-///         failure.details.container_reason() != Some("OOMKilled")
+///         failure.details.container_reason_kind() != Some(ContainerReason::OOMKilled)
 ///     }
 /// }
 /// ```

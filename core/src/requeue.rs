@@ -50,21 +50,21 @@ fn is_admission_reason(r: &str) -> bool {
 #[must_use]
 pub(crate) fn cause_of(details: &FailureDetails) -> RequeueCause {
     if let Some(r) = &details.disruption_reason {
-        return RequeueCause::Disruption(r.clone());
+        return RequeueCause::Disruption(r.as_str().into());
     }
     let waiting = details
         .pending_reason
         .as_deref()
         .or_else(|| details.container_reason());
     if let Some(r) = waiting.filter(|r| IMAGE_REASONS.contains(r)) {
-        return RequeueCause::ImagePull(r.to_string());
+        return RequeueCause::ImagePull(r.into());
     }
     if let Some(r) = details
         .pod_reason
         .as_deref()
         .filter(|r| is_admission_reason(r))
     {
-        return RequeueCause::AdmissionRejected(r.to_string());
+        return RequeueCause::AdmissionRejected(r.into());
     }
     if details.main_container_never_started == Some(true) {
         return RequeueCause::ContainerNeverStarted;
@@ -157,6 +157,7 @@ pub(crate) fn gate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reason::{AdmissionReason, DisruptionReason, ImagePullReason};
     use crate::watch::{ContainerFailure, ContainerType};
 
     fn with_reason(reason: &str) -> FailureDetails {
@@ -298,20 +299,23 @@ mod tests {
         };
         assert_eq!(
             cause_of(&d),
-            RequeueCause::Disruption("EvictionByEvictionAPI".into())
+            RequeueCause::Disruption(DisruptionReason::EvictionByEvictionAPI)
         );
         let d = FailureDetails {
             pending_reason: Some("ErrImagePull".into()),
             ..FailureDetails::default()
         };
-        assert_eq!(cause_of(&d), RequeueCause::ImagePull("ErrImagePull".into()));
+        assert_eq!(
+            cause_of(&d),
+            RequeueCause::ImagePull(ImagePullReason::ErrImagePull)
+        );
         let d = FailureDetails {
             pod_reason: Some("OutOfcpu".into()),
             ..FailureDetails::default()
         };
         assert_eq!(
             cause_of(&d),
-            RequeueCause::AdmissionRejected("OutOfcpu".into())
+            RequeueCause::AdmissionRejected(AdmissionReason::OutOfcpu)
         );
         let d = FailureDetails {
             main_container_never_started: Some(true),

@@ -133,6 +133,13 @@ impl FailureDetails {
             .and_then(|c| c.container_reason.as_deref())
     }
 
+    /// [`FailureDetails::container_reason`] as a type a rule can match without a typo silently
+    /// disabling it: `Some(ContainerReason::OOMKilled)`.
+    #[must_use]
+    pub fn container_reason_kind(&self) -> Option<crate::reason::ContainerReason> {
+        self.container_reason().map(Into::into)
+    }
+
     /// A one-line human-readable reason for the task's failure report.
     ///
     /// Airflow writes `Pod failed because of {pod_reason}`, which reads "because of None" for

@@ -40,6 +40,7 @@ use std::collections::BTreeMap;
 use podwarden_core::db::TaskState;
 use podwarden_core::{Config, PodView, TaskKey, Timestamp};
 
+pub use crate::history::{PodCreated, TryEnd, TryHistory};
 use crate::time::Ms;
 use crate::world::cluster::SimPod;
 use crate::world::db::Ti;
@@ -103,6 +104,13 @@ impl WorldView<'_> {
     /// yet queued).
     pub fn tasks(&self) -> impl Iterator<Item = (&TaskKey, Option<TaskState>)> {
         self.tis.iter().map(|t| (&t.key, t.state))
+    }
+
+    /// Every task instance that has arrived, with the history of each of its tries (oldest
+    /// first; empty until it is first queued): when it was queued, its pods' creation times,
+    /// when its task started, its requeues with their causes and how it ended.
+    pub fn tries(&self) -> impl Iterator<Item = (&TaskKey, &[TryHistory])> {
+        self.tis.iter().map(|t| (&t.key, t.tries.0.as_slice()))
     }
 
     /// Schedulers in the scenario.

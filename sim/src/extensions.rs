@@ -98,6 +98,7 @@ pub struct Extensions {
     invariants: Option<InvariantFactory>,
     program: Option<String>,
     drawn_by_swarm: bool,
+    shrink_candidate: bool,
 }
 
 impl Extensions {
@@ -141,6 +142,18 @@ impl Extensions {
     pub(crate) fn not_drawn(mut self) -> Self {
         self.drawn_by_swarm = false;
         self
+    }
+
+    /// Marks a world `shrink` tries: its violations name no file and save none (shrink writes
+    /// the world it keeps itself).
+    pub(crate) fn shrink_candidate(mut self) -> Self {
+        self.shrink_candidate = true;
+        self
+    }
+
+    /// Whether this is a world `shrink` tries (see [`Self::shrink_candidate`]).
+    pub(crate) fn is_shrink_candidate(&self) -> bool {
+        self.shrink_candidate
     }
 
     /// Whether the world is the swarm's draw over its scenario's file.

@@ -29,6 +29,7 @@ pub mod coverage;
 pub mod custom;
 pub mod extensions;
 pub mod failures;
+pub mod history;
 pub mod invariants;
 pub mod kube_replay;
 pub mod plot;

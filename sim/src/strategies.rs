@@ -326,7 +326,7 @@ pub fn arb_heartbeats() -> impl Strategy<Value = Vec<HeartbeatRecord>> {
     })
 }
 
-/// Up to four faults within `horizon_s` seconds, on `schedulers` schedulers and `nodes` nodes
+/// Up to three faults (0 to 3) within `horizon_s` seconds, on `schedulers` schedulers and `nodes` nodes
 /// (both at least 1). Shrinks towards no fault.
 pub fn arb_fault_plan(
     schedulers: u32,

@@ -3,6 +3,7 @@
 
 use podwarden::command::{ApiCall, Notice};
 use podwarden::db::{DbOutcome, TaskState};
+use podwarden::reason::{DisruptionReason, ImagePullReason};
 use podwarden::requeue::{RequeueCause, RequeueDedupe, LAUNCH_ATTEMPT_ANNOTATION};
 use podwarden::{ApiOutcome, CommandKind, Config, EventType, PodPhase, PodView};
 
@@ -54,7 +55,10 @@ fn sigterm_failed_events_requeue_once() {
     };
     assert_eq!(
         (*attempt, cause),
-        (1, &RequeueCause::Disruption("EvictionByEvictionAPI".into()))
+        (
+            1,
+            &RequeueCause::Disruption(DisruptionReason::EvictionByEvictionAPI)
+        )
     );
     assert!(reports(&all).is_empty(), "no user retry consumed");
     let next = h.advance(1_000);
@@ -338,6 +342,9 @@ fn a_pod_failed_while_pending_is_deleted_whatever_the_options() {
         else {
             unreachable!()
         };
-        assert_eq!(cause, &RequeueCause::ImagePull("ErrImagePull".into()));
+        assert_eq!(
+            cause,
+            &RequeueCause::ImagePull(ImagePullReason::ErrImagePull)
+        );
     }
 }

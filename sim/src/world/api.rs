@@ -260,6 +260,12 @@ impl World {
                 let Ok(key) = TaskKey::from_annotations(&manifest.annotations) else {
                     return status(422, "Invalid", "pod annotations name no task");
                 };
+                if let Some(idx) = self.db.find(&key) {
+                    let now = self.now;
+                    self.db.tis[idx]
+                        .tries
+                        .pod_created(key.try_number, &manifest.pod.name, now);
+                }
                 let mut view =
                     PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
                 view.labels = manifest.labels;

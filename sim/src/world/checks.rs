@@ -28,8 +28,46 @@ impl World {
             seed: self.seed,
             detail,
             recent_trace: self.trace.recent(),
-            reproduce: crate::reproduce::command(&self.scenario, self.seed),
+            reproduce: self.reproduce_command(),
         }
+    }
+
+    /// The command that reproduces this run ([`crate::reproduce::command`]). A world built in
+    /// code (a proptest draw) is first saved to a file the command can name; rules given with
+    /// `World::with_policies` are flagged, since no command line knows them.
+    fn reproduce_command(&self) -> String {
+        let mut line =
+            if self.scenario.source.is_some() || self.scenario.extensions.is_shrink_candidate() {
+                crate::reproduce::command(&self.scenario, self.seed)
+            } else {
+                let mut named = self.scenario.clone();
+                named.source = Some(
+                    self.save_generated()
+                        .unwrap_or_else(|e| format!("<not saved: {e}>")),
+                );
+                crate::reproduce::command(&named, self.seed)
+            };
+        if !self.policies.is_empty() && self.scenario.extensions.policy().is_none() {
+            line.push_str(
+                "  # plus rules set with World::with_policies, which no command line knows: \
+                 name them with a CustomPolicy (Lab) to rerun this",
+            );
+        }
+        line
+    }
+
+    /// Writes a world that came from no file to the temp directory, as a scenario file (only
+    /// what differs from the defaults, the seed included); returns its path.
+    fn save_generated(&self) -> Result<String, String> {
+        let mut scenario = self.scenario.clone();
+        scenario.seed = self.seed;
+        let toml = crate::shrink::to_minimal_toml(&scenario).map_err(|e| e.to_string())?;
+        let path = std::env::temp_dir().join(format!(
+            "podwarden-{}-seed-{}.toml",
+            self.scenario.name, self.seed
+        ));
+        std::fs::write(&path, toml).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path.display().to_string())
     }
 
     /// Safety invariants, after every event.

@@ -36,6 +36,8 @@ pub(crate) struct Ti {
     /// The current try's task process died without writing its state (its VM was lost, it was
     /// OOM-killed or force-deleted): its heartbeats stopped then.
     pub(crate) process_died_at: Option<Ms>,
+    /// What happened to each try, with times (for invariants of your own).
+    pub(crate) tries: crate::history::Tries,
 }
 
 /// A scheduler job row.

@@ -227,6 +227,7 @@ impl World {
             let ti = &mut self.db.tis[idx];
             ti.state = Some(TaskState::Running);
             ti.started.insert(key.try_number);
+            ti.tries.started(key.try_number, self.now);
             ti.process_died_at = None;
         }
         self.update_pod(name, |p| {
@@ -303,6 +304,10 @@ impl World {
                     0 if same_try => {
                         self.db.tis[idx].state = Some(TaskState::Success);
                         self.db.tis[idx].done_at = Some(self.now);
+                        let now = self.now;
+                        self.db.tis[idx]
+                            .tries
+                            .ended(key.try_number, now, true, "task exited 0");
                     }
                     // The task's own failure: the runner records it (a user retry).
                     1 if same_try => {

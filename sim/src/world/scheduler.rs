@@ -180,6 +180,7 @@ impl World {
             ti.state = Some(TaskState::Queued);
             ti.queued_by = Some(id.clone());
             ti.queued_at = now;
+            ti.tries.queued(ti.key.try_number, now);
             let key = ti.key.clone();
             self.checker.submitted(&key);
             self.deliver(
@@ -276,6 +277,8 @@ impl World {
                 ti.state = Some(TaskState::Failed);
                 ti.queued_by = None;
                 ti.done_at = Some(now);
+                ti.tries
+                    .ended(key.try_number, now, false, "stuck in queued");
                 self.checker.retry_consumed(&key, never_started, now);
                 let cause = format!(
                     "stuck in queued: revoked 3 times after {} s each",
@@ -457,6 +460,10 @@ impl World {
                     podwarden_core::requeue::RequeueCause::PendingTimeout(_)
                 ) {
                     self.summary.coverage.count("pending timeout");
+                }
+                if let Some(idx) = self.db.find(&key) {
+                    let now = self.now;
+                    self.db.tis[idx].tries.requeued(key.try_number, now, &cause);
                 }
                 self.checker.requeued(&key, &failed_pod.name);
             }

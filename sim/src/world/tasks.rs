@@ -44,6 +44,7 @@ impl World {
                 process_died_at: None,
                 arrived_at: span * u64::from(i) / u64::from(load.tasks.max(1)),
                 done_at: None,
+                tries: Default::default(),
             });
             let at = self.db.tis[idx].arrived_at;
             self.at(at, Ev::TaskArrives { ti: idx });
@@ -58,6 +59,9 @@ impl World {
         let retried = self.db.tis[idx].retries_left > 0;
         let key = self.db.tis[idx].key.clone();
         let started = self.db.tis[idx].started.contains(&key.try_number);
+        self.db.tis[idx]
+            .tries
+            .ended(key.try_number, now, false, &cause);
         self.failed_try_cause(&key, cause, retried, started, decided_by);
         let ti = &mut self.db.tis[idx];
         ti.process_died_at = None;
