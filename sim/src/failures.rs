@@ -293,7 +293,7 @@ pub(crate) fn lines(s: &Summary, v: &mut Vec<(String, String)>) {
     }
     if s.failed_tries.len() > FAILED_TRIES_SHOWN {
         v.push((
-            "  …".into(),
+            "  more failed tries".into(),
             format!(
                 "{} more (all in --format json)",
                 s.failed_tries.len() - FAILED_TRIES_SHOWN
@@ -304,8 +304,10 @@ pub(crate) fn lines(s: &Summary, v: &mut Vec<(String, String)>) {
         "user retries by cause".into(),
         s.retries_by_cause.values().sum::<u64>().to_string(),
     ));
-    for (cause, n) in &s.retries_by_cause {
-        v.push((format!("  {cause}"), n.to_string()));
+    // The cause goes in the value: a label as long as a cause would push every row's value
+    // (and `compare`'s second column) far to the right.
+    for (i, (cause, n)) in s.retries_by_cause.iter().enumerate() {
+        v.push((format!("  cause {}", i + 1), format!("{n} {cause}")));
     }
     for (n, f) in s.fault_effects.iter().take(FAULTS_SHOWN).enumerate() {
         v.push((
@@ -321,7 +323,7 @@ pub(crate) fn lines(s: &Summary, v: &mut Vec<(String, String)>) {
     }
     if s.fault_effects.len() > FAULTS_SHOWN {
         v.push((
-            "  …".into(),
+            "  more faults".into(),
             format!(
                 "{} more faults (all in --format json)",
                 s.fault_effects.len() - FAULTS_SHOWN
