@@ -50,6 +50,10 @@ impl Fnv64 {
     }
 }
 
+/// How the last line of a trace that ended at a violation starts (`{"violation":{"invariant":…,
+/// "at_ms":…,"detail":…}}`); no step line starts so (they start with `{"t":`), nor the header.
+pub const VIOLATION_LINE_PREFIX: &str = "{\"violation\":";
+
 /// Where trace lines go: always into the rolling hash and a short ring of recent lines (for
 /// violation reports), and into a file when asked.
 pub struct Trace {
@@ -108,6 +112,19 @@ impl Trace {
             self.recent.pop_front();
         }
         self.recent.push_back(line);
+    }
+
+    /// Writes the line that ends a run stopped by a violation ([`VIOLATION_LINE_PREFIX`]): to
+    /// the file only, not into the hash, the line count or the recent lines, so the trace hash
+    /// stays the hash of the run's steps. A replay writes it too, so one that does not stop at
+    /// the same violation diverges at this line and shows it.
+    pub(crate) fn close_with(&mut self, line: &str) {
+        if let Some(out) = self.out.as_mut() {
+            if let Err(e) = writeln!(out, "{line}") {
+                self.write_error.get_or_insert_with(|| e.to_string());
+                self.out = None;
+            }
+        }
     }
 
     /// The rolling hash of every line so far.

@@ -136,32 +136,46 @@ pub(super) fn run_replay(lab: &Lab, args: &ReplayArgs) -> u8 {
             return EXIT_UNREADABLE;
         }
     };
-    let (text, verdict) =
-        match crate::replay::replay(io::BufReader::new(file), |s| lab.attach(s, None)) {
-            Ok(report) => match &report.divergence {
-                None => (
-                    format!(
-                        "replay matches: {} lines, trace hash {}\n",
-                        report.lines, report.hash
-                    ),
-                    EXIT_OK,
+    let (text, verdict) = match crate::replay::replay(io::BufReader::new(file), |s| {
+        lab.attach(s, None)
+    }) {
+        Ok(report) => match &report.divergence {
+            None => (
+                format!(
+                    "replay matches: {} lines, trace hash {}\n",
+                    report.lines, report.hash
                 ),
-                Some(d) => (
-                    format!(
-                        "replay diverges at line {} (after {} matching lines)\n  expected: {}\n  actual:   {}\n",
-                        d.line,
-                        report.lines,
-                        d.expected.as_deref().unwrap_or("(end of trace)"),
-                        d.actual.as_deref().unwrap_or("(end of run)")
-                    ),
-                    EXIT_VIOLATION,
-                ),
-            },
-            Err(e) => {
-                eprintln!("{} replay: {e}", lab.program);
-                return EXIT_UNREADABLE;
+                EXIT_OK,
+            ),
+            Some(d) => {
+                let recorded = |l: &Option<String>| {
+                    l.as_deref()
+                        .is_some_and(|l| l.starts_with(crate::trace::VIOLATION_LINE_PREFIX))
+                };
+                let hint = if recorded(&d.expected) {
+                    "  (the trace ended at this violation and the replay did not: an invariant changed, or the code)\n"
+                } else if recorded(&d.actual) {
+                    "  (the replay stopped at this violation where the trace went on: an invariant changed, or the code)\n"
+                } else {
+                    ""
+                };
+                (
+                        format!(
+                            "replay diverges at line {} (after {} matching lines)\n  expected: {}\n  actual:   {}\n{hint}",
+                            d.line,
+                            report.lines,
+                            d.expected.as_deref().unwrap_or("(end of trace)"),
+                            d.actual.as_deref().unwrap_or("(end of run)")
+                        ),
+                        EXIT_VIOLATION,
+                    )
             }
-        };
+        },
+        Err(e) => {
+            eprintln!("{} replay: {e}", lab.program);
+            return EXIT_UNREADABLE;
+        }
+    };
     if let Err(e) = print_out(&text) {
         return write_failed_with(&e, verdict);
     }

@@ -327,6 +327,12 @@ impl World {
             &self.scheds,
             &self.checker,
         );
+        if let Some(v) = &self.violation {
+            let line = serde_json::json!({
+                "violation": {"invariant": v.invariant, "at_ms": v.at_ms, "detail": v.detail}
+            });
+            self.trace.close_with(&line.to_string());
+        }
         let trace_error = self.trace.finish().err();
         RunOutcome {
             summary: self.summary,
