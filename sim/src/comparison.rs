@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::invariants::INVARIANTS;
-use crate::runner::RunReport;
+use crate::run_report::RunReport;
 
 /// `compare --format json`: the scenario and seed, then each policy's run exactly as
 /// `run --format json` prints it, in the order the policies were given. Fields are added, never

@@ -15,7 +15,6 @@ use serde::Serialize;
 use podwarden_core::TaskKey;
 
 use crate::scenario::Fault;
-use crate::summary::Summary;
 use crate::time::{secs, secs_text, Ms};
 
 /// Failed tries listed in the text summary (JSON has all).
@@ -188,7 +187,20 @@ pub(crate) struct Failure {
     pub(crate) now: Ms,
 }
 
-/// The world's record of faults and failed tries, summed into the [`Summary`] as they happen.
+/// The parts of a run's summary that failures and faults are summed into (borrowed from
+/// [`crate::summary::Summary`], so this file need not know the summary).
+#[derive(Debug)]
+pub(crate) struct Tally<'a> {
+    /// The summary's `failed_tries`.
+    pub(crate) failed_tries: &'a mut Vec<FailedTry>,
+    /// The summary's `retries_by_cause`.
+    pub(crate) retries_by_cause: &'a mut BTreeMap<String, u64>,
+    /// The summary's `fault_effects`.
+    pub(crate) fault_effects: &'a mut Vec<FaultEffect>,
+}
+
+/// The world's record of faults and failed tries, summed into the summary's [`Tally`] as they
+/// happen.
 #[derive(Debug, Default)]
 pub(crate) struct FaultLog {
     /// The fault that hit a pod of each try.
@@ -197,7 +209,7 @@ pub(crate) struct FaultLog {
 
 impl FaultLog {
     /// `fault` starts at `now`; returns its index.
-    pub(crate) fn fault(&mut self, summary: &mut Summary, fault: &Fault, now: Ms) -> usize {
+    pub(crate) fn fault(&mut self, summary: Tally<'_>, fault: &Fault, now: Ms) -> usize {
         let (text, scheduler, lasts) = describe(fault);
         summary.fault_effects.push(FaultEffect {
             at_ms: now,
@@ -211,7 +223,7 @@ impl FaultLog {
     }
 
     /// Fault `index` deleted or lost a worker pod of try `key`.
-    pub(crate) fn hit(&mut self, summary: &mut Summary, index: usize, key: &TaskKey) {
+    pub(crate) fn hit(&mut self, summary: Tally<'_>, index: usize, key: &TaskKey) {
         if let Some(f) = summary.fault_effects.get_mut(index) {
             f.pods_hit += 1;
         }
@@ -220,7 +232,7 @@ impl FaultLog {
 
     /// A try failed ([`Failure`]): listed with its cause, counted by cause if a retry followed,
     /// and charged to the fault that explains it, if one does.
-    pub(crate) fn failed(&mut self, summary: &mut Summary, failure: Failure) {
+    pub(crate) fn failed(&mut self, summary: Tally<'_>, failure: Failure) {
         let Failure {
             key,
             cause,
@@ -261,24 +273,29 @@ impl FaultLog {
 }
 
 /// The summary's lines about failed tries, retries by cause and faults' effects.
-pub(crate) fn lines(s: &Summary, v: &mut Vec<(String, String)>) {
-    let retried = s.failed_tries.iter().filter(|f| f.retried).count();
+pub(crate) fn lines(
+    failed_tries: &[FailedTry],
+    retries_by_cause: &BTreeMap<String, u64>,
+    fault_effects: &[FaultEffect],
+    v: &mut Vec<(String, String)>,
+) {
+    let retried = failed_tries.iter().filter(|f| f.retried).count();
     v.push((
         "failed tries".into(),
         format!(
             "{} ({retried} cost a user retry, {} failed the task)",
-            s.failed_tries.len(),
-            s.failed_tries.len() - retried
+            failed_tries.len(),
+            failed_tries.len() - retried
         ),
     ));
-    for (n, f) in s.failed_tries.iter().take(FAILED_TRIES_SHOWN).enumerate() {
+    for (n, f) in failed_tries.iter().take(FAILED_TRIES_SHOWN).enumerate() {
         let by = f
             .decided_by
             .as_ref()
             .map_or_else(String::new, |d| format!("; by {d}"));
         let fault = f
             .fault
-            .and_then(|i| s.fault_effects.get(i))
+            .and_then(|i| fault_effects.get(i))
             .map_or_else(String::new, |e| format!("; fault: {}", e.fault));
         v.push((
             format!("  failed try {}", n + 1),
@@ -291,25 +308,25 @@ pub(crate) fn lines(s: &Summary, v: &mut Vec<(String, String)>) {
             ),
         ));
     }
-    if s.failed_tries.len() > FAILED_TRIES_SHOWN {
+    if failed_tries.len() > FAILED_TRIES_SHOWN {
         v.push((
             "  more failed tries".into(),
             format!(
                 "{} more (all in --format json)",
-                s.failed_tries.len() - FAILED_TRIES_SHOWN
+                failed_tries.len() - FAILED_TRIES_SHOWN
             ),
         ));
     }
     v.push((
         "user retries by cause".into(),
-        s.retries_by_cause.values().sum::<u64>().to_string(),
+        retries_by_cause.values().sum::<u64>().to_string(),
     ));
     // The cause goes in the value: a label as long as a cause would push every row's value
     // (and `compare`'s second column) far to the right.
-    for (i, (cause, n)) in s.retries_by_cause.iter().enumerate() {
+    for (i, (cause, n)) in retries_by_cause.iter().enumerate() {
         v.push((format!("  cause {}", i + 1), format!("{n} {cause}")));
     }
-    for (n, f) in s.fault_effects.iter().take(FAULTS_SHOWN).enumerate() {
+    for (n, f) in fault_effects.iter().take(FAULTS_SHOWN).enumerate() {
         v.push((
             format!("fault {}", n + 1),
             format!(
@@ -321,12 +338,12 @@ pub(crate) fn lines(s: &Summary, v: &mut Vec<(String, String)>) {
             ),
         ));
     }
-    if s.fault_effects.len() > FAULTS_SHOWN {
+    if fault_effects.len() > FAULTS_SHOWN {
         v.push((
             "  more faults".into(),
             format!(
                 "{} more faults (all in --format json)",
-                s.fault_effects.len() - FAULTS_SHOWN
+                fault_effects.len() - FAULTS_SHOWN
             ),
         ));
     }
@@ -336,26 +353,44 @@ pub(crate) fn lines(s: &Summary, v: &mut Vec<(String, String)>) {
 mod tests {
     use super::*;
 
+    /// The three parts of a summary that failures are summed into.
+    #[derive(Default)]
+    struct Sums {
+        failed_tries: Vec<FailedTry>,
+        retries_by_cause: BTreeMap<String, u64>,
+        fault_effects: Vec<FaultEffect>,
+    }
+
+    impl Sums {
+        fn tally(&mut self) -> Tally<'_> {
+            Tally {
+                failed_tries: &mut self.failed_tries,
+                retries_by_cause: &mut self.retries_by_cause,
+                fault_effects: &mut self.fault_effects,
+            }
+        }
+    }
+
     #[test]
     fn a_failure_is_charged_to_the_fault_that_hit_its_pod_else_to_the_one_whose_window_holds_it() {
-        let mut s = Summary::default();
+        let mut s = Sums::default();
         let mut log = FaultLog::default();
         let key = |t: &str| TaskKey::new("d", t, "r", 1);
         let storm = log.fault(
-            &mut s,
+            s.tally(),
             &Fault::SigtermStorm {
                 at_s: 10.0,
                 pods: 1,
             },
             10_000,
         );
-        log.hit(&mut s, storm, &key("a"));
+        log.hit(s.tally(), storm, &key("a"));
         let partition = Fault::Partition {
             at_s: 20.0,
             scheduler: 1,
             duration_s: 120.0,
         };
-        log.fault(&mut s, &partition, 20_000);
+        log.fault(s.tally(), &partition, 20_000);
         let by = |i: u32| Some((i, format!("scheduler {i} (job {})", i + 1)));
         // (try, cause, retried, started, decided by, when)
         for (t, cause, retried, started, decided, at) in [
@@ -394,7 +429,7 @@ mod tests {
                 decided_by: decided,
                 now: at,
             };
-            log.failed(&mut s, failure);
+            log.failed(s.tally(), failure);
         }
         let cost: Vec<(u64, u64)> = s
             .fault_effects
@@ -425,7 +460,12 @@ mod tests {
             .into()
         );
         let mut v = Vec::new();
-        lines(&s, &mut v);
+        lines(
+            &s.failed_tries,
+            &s.retries_by_cause,
+            &s.fault_effects,
+            &mut v,
+        );
         let text: Vec<String> = v.iter().map(|(k, v)| format!("{k} {v}")).collect();
         assert!(
             text.contains(&"failed tries 5 (4 cost a user retry, 1 failed the task)".to_string()),

@@ -36,6 +36,7 @@ pub mod plot;
 pub mod replay;
 pub mod reproduce;
 pub mod roster;
+mod run_report;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

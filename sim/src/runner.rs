@@ -4,25 +4,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::invariants::INVARIANTS;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::trace::Trace;
-use crate::world::{RunOutcome, World};
+use crate::world::World;
 
-/// One run's identity and result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunReport {
-    /// Scenario name.
-    pub scenario: String,
-    /// Seed used.
-    pub seed: u64,
-    /// Policy preset used.
-    pub policy: String,
-    /// What happened.
-    pub outcome: RunOutcome,
-}
+pub use crate::run_report::RunReport;
 
 /// Runs `scenario` with `seed` and `policy` (the scenario's own when `None`), writing the trace
 /// to `trace` if given.
@@ -193,6 +180,21 @@ pub fn list(dir: &Path) -> Result<Vec<(String, String, PathBuf)>, ScenarioError>
     }
     out.sort();
     Ok(out)
+}
+
+/// The shipped scenarios, from the copies compiled into the binary (so the list is the same from
+/// any directory, and every name in it runs as `run NAME`): `(name, description)`, by name.
+#[must_use]
+pub fn shipped() -> Vec<(String, String)> {
+    crate::scenario::shipped::SHIPPED
+        .iter()
+        .map(|(name, text)| {
+            let description = toml::from_str::<Scenario>(text)
+                .map(|s| s.description)
+                .unwrap_or_default();
+            ((*name).to_string(), description)
+        })
+        .collect()
 }
 
 /// Where the shipped scenarios are: `sim/scenarios` under the working directory, else next to

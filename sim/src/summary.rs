@@ -313,8 +313,22 @@ impl Summary {
                 ),
             ));
         }
-        crate::failures::lines(self, &mut v);
+        crate::failures::lines(
+            &self.failed_tries,
+            &self.retries_by_cause,
+            &self.fault_effects,
+            &mut v,
+        );
         v
+    }
+
+    /// The parts failures and faults are summed into, for the world's fault log.
+    pub(crate) fn failure_tally(&mut self) -> crate::failures::Tally<'_> {
+        crate::failures::Tally {
+            failed_tries: &mut self.failed_tries,
+            retries_by_cause: &mut self.retries_by_cause,
+            fault_effects: &mut self.fault_effects,
+        }
     }
 
     /// The summary as text.

@@ -1,11 +1,13 @@
 //! `podwarden-sim classify`, run as a process: the shipped SIGTERM-storm stream (snapshot), bad
 //! lines, unreadable files and stdin.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
+use support::{text, BIN};
 
 fn stream(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,10 +21,6 @@ fn classify(file: &Path) -> Output {
         .arg(file)
         .output()
         .expect("podwarden-sim runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
 }
 
 /// A file in the system temp dir, removed on drop.

@@ -2,55 +2,17 @@
 //! the relative scenario paths of the README and of reproduction commands work): output, exit
 //! codes, and the errors for a missing or mistyped scenario.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use podwarden_sim::invariants::INVARIANTS;
 use podwarden_sim::runner;
+use support::{field, outcome, scratch_dir, sim, sim_in, text, workspace_root, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
 const SIGTERM_STORM: &str = "sim/scenarios/sigterm-storm.toml";
 const LEGACY_THRASH: &str = "sim/scenarios/legacy-thrash.toml";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the sim crate sits in the workspace")
-        .to_path_buf()
-}
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .expect("podwarden-sim runs")
-}
-
-/// A fresh directory for one test's files (removed by the test at its end).
-fn scratch_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("podwarden-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
-}
-
-/// Exit code, stdout, stderr.
-fn outcome(out: &Output) -> (Option<i32>, String, String) {
-    (out.status.code(), text(&out.stdout), text(&out.stderr))
-}
-
-/// The value of the text report's `name` line (`name` padded to 24 columns, then the value).
-fn field<'a>(report: &'a str, name: &str) -> Option<&'a str> {
-    report.lines().find_map(|l| {
-        l.strip_prefix(name)
-            .filter(|rest| rest.starts_with(' '))
-            .map(str::trim)
-    })
-}
 
 /// `trace hash  0123456789abcdef (N lines)`: the hash.
 fn trace_hash(report: &str) -> String {
@@ -98,10 +60,12 @@ impl Drop for TempFile {
 }
 
 #[test]
-fn list_prints_every_shipped_scenario() {
+fn list_prints_every_shipped_scenario_from_any_directory() {
     let shipped = runner::list(&workspace_root().join("sim/scenarios")).expect("scenarios list");
     assert!(shipped.len() >= 2, "{shipped:?}");
-    let (code, stdout, stderr) = outcome(&sim(&["list"]));
+    let elsewhere = scratch_dir("list-elsewhere");
+    let (code, stdout, stderr) = sim_in(&elsewhere, &["list"]);
+    let _ = std::fs::remove_dir_all(&elsewhere);
     assert_eq!(code, Some(0), "stderr: {stderr}");
     let (scenarios, policies) = stdout.split_once("\n\n").expect("scenarios, then policies");
     let listed: Vec<&str> = scenarios

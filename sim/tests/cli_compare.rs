@@ -1,25 +1,13 @@
 //! `compare`: columns sized to their cells (requeue-cause rows under `requeues`), each
 //! violation with its time, detail and reproduce command, and `--format json`.
 
-use std::path::Path;
-use std::process::Command;
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
+use support::{sim_in, workspace_root};
 
+/// Exit code, stdout and stderr of the binary run from the workspace root.
 fn sim(args: &[&str]) -> (Option<i32>, String, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace");
-    let out = Command::new(BIN)
-        .args(args)
-        .current_dir(root)
-        .output()
-        .expect("podwarden-sim runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    sim_in(&workspace_root(), args)
 }
 
 const STORM: [&str; 8] = [

@@ -2,10 +2,11 @@
 //! user gave it (relative, with a space in it), `--swarm`, the seed and the policy. Each printed
 //! line is split as a POSIX shell would and run again through the command line.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
+use std::path::{Path, PathBuf};
+
+use support::sim_in;
 
 fn thrash_scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/legacy-thrash.toml")
@@ -24,16 +25,7 @@ impl UserDir {
     }
 
     fn sim(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out: Output = Command::new(BIN)
-            .args(args)
-            .current_dir(&self.0)
-            .output()
-            .expect("podwarden-sim runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        sim_in(&self.0, args)
     }
 }
 

@@ -2,38 +2,9 @@
 //! them, in the file's words), shipped scenarios by name from any directory, and a recorded
 //! watch replayed under the id of its own owner.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the sim crate sits in the workspace")
-        .to_path_buf()
-}
-
-/// A fresh directory for one test (removed at its end).
-fn scratch_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("podwarden-input-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
-}
-
-/// Exit code, stdout, stderr of the binary run in `dir`.
-fn sim_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out: Output = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("podwarden-sim runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::{scratch_dir, sim_in, workspace_root};
 
 const TWO_TYPOS: &str = "name = \"typos\"
 schedulers = 2

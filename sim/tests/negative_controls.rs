@@ -24,6 +24,79 @@ fn run(scenario: &Scenario, seed: u64, policy: &str) -> RunReport {
         .unwrap_or_else(|e| panic!("{} runs with policy {policy}: {e}", scenario.name))
 }
 
+/// The detail templates `docs/invariants.md` quotes in `invariant`'s section: backticked spans
+/// with a `<placeholder>`, whitespace folded (a span may break across lines).
+fn documented_details(invariant: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/invariants.md"),
+    )
+    .expect("docs/invariants.md");
+    let start = doc
+        .find(&format!("\n## {invariant}\n"))
+        .unwrap_or_else(|| panic!("docs/invariants.md has a section `## {invariant}`"));
+    let section = &doc[start + 4..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| span.contains('<'))
+        .map(|span| span.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Whether `detail` reads as `template`: its literal pieces in order, `<...>`, `[...]` and `, …`
+/// standing for any text; the first piece starts the detail.
+fn reads_as(template: &str, detail: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = template.replace(", …", "<>").replace("[...]", "<>");
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>').map_or(rest.len(), |c| open + c + 1);
+        pieces.push(rest[..open].to_string());
+        rest = rest[close..].to_string();
+    }
+    pieces.push(rest);
+    let Some(first) = pieces.first() else {
+        return false;
+    };
+    let Some(mut tail) = detail.strip_prefix(first.as_str()) else {
+        return false;
+    };
+    for piece in &pieces[1..] {
+        match tail.find(piece.as_str()) {
+            Some(at) => tail = &tail[at + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The violation's detail reads as one that `docs/invariants.md` quotes for its invariant.
+fn assert_worded_as_documented(v: &podwarden_sim::invariants::Violation) {
+    let templates = documented_details(&v.invariant);
+    assert!(
+        templates.iter().any(|t| reads_as(t, &v.detail)),
+        "{}: the detail `{}` reads as none of docs/invariants.md's: {templates:#?}",
+        v.invariant,
+        v.detail
+    );
+}
+
+#[test]
+fn a_detail_reads_as_its_documented_template() {
+    let t = "try <key> requeued <n> times with a budget of <b>";
+    assert!(reads_as(
+        t,
+        "try d.t.r#1 requeued 3 times with a budget of 2"
+    ));
+    assert!(!reads_as(t, "try d.t.r#1 requeued 3 times, budget 2"));
+    assert!(!reads_as(t, "try d.t.r#1 requeued 3 times"));
+    assert!(reads_as(
+        "<n> pods left at the end, e.g. [<name> (<phase>), …]",
+        "1 pods left at the end, e.g. [p-1 (Running)]"
+    ));
+}
+
 /// Runs `scenario` with `bad` and with `default` on each seed: `bad` must violate `invariant`,
 /// `default` must violate nothing. Returns both runs of each seed, `(bad, default)`, for further
 /// checks.
@@ -51,6 +124,7 @@ fn control(
             runner::to_text(&r)
         );
         assert_eq!(v.seed, seed);
+        assert_worded_as_documented(v);
         let d = run(scenario, seed, "default");
         assert!(
             d.outcome.violation.is_none(),
@@ -203,6 +277,7 @@ fn fires_on_wrong_input(scenario: &Scenario, invariant: &str) {
         )
     });
     assert_eq!(v.invariant, invariant, "{}", runner::to_text(&r));
+    assert_worded_as_documented(v);
 }
 
 /// `no_lost_task` fires when tasks are still running at the end check: no settle time after a
@@ -247,6 +322,7 @@ fn switch_control(
             )
         });
         assert_eq!(v.invariant, invariant, "{}", runner::to_text(&r));
+        assert_worded_as_documented(v);
         let d = run(scenario, seed, "default");
         assert!(
             d.outcome.violation.is_none(),

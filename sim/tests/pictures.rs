@@ -2,37 +2,11 @@
 //! without `--plot` print the same report and write the same trace, and a trace written beside a
 //! picture replays.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
+use support::{scratch_dir, sim, text, workspace_root};
+
 const LEGACY_THRASH: &str = "sim/scenarios/legacy-thrash.toml";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the sim crate sits in the workspace")
-        .to_path_buf()
-}
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .expect("podwarden-sim runs")
-}
-
-/// A fresh directory for one test's files (removed by the test at its end).
-fn scratch_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("podwarden-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
-}
 
 #[test]
 fn a_plot_never_changes_the_run_its_trace_or_the_comparison() {

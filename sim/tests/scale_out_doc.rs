@@ -1,13 +1,14 @@
 //! The commands `docs/scale-out.md` runs are ones this command line has: the Job's shard
 //! command (read from the manifest in the doc, with a small seed range in place of the
 //! million) writes a JSON report per shard, and the doc's merge command adds them up.
-//! The manifest itself is checked against Kubernetes' `Job` type in the facade crate's
-//! `tests/scale_out_manifest.rs` (feature `k8s-openapi`).
+//! The manifest itself is checked against Kubernetes' `Job` type in the core crate's
+//! `core/tests/scale_out_manifest.rs` (feature `k8s-openapi`).
+
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_podwarden-sim");
+use support::sim_in;
 
 fn doc() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scale-out.md");
@@ -36,16 +37,8 @@ fn shard_command(doc: &str) -> Vec<String> {
 }
 
 fn run(args: &[String], dir: &Path) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("podwarden-sim runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sim_in(dir, &args)
 }
 
 #[test]

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::failures::FaultEffect;
 use crate::roster::Job;
-use crate::runner::RunReport;
+use crate::run_report::RunReport;
 use crate::summary::OwnerChange;
 use crate::trace::TraceHeader;
 

@@ -16,7 +16,9 @@ impl World {
     pub(crate) fn apply_fault(&mut self, fault: Fault) {
         self.summary.faults += 1;
         self.summary.coverage.count(fault.kind_name());
-        let index = self.fault_log.fault(&mut self.summary, &fault, self.now);
+        let index = self
+            .fault_log
+            .fault(self.summary.failure_tally(), &fault, self.now);
         match fault {
             Fault::DrainNode { node, .. } => {
                 // In range: validated at load (`faults[i].node` below `cluster.nodes`).
@@ -143,7 +145,8 @@ impl World {
     fn fault_hits(&mut self, index: usize, name: &str) {
         if let Some(p) = self.api.pods.get(name) {
             if p.kind == super::cluster::PodKind::Worker {
-                self.fault_log.hit(&mut self.summary, index, &p.key);
+                self.fault_log
+                    .hit(self.summary.failure_tally(), index, &p.key);
             }
         }
     }

@@ -127,7 +127,7 @@ impl World {
             decided_by,
             now: self.now,
         };
-        self.fault_log.failed(&mut self.summary, failure);
+        self.fault_log.failed(self.summary.failure_tally(), failure);
     }
 
     /// Answers a DB query when it arrives.

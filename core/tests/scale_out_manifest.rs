@@ -2,12 +2,16 @@
 //! doc's yaml block, it deserialises as k8s-openapi's `Job`, and serialised again it is the same
 //! document (a field `Job` does not know, or a value of the wrong type, would be dropped or
 //! refused). The commands it runs are checked in `sim/tests/scale_out_doc.rs`.
+//!
+//! It lives in the core crate, beside the `k8s-openapi` conversions, so that CI's
+//! `cargo test -p podwarden-core --features k8s-openapi` runs it without building the simulator
+//! again with the feature.
 #![cfg(feature = "k8s-openapi")]
 
 use k8s_openapi::api::batch::v1::Job;
 
 fn manifest() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scale-out.md");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scale-out.md");
     let doc = std::fs::read_to_string(path).expect("docs/scale-out.md");
     let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let len = doc[start..].find("```").expect("the block ends");
