@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use podwarden::command::{ApiCall, DbQuery, Notice, PodManifest};
 use podwarden::db::{DbOutcome, TaskState};
 use podwarden::{
@@ -384,4 +384,35 @@ fn bench_lifecycle(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_lifecycle);
-criterion_main!(benches);
+
+/// With `PODWARDEN_BENCH_LIFECYCLES=N`, runs N plain and N requeued lifecycles at each tracked
+/// size and exits, for an instruction count that does not depend on the machine's load:
+///
+/// ```text
+/// PODWARDEN_BENCH_TRACKED=100000 PODWARDEN_BENCH_LIFECYCLES=2000 valgrind --tool=callgrind \
+///   --toggle-collect='*Executor::handle_input' --toggle-collect='*Executor::handle_timeout' \
+///   --toggle-collect='*Executor::poll_command' target/release/deps/core_lifecycle-HASH
+/// ```
+fn count_only(lifecycles_each: usize) {
+    for n in support::tracked_sizes() {
+        let (ex, _) = executor_with(n);
+        let mut host = Host::new(ex);
+        let mut next = 0;
+        for kind in [Lifecycle::Plain, Lifecycle::Requeued] {
+            lifecycles(&mut host, &mut next, lifecycles_each, kind);
+        }
+        eprintln!("{n} tracked: {} inputs", host.inputs);
+    }
+}
+
+fn main() {
+    if let Ok(count) = std::env::var("PODWARDEN_BENCH_LIFECYCLES") {
+        let count = count
+            .parse()
+            .unwrap_or_else(|_| panic!("PODWARDEN_BENCH_LIFECYCLES: {count:?} is not a count"));
+        count_only(count);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

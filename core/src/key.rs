@@ -113,6 +113,12 @@ impl TaskKey {
     #[must_use]
     pub fn to_annotations(&self) -> BTreeMap<String, String> {
         let mut a = BTreeMap::new();
+        self.add_annotations(&mut a);
+        a
+    }
+
+    /// Writes [`TaskKey::to_annotations`] into `annotations` (a manifest's).
+    pub(crate) fn add_annotations(&self, a: &mut BTreeMap<String, String>) {
         a.insert(label::DAG_ID.to_string(), self.dag_id.clone());
         a.insert(label::TASK_ID.to_string(), self.task_id.clone());
         a.insert(label::RUN_ID.to_string(), self.run_id.clone());
@@ -120,13 +126,18 @@ impl TaskKey {
         if self.map_index >= 0 {
             a.insert(label::MAP_INDEX.to_string(), self.map_index.to_string());
         }
-        a
     }
 
     /// The identity labels Airflow writes for this key (label-safe values).
     #[must_use]
     pub fn to_labels(&self) -> BTreeMap<String, String> {
         let mut l = BTreeMap::new();
+        self.add_labels(&mut l);
+        l
+    }
+
+    /// Writes [`TaskKey::to_labels`] into `labels` (a manifest's, without a map of its own).
+    pub(crate) fn add_labels(&self, l: &mut BTreeMap<String, String>) {
         l.insert(label::DAG_ID.to_string(), label::safe_value(&self.dag_id));
         l.insert(label::TASK_ID.to_string(), label::safe_value(&self.task_id));
         l.insert(label::RUN_ID.to_string(), label::safe_value(&self.run_id));
@@ -134,7 +145,6 @@ impl TaskKey {
         if self.map_index >= 0 {
             l.insert(label::MAP_INDEX.to_string(), self.map_index.to_string());
         }
-        l
     }
 }
 

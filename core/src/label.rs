@@ -110,34 +110,38 @@ const PREFIX_LEN: usize = MAX_LABEL_VALUE_LEN - HASH_LEN - 1;
 /// ```
 #[must_use]
 pub fn safe_value(s: &str) -> String {
-    let first = s.find(|c: char| c.is_ascii_alphanumeric());
-    let last = s.rfind(|c: char| c.is_ascii_alphanumeric());
-    let safe: String = match (first, last) {
-        (Some(a), Some(b)) => s[a..=b]
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    // Most ids are valid label values already: one pass over the bytes, one copy.
+    if is_valid_value(s) {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let first = bytes.iter().position(u8::is_ascii_alphanumeric);
+    let last = bytes.iter().rposition(u8::is_ascii_alphanumeric);
+    // Only ASCII is kept, so filtering bytes is filtering characters: every byte of a multi-byte
+    // character is 0x80 or above.
+    let safe: Vec<u8> = match (first, last) {
+        (Some(a), Some(b)) => bytes[a..=b]
+            .iter()
+            .copied()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
             .collect(),
-        _ => String::new(),
+        _ => Vec::new(),
     };
-    if safe.len() <= MAX_LABEL_VALUE_LEN && safe == s {
-        return safe;
-    }
-    let digest = Md5::digest(s.as_bytes());
-    let mut hash = String::with_capacity(HASH_LEN + 1);
-    for byte in digest.iter() {
-        hash.push_str(&format!("{byte:02x}"));
-        if hash.len() >= HASH_LEN {
-            break;
-        }
-    }
-    hash.truncate(HASH_LEN);
-    // `safe` is pure ASCII, so byte slicing is character slicing.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Md5::digest(bytes);
     let prefix = &safe[..safe.len().min(PREFIX_LEN)];
-    if prefix.is_empty() {
-        hash
-    } else {
-        format!("{prefix}-{hash}")
+    let mut out = String::with_capacity(prefix.len() + 1 + HASH_LEN);
+    // `safe` is pure ASCII.
+    out.extend(prefix.iter().map(|&c| char::from(c)));
+    if !prefix.is_empty() {
+        out.push('-');
     }
+    for byte in digest.iter().take(HASH_LEN.div_ceil(2)) {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    out.truncate(prefix.len() + usize::from(!prefix.is_empty()) + HASH_LEN);
+    out
 }
 
 /// Whether `value` is a valid Kubernetes label value.

@@ -88,6 +88,8 @@ pub(crate) struct Settings {
     pub(crate) cleanup_retries: RetryLimit,
     /// `pod_launch_failure_retries`: transparent requeues per try.
     pub(crate) launch_failure_retries: RetryLimit,
+    /// The `airflow_version` label's value (`+` replaced by `-`, made label-safe), once.
+    pub(crate) airflow_version_label: String,
 }
 
 impl Config {
@@ -117,6 +119,9 @@ impl Config {
             db_retry_timeout_ms: secs_to_ms(self.pod_launch_failure_db_retry_timeout),
             cleanup_retries: RetryLimit::from_airflow(self.pod_cleanup_max_retries),
             launch_failure_retries: RetryLimit::from_airflow(self.pod_launch_failure_retries),
+            airflow_version_label: crate::label::safe_value(
+                &self.airflow_version.replace('+', "-"),
+            ),
         })
     }
 }

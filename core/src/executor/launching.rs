@@ -65,6 +65,7 @@ impl Executor {
             };
             let manifest = launch::manifest(
                 &self.config,
+                &self.settings,
                 &self.scheduler_id,
                 &key,
                 template,

@@ -48,7 +48,7 @@ use std::sync::Arc;
 use self::awaiting::{Awaiting, Cleanup, PendingDecision};
 use self::outbox::Outbox;
 use self::pod_table::PodTable;
-use self::tries::{Task, TaskPhase};
+use self::tries::{TaskPhase, TryTable};
 use self::watch_state::WatchState;
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
@@ -81,7 +81,7 @@ pub struct Executor {
     outbox: Outbox,
     timers: TimerTable,
     /// Tracked tries; the key is shared with the try's pod records.
-    tasks: BTreeMap<Arc<TaskKey>, Task>,
+    tasks: TryTable,
     pods: PodTable,
     launch: LaunchQueue,
     watch: WatchState,
@@ -163,7 +163,7 @@ impl Executor {
             next_launch: 0,
             outbox: Outbox::new(budget),
             timers,
-            tasks: BTreeMap::new(),
+            tasks: TryTable::default(),
             pods: PodTable::default(),
             launch: LaunchQueue::default(),
             watch: WatchState::default(),
@@ -194,8 +194,8 @@ impl Executor {
     /// for a try not tracked.
     fn shared_key(&self, key: &TaskKey) -> Arc<TaskKey> {
         self.tasks
-            .get_key_value(key)
-            .map_or_else(|| Arc::new(key.clone()), |(k, _)| Arc::clone(k))
+            .shared_key(key)
+            .unwrap_or_else(|| Arc::new(key.clone()))
     }
 
     /// Adds rules of the host's own (replacing any given before): each is asked when
@@ -390,7 +390,7 @@ impl Executor {
 }
 
 /// Whether `pod` is `key`'s current pod.
-fn is_current_pod(tasks: &BTreeMap<Arc<TaskKey>, Task>, key: &TaskKey, pod: &PodRef) -> bool {
+fn is_current_pod(tasks: &TryTable, key: &TaskKey, pod: &PodRef) -> bool {
     tasks
         .get(key)
         .is_some_and(|t| matches!(&t.phase, TaskPhase::Launched { pod: p } if p == pod))

@@ -1,11 +1,64 @@
-//! The try table's entries: where each tracked try is, what its pods run, and what it remembers
-//! of their failures.
+//! The try table: each tracked try by its key, where it is, what its pods run, and what it
+//! remembers of their failures.
+//!
+//! Found by hash: every watch event, answer and launch looks its try up here, and an ordered map
+//! of keys (three strings and two numbers) compared its strings at every level of the tree, the
+//! top cost of a whole lifecycle at 100,000 tracked tries (`benches/core_lifecycle.rs`). Nothing
+//! iterates the table, so its order can never reach a command; its hasher has no seed all the
+//! same ([`FixedHasher`]).
 
+use std::collections::hash_map::HashMap;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use super::pod_table::FixedHasher;
 use crate::input::PodTemplate;
+use crate::key::TaskKey;
 use crate::pod::PodRef;
 use crate::time::Timestamp;
+
+/// Tracked tries by key; the key is shared with the try's pod records (one copy of its strings).
+#[derive(Debug, Clone, Default)]
+pub(super) struct TryTable {
+    map: HashMap<Arc<TaskKey>, Task, FixedHasher>,
+}
+
+impl TryTable {
+    pub(super) fn get(&self, key: &TaskKey) -> Option<&Task> {
+        self.map.get(key)
+    }
+
+    pub(super) fn get_mut(&mut self, key: &TaskKey) -> Option<&mut Task> {
+        self.map.get_mut(key)
+    }
+
+    /// The table's shared copy of `key`, if it tracks the try.
+    pub(super) fn shared_key(&self, key: &TaskKey) -> Option<Arc<TaskKey>> {
+        self.map.get_key_value(key).map(|(k, _)| Arc::clone(k))
+    }
+
+    pub(super) fn contains_key(&self, key: &TaskKey) -> bool {
+        self.map.contains_key(key)
+    }
+
+    pub(super) fn insert(&mut self, key: Arc<TaskKey>, task: Task) -> Option<Task> {
+        self.map.insert(key, task)
+    }
+
+    /// Removes a try; the table gives memory back once it is a quarter full, as the pod table
+    /// does (a burst of a million tries does not pin its peak).
+    pub(super) fn remove(&mut self, key: &TaskKey) -> Option<Task> {
+        let removed = self.map.remove(key);
+        if self.map.capacity() > 64 && self.map.len() * 4 < self.map.capacity() {
+            self.map.shrink_to(self.map.len() * 2);
+        }
+        removed
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
 
 /// Where a tracked try is.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,20 +21,26 @@ use crate::time::{retry_backoff_ms, Timestamp};
 const NAME_MAX: usize = 63;
 const SUFFIX_LEN: usize = 8;
 
-/// Kubernetes-safe slug of `dag_id-task_id`: lowercase ASCII letters and digits, other runs
-/// become one `-`. (Airflow transliterates non-ASCII first; we drop it, which only changes the
-/// readable part of the name, never its uniqueness, which the suffix carries.)
-fn slug(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+/// Appends the Kubernetes-safe slug of `dag_id-task_id` to `out`, at most `max` bytes:
+/// lowercase ASCII letters and digits, other runs become one `-`, none at either end. (Airflow
+/// transliterates non-ASCII first; we drop it, which only changes the readable part of the name,
+/// never its uniqueness, which the suffix carries.)
+fn push_slug(out: &mut String, key: &TaskKey, max: usize) {
+    let parts = key.dag_id.chars().chain(['-']).chain(key.task_id.chars());
+    for c in parts {
+        if out.len() >= max {
+            break;
+        }
         let c = c.to_ascii_lowercase();
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             out.push(c);
-        } else if !out.ends_with('-') {
+        } else if !out.is_empty() && !out.ends_with('-') {
             out.push('-');
         }
     }
-    out.trim_matches('-').to_string()
+    while out.ends_with('-') {
+        out.pop();
+    }
 }
 
 /// The pod name for launch number `launch` of `key` by `scheduler_id`: a readable slug, then 8
@@ -46,9 +52,12 @@ fn slug(s: &str) -> String {
 /// incarnation, as Airflow's job ids are.
 #[must_use]
 pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
-    let mut base = slug(&format!("{}-{}", key.dag_id, key.task_id));
-    base.truncate(NAME_MAX - SUFFIX_LEN - 1);
-    let base = base.trim_end_matches('-');
+    let mut name = String::with_capacity(NAME_MAX);
+    push_slug(&mut name, key, NAME_MAX - SUFFIX_LEN - 1);
+    if name.is_empty() {
+        name.push_str("task");
+    }
+    name.push('-');
     let mut h = Md5::new();
     for part in [scheduler_id, &key.dag_id, &key.task_id, &key.run_id] {
         h.update(part.as_bytes());
@@ -58,17 +67,10 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
     h.update(key.try_number.to_le_bytes());
     h.update(launch.to_le_bytes());
     const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String = h
-        .finalize()
-        .iter()
-        .take(SUFFIX_LEN)
-        .map(|b| ALPHABET[usize::from(*b) % 36] as char)
-        .collect();
-    if base.is_empty() {
-        format!("task-{suffix}")
-    } else {
-        format!("{base}-{suffix}")
+    for b in h.finalize().iter().take(SUFFIX_LEN) {
+        name.push(char::from(ALPHABET[usize::from(*b) % 36]));
     }
+    name
 }
 
 /// Builds the pod for one launch: template labels and annotations first, then Airflow's
@@ -78,6 +80,7 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
 /// [`label::RESERVED_ANNOTATIONS`], which a template may not use ([`PodTemplate::validate`]).
 pub(crate) fn manifest(
     config: &Config,
+    settings: &Settings,
     scheduler_id: &str,
     key: &TaskKey,
     template: &PodTemplate,
@@ -85,15 +88,15 @@ pub(crate) fn manifest(
     requeues: u32,
 ) -> PodManifest {
     let mut labels = template.labels.clone();
-    labels.extend(key.to_labels());
+    key.add_labels(&mut labels);
     labels.insert(label::KUBERNETES_EXECUTOR.into(), label::TRUE.into());
     labels.insert(
         label::AIRFLOW_VERSION.into(),
-        label::safe_value(&config.airflow_version.replace('+', "-")),
+        settings.airflow_version_label.clone(),
     );
     labels.insert(label::AIRFLOW_WORKER.into(), scheduler_id.to_string());
     let mut annotations = template.annotations.clone();
-    annotations.extend(key.to_annotations());
+    key.add_annotations(&mut annotations);
     annotations.insert(
         label::LAUNCH_ATTEMPT_ANNOTATION.to_string(),
         requeues.to_string(),

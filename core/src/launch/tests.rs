@@ -47,7 +47,9 @@ fn manifest_writes_only_reserved_keys_over_the_template() {
         ..PodTemplate::default()
     };
     assert_eq!(template.validate(), Ok(()));
-    let m = manifest(&Config::default(), "5", &mapped, &template, 0, 1);
+    let config = Config::default();
+    let settings = config.settings().expect("valid defaults");
+    let m = manifest(&config, &settings, "5", &mapped, &template, 0, 1);
     for k in m
         .labels
         .keys()
