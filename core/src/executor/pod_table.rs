@@ -120,6 +120,15 @@ impl Eq for dyn PodKey + '_ {}
 /// (`tries.rs`).
 pub(super) type FixedHasher = rustc_hash::FxBuildHasher;
 
+/// After a removal: halves a table's capacity once it is a quarter full, so that a burst does
+/// not pin its peak for the executor's lifetime (amortised O(1): a shrink halves the capacity at
+/// most once per `len` removals).
+pub(super) fn give_back_memory<K: Eq + Hash, V>(map: &mut HashMap<K, V, FixedHasher>) {
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 /// Pod records by pod.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PodTable {
@@ -157,9 +166,7 @@ impl PodTable {
     /// O(1): a shrink halves the capacity at most once per `len` removals).
     pub(crate) fn remove(&mut self, pod: &PodRef) -> Option<PodRecord> {
         let removed = self.map.remove(pod);
-        if self.map.capacity() > 64 && self.map.len() * 4 < self.map.capacity() {
-            self.map.shrink_to(self.map.len() * 2);
-        }
+        give_back_memory(&mut self.map);
         removed
     }
 

@@ -11,7 +11,7 @@ use std::collections::hash_map::HashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::pod_table::FixedHasher;
+use super::pod_table::{give_back_memory, FixedHasher};
 use crate::input::PodTemplate;
 use crate::key::TaskKey;
 use crate::pod::PodRef;
@@ -45,13 +45,10 @@ impl TryTable {
         self.map.insert(key, task)
     }
 
-    /// Removes a try; the table gives memory back once it is a quarter full, as the pod table
-    /// does (a burst of a million tries does not pin its peak).
+    /// Removes a try; the table gives memory back as the pod table does ([`give_back_memory`]).
     pub(super) fn remove(&mut self, key: &TaskKey) -> Option<Task> {
         let removed = self.map.remove(key);
-        if self.map.capacity() > 64 && self.map.len() * 4 < self.map.capacity() {
-            self.map.shrink_to(self.map.len() * 2);
-        }
+        give_back_memory(&mut self.map);
         removed
     }
 
