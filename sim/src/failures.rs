@@ -75,6 +75,12 @@ pub fn cause_kind(cause: &str) -> String {
     cause[..end].trim().to_string()
 }
 
+/// How a user reads a fault and when it starts: `200 s: drain_node of node 1` (list them with
+/// `; ` between: a fault's own text may hold a comma).
+pub(crate) fn fault_text(fault: &Fault) -> String {
+    format!("{} s: {}", secs_text(secs(fault.at_s())), describe(fault).0)
+}
+
 /// How a user reads a fault, the scheduler it hits, and how long it lasts (`None` for a fault
 /// that acts only through the pods it hits).
 fn describe(fault: &Fault) -> (String, Option<u32>, Option<Ms>) {

@@ -2,6 +2,7 @@
 
 use rand::Rng;
 
+use crate::failures::fault_text;
 use crate::scenario::{Fault, Scenario};
 use crate::world::stream;
 
@@ -22,11 +23,7 @@ settings)";
 /// [`SWARM_DRAWS`].
 #[must_use]
 pub fn swarm_over(base: &Scenario) -> String {
-    let kept: Vec<String> = base
-        .faults
-        .iter()
-        .map(|f| format!("{} at {} s", f.kind_name(), f.at_s()))
-        .collect();
+    let kept: Vec<String> = base.faults.iter().map(fault_text).collect();
     let file = base.source.as_deref().unwrap_or("the scenario");
     format!(
         "over {file} with its {} scheduled faults{}; {SWARM_DRAWS}",
@@ -34,7 +31,7 @@ pub fn swarm_over(base: &Scenario) -> String {
         if kept.is_empty() {
             String::new()
         } else {
-            format!(" ({})", kept.join(", "))
+            format!(" ({})", kept.join("; "))
         }
     )
 }
@@ -218,7 +215,7 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
     faults.extend(base.faults.iter().cloned());
     s.faults = faults;
     let line = format!(
-        "schedulers {} nodes {}x{} (Kubernetes 1.{}) tasks {} over {:.0} s, runtime {:.0}-{:.0} s, faults {:?}, requeue budget {}, batch {}, latencies api {} watch {} db {} ms",
+        "schedulers {} nodes {}x{} (Kubernetes 1.{}) tasks {} over {:.0} s, runtime {:.0}-{:.0} s, faults [{}], requeue budget {}, batch {}, latencies api {} watch {} db {} ms",
         s.schedulers,
         s.cluster.nodes,
         s.cluster.node_capacity,
@@ -227,7 +224,11 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, String) {
         s.duration_s,
         s.load.runtime_min_s,
         s.load.runtime_max_s,
-        s.faults,
+        s.faults
+            .iter()
+            .map(fault_text)
+            .collect::<Vec<_>>()
+            .join("; "),
         s.config.pod_launch_failure_retries,
         s.config.worker_pods_creation_batch_size,
         s.latency.api_ms,
