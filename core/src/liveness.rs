@@ -75,9 +75,11 @@ pub enum LivenessRule {
     /// *(podwarden, default)* Fresh while its value changed within the threshold on this
     /// executor's clock (client-go's lease rule): robust to clock skew between schedulers.
     #[default]
+    #[serde(alias = "observed-change")]
     ObservedChange,
     /// Airflow's rule: fresh while `now - latest_heartbeat <= threshold`. Kept to reproduce
     /// Airflow, and as the simulator's negative control under clock skew.
+    #[serde(alias = "written-timestamp")]
     WrittenTimestamp,
 }
 

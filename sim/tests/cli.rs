@@ -271,6 +271,35 @@ fn a_typo_in_a_scenario_exits_2_naming_the_key() {
     }
 }
 
+/// Names users type have one spelling each (kebab-case on the command line, snake_case for
+/// TOML keys and values), and the other separator is accepted for the same thing: the run is
+/// the one the canonical spelling gives, byte for byte, with a note for a respelled policy.
+#[test]
+fn names_written_with_the_other_separator_mean_the_same_run() {
+    let canonical =
+        "name = \"spelling\"\nschedulers = 2\nduration_s = 300\n\n[load]\ntasks = 40\n\n\
+        [config]\nadoption_scope = \"dead_only\"\n\n\
+        [[faults]]\nkind = \"sigterm_storm\"\nat_s = 60\npods = 5\n\n\
+        [[faults]]\nkind = \"crash_scheduler\"\nat_s = 90\nscheduler = 1\nrestart_after_s = 30\n";
+    let respelled = canonical
+        .replace("dead_only", "dead-only")
+        .replace("sigterm_storm", "sigterm-storm")
+        .replace("crash_scheduler", "crash-scheduler");
+    let a = TempFile::new("canonical.toml", canonical);
+    let b = TempFile::new("respelled.toml", &respelled);
+    let (code_a, out_a, err_a) = outcome(&sim(&["run", &a.arg(), "--policy", "legacy-adoption"]));
+    let (code_b, out_b, err_b) = outcome(&sim(&["run", &b.arg(), "--policy", "legacy_adoption"]));
+    assert_eq!(code_a, code_b, "{err_a}\n{err_b}");
+    assert!(matches!(code_a, Some(0 | 1)), "{err_a}");
+    assert_eq!(trace_hash(&out_a), trace_hash(&out_b));
+    assert!(out_b.contains("policy legacy-adoption"), "{out_b}");
+    assert!(
+        err_b.contains("note: policy `legacy_adoption` is written `legacy-adoption`"),
+        "{err_b}"
+    );
+    assert!(!err_a.contains("note:"), "{err_a}");
+}
+
 #[test]
 fn replay_confirms_a_trace_and_finds_a_tampered_line() {
     let dir = scratch_dir("cli-replay");
@@ -494,6 +523,27 @@ fn compare_plot_draws_both_timelines_and_the_thrash_shows_only_under_legacy_adop
         "no owner change under default"
     );
     assert!(text[second..].contains("invariants all 9 held"));
+    // On the pod lanes too (each a group titled with the pod's name, no space in it), a live
+    // owner's pod taken is marked in the live-owner colour, under legacy adoption only.
+    let live_marks = |s: &str| {
+        s.split("<g><title>")
+            .filter(|group| {
+                group
+                    .split("</title>")
+                    .next()
+                    .is_some_and(|t| !t.contains(' '))
+            })
+            .filter(|group| {
+                let lane = group.split("</g>").next().unwrap_or_default();
+                lane.contains("fill=\"#d81b60\"")
+            })
+            .count()
+    };
+    assert!(
+        live_marks(&text[..second]) >= 1,
+        "a live-owner mark on a pod lane"
+    );
+    assert_eq!(live_marks(&text[second..]), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

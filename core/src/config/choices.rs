@@ -14,13 +14,16 @@ pub enum AdoptionScope {
     /// them for a threshold. A stale heartbeat alone is not enough: a scheduler whose stall ends
     /// by itself is alive again, and its pods are not taken while it lives.
     #[default]
+    #[serde(alias = "declared-dead")]
     DeclaredDead,
     /// Only schedulers that are not alive by their heartbeat (Airflow ≥ 10.17.1, #66400), even
     /// while their job row still says `running`. With heartbeats unavailable, Airflow's fallback
     /// (`adoption_without_heartbeats`).
+    #[serde(alias = "dead-only")]
     DeadOnly,
     /// *(legacy)* Every other scheduler, alive or not (Airflow 10.15.0–10.17.0): the thrash of
     /// #66396. For reproducing the bug only.
+    #[serde(alias = "all-others")]
     AllOthers,
 }
 
@@ -35,6 +38,7 @@ pub enum AdoptionFallback {
     Wait,
     /// Airflow's fallback: the selector excludes only this scheduler
     /// (`airflow-worker!=<self>`), so every live peer's completed pods are taken.
+    #[serde(alias = "exclude-self")]
     ExcludeSelf,
 }
 
@@ -45,9 +49,11 @@ pub enum RequeueDedupe {
     /// *(podwarden, default)* A try reacts only to its current pod, and each failed pod uid
     /// counts once, ever.
     #[default]
+    #[serde(alias = "every-pod")]
     EveryPod,
     /// *(Airflow)* Failures are matched to the try by key, whichever of its pods failed; only the
     /// last requeued pod's name is remembered. A replayed failure of an older pod requeues again
     /// while the budget allows (with a budget above 1, one pod failure can start several pods).
+    #[serde(alias = "last-pod")]
     LastPod,
 }

@@ -46,6 +46,13 @@ impl Lab {
         if let Some(p) = policy {
             p.clone_into(&mut scenario.policy);
         }
+        if let Some(known) = self.respelled(&scenario.policy) {
+            eprintln!(
+                "{}: note: policy `{}` is written `{known}` (names you type on the command line are kebab-case; TOML keys and values are snake_case)",
+                self.program, scenario.policy
+            );
+            scenario.policy = known;
+        }
         let mut ext = Extensions::new().with_program(self.program.clone());
         if let Some(mine) = self.policies.get(&scenario.policy) {
             ext = ext.with_policy(mine.clone());
@@ -54,6 +61,18 @@ impl Lab {
             ext = ext.with_invariants(f.clone());
         }
         scenario.extensions = ext;
+    }
+
+    /// The known policy `name` means when it is written with the other separator
+    /// (`legacy_adoption` for `legacy-adoption`); `None` for a known or an unknown name.
+    fn respelled(&self, name: &str) -> Option<String> {
+        let known = |n: &str| POLICIES.contains(&n) || self.policies.contains_key(n);
+        if known(name) {
+            return None;
+        }
+        [name.replace('_', "-"), name.replace('-', "_")]
+            .into_iter()
+            .find(|n| known(n))
     }
 
     /// Loads a scenario file, selects `policy` and attaches this lab's code.

@@ -102,7 +102,7 @@ fn draw(out: &mut String, tl: &Timeline, top: f64, x: &dyn Fn(u64) -> f64, end: 
     y = scheduler_lanes(out, tl, &facts, y, x, stopped);
     y = owner_strip(out, &facts, y, x);
     y = api_strip(out, tl, y, x);
-    y = pod_lanes(out, tl, y, x, stopped);
+    y = pod_lanes(out, tl, &facts, y, x, stopped);
     if stopped < end {
         let _ = writeln!(
             out,
@@ -314,7 +314,29 @@ fn api_strip(out: &mut String, tl: &Timeline, mut y: f64, x: &dyn Fn(u64) -> f64
     y
 }
 
-fn pod_lanes(out: &mut String, tl: &Timeline, mut y: f64, x: &dyn Fn(u64) -> f64, end: u64) -> f64 {
+/// The colour of an owner-change mark on `pod`'s lane at `t` (when the relabel was sent): the
+/// live-owner colour when the first relabel of that pod the world applied at or after `t` took
+/// it from a live owner; otherwise (a dead owner's pod, a relabel refused, no report) the
+/// dead-owner colour.
+fn owner_mark_colour(facts: &super::ReportFacts, pod: &str, t: u64) -> &'static str {
+    let applied = facts
+        .owner_changes
+        .iter()
+        .find(|c| c.pod == pod && c.at_ms >= t);
+    match applied {
+        Some(c) if c.owner_alive => LIVE_OWNER,
+        _ => DEAD_OWNER,
+    }
+}
+
+fn pod_lanes(
+    out: &mut String,
+    tl: &Timeline,
+    facts: &super::ReportFacts,
+    mut y: f64,
+    x: &dyn Fn(u64) -> f64,
+    end: u64,
+) -> f64 {
     let lanes = tl.lanes();
     let lane_h = if lanes.len() > 150 { 4.0 } else { 8.0 };
     let _ = writeln!(
@@ -337,7 +359,7 @@ fn pod_lanes(out: &mut String, tl: &Timeline, mut y: f64, x: &dyn Fn(u64) -> f64
         }
         for (t, mark) in &lane.marks {
             let (colour, w) = match mark {
-                Mark::OwnerChange => (DEAD_OWNER, 3.0),
+                Mark::OwnerChange => (owner_mark_colour(facts, name, *t), 3.0),
                 Mark::Requeue => (REQUEUE, 3.0),
                 Mark::Delete => (DELETE, 1.0),
             };

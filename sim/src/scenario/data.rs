@@ -193,6 +193,7 @@ impl Default for Cluster {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
     /// Cordon a node and evict its pods through the Eviction API.
+    #[serde(alias = "drain-node")]
     DrainNode {
         /// When.
         at_s: f64,
@@ -200,6 +201,7 @@ pub enum Fault {
         node: u32,
     },
     /// Delete `pods` worker pods gracefully at once (SIGTERM), chosen from the seed.
+    #[serde(alias = "sigterm-storm")]
     SigtermStorm {
         /// When.
         at_s: f64,
@@ -213,6 +215,7 @@ pub enum Fault {
     /// kubelet confirms: the pods stay Terminating). After `duration_s` the node comes back
     /// (`returns`: its kubelet finishes what was asked) or its Node object is deleted and pod GC
     /// force-deletes its pods (`DeletionByPodGC`); a replacement node then joins, empty.
+    #[serde(alias = "node-loss")]
     NodeLoss {
         /// When.
         at_s: f64,
@@ -236,6 +239,7 @@ pub enum Fault {
         pods: u32,
     },
     /// A scheduler process dies; a new one (new id) starts after `restart_after_s`.
+    #[serde(alias = "crash-scheduler")]
     CrashScheduler {
         /// When.
         at_s: f64,
@@ -248,6 +252,7 @@ pub enum Fault {
     /// disk). Its progress-based health endpoint turns unhealthy and the liveness probe restarts
     /// it, unless the stall ends first (`duration_s`): then it resumes with the state it had,
     /// possibly after its peers judged it dead and adopted its work.
+    #[serde(alias = "stall-scheduler")]
     StallScheduler {
         /// When.
         at_s: f64,
@@ -267,6 +272,7 @@ pub enum Fault {
         duration_s: f64,
     },
     /// A scheduler's watch ends with 410 Gone.
+    #[serde(alias = "watch-expiry")]
     WatchExpiry {
         /// When.
         at_s: f64,
@@ -275,6 +281,7 @@ pub enum Fault {
     },
     /// A scheduler's clock is off by `offset_ms` from then on (negative: behind), as a clock
     /// that was never synchronised. Same mechanism as `clock_step`.
+    #[serde(alias = "clock-skew")]
     ClockSkew {
         /// When.
         at_s: f64,
@@ -285,6 +292,7 @@ pub enum Fault {
     },
     /// A scheduler's host clock steps by `offset_ms` mid-run (an NTP step, a VM migration):
     /// forward (positive) or back (negative). The executor is driven with the stepped clock.
+    #[serde(alias = "clock-step")]
     ClockStep {
         /// When.
         at_s: f64,
@@ -294,6 +302,7 @@ pub enum Fault {
         offset_ms: i64,
     },
     /// The metadata DB is unreachable for a while.
+    #[serde(alias = "db-outage")]
     DbOutage {
         /// When.
         at_s: f64,
@@ -301,6 +310,7 @@ pub enum Fault {
         duration_s: f64,
     },
     /// The API server answers `code` to a fraction of requests for a while.
+    #[serde(alias = "api-errors")]
     ApiErrors {
         /// When.
         at_s: f64,
