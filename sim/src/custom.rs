@@ -103,7 +103,7 @@ impl WorldView<'_> {
     /// Every task instance that has arrived: its current try and state (`None`: scheduled, not
     /// yet queued).
     pub fn tasks(&self) -> impl Iterator<Item = (&TaskKey, Option<TaskState>)> {
-        self.tis.iter().map(|t| (&t.key, t.state))
+        self.tis.iter().map(|t| (&t.key, t.state()))
     }
 
     /// Every task instance that has arrived, with the history of each of its tries (oldest

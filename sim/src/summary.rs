@@ -174,12 +174,12 @@ impl Summary {
         self.succeeded = db
             .tis
             .iter()
-            .filter(|t| t.state == Some(TaskState::Success))
+            .filter(|t| t.state() == Some(TaskState::Success))
             .count();
         self.failed = db
             .tis
             .iter()
-            .filter(|t| t.state == Some(TaskState::Failed))
+            .filter(|t| t.state() == Some(TaskState::Failed))
             .count();
         self.unfinished = self.tasks - self.succeeded - self.failed;
         for ti in &db.tis {

@@ -234,7 +234,7 @@ fn the_edges_of_every_range_are_allowed() {
 fn every_shipped_and_regression_scenario_is_within_the_ranges() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
-    for dir in ["scenarios", "tests/regressions"] {
+    for dir in ["scenarios", "scenarios/scale", "tests/regressions"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
@@ -244,7 +244,7 @@ fn every_shipped_and_regression_scenario_is_within_the_ranges() {
             }
         }
     }
-    assert!(n >= 13, "{n} scenarios");
+    assert!(n >= 17, "{n} scenarios");
 }
 
 #[test]

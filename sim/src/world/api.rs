@@ -81,8 +81,9 @@ impl World {
             None
         };
         let after = pod.view.clone();
-        if let Some(node) = freed.and_then(|n| self.nodes.get_mut(n)) {
-            node.used = node.used.saturating_sub(1);
+        if let Some(node) = freed {
+            self.nodes
+                .update(node, |n| n.used = n.used.saturating_sub(1));
         }
         self.observe_pod(name, was_terminal);
         self.publish(Change {
@@ -100,8 +101,9 @@ impl World {
             return;
         };
         if pod.slot {
-            if let Some(node) = pod.node.and_then(|n| self.nodes.get_mut(n)) {
-                node.used = node.used.saturating_sub(1);
+            if let Some(node) = pod.node {
+                self.nodes
+                    .update(node, |n| n.used = n.used.saturating_sub(1));
             }
         }
         self.api.rv += 1;
@@ -387,7 +389,7 @@ impl World {
         let awaited = self.db.find(key).is_some_and(|i| {
             let t = &self.db.tis[i];
             t.key.try_number == key.try_number
-                && t.state
+                && t.state()
                     .is_some_and(podwarden_core::db::TaskState::is_unfinished)
         });
         (!awaited).then_some("adopt leftover pod")

@@ -109,7 +109,7 @@ impl World {
             let waited = self.db.find(&p.key).is_some_and(|i| {
                 let t = &self.db.tis[i];
                 t.key.try_number == p.key.try_number
-                    && matches!(t.state, Some(TaskState::Queued | TaskState::Running))
+                    && matches!(t.state(), Some(TaskState::Queued | TaskState::Running))
             });
             if !waited {
                 pods_not_in_flight += 1;
@@ -172,7 +172,7 @@ impl World {
         let awaited = self.db.find(key).is_some_and(|i| {
             let t = &self.db.tis[i];
             t.key.try_number == key.try_number
-                && matches!(t.state, Some(TaskState::Queued | TaskState::Running))
+                && matches!(t.state(), Some(TaskState::Queued | TaskState::Running))
         });
         if awaited && !revoked {
             self.checker.pod_ended_while_awaited(name, key, self.now);
@@ -194,8 +194,8 @@ impl World {
             }
         }
         let lost: Vec<String> = (0..self.db.tis.len())
-            .filter(|&i| self.db.tis[i].state.is_some() && !self.db.is_terminal(i))
-            .map(|i| format!("{}={:?}", self.db.tis[i].key, self.db.tis[i].state))
+            .filter(|&i| self.db.tis[i].state().is_some() && !self.db.is_terminal(i))
+            .map(|i| format!("{}={:?}", self.db.tis[i].key, self.db.tis[i].state()))
             .collect();
         if !lost.is_empty() {
             let first: Vec<&String> = lost.iter().take(5).collect();
@@ -233,7 +233,7 @@ impl World {
                 let ti = self.db.find(&p.key).map(|i| &self.db.tis[i]);
                 let finished = ti.is_none_or(|t| {
                     t.key.try_number != p.key.try_number
-                        || !t.state.is_some_and(TaskState::is_unfinished)
+                        || !t.state().is_some_and(TaskState::is_unfinished)
                 });
                 match p.kind {
                     PodKind::Worker => match p.view.phase {

@@ -1,6 +1,9 @@
 //! The cluster's objects as the simulator keeps them: nodes, and pods with what their kubelet
 //! knows about them.
 
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
 use podwarden_core::{PodView, TaskKey};
 
 /// A worker node.
@@ -26,6 +29,66 @@ impl Node {
             lost: false,
             epoch: 0,
         }
+    }
+}
+
+impl Node {
+    /// Its place in [`Nodes`]' schedulable index: free slots, then lower index first; `None`
+    /// when no pod can be scheduled on it (cordoned, lost or full).
+    fn schedulable_key(&self, index: usize) -> Option<(u32, Reverse<usize>)> {
+        (!self.cordoned && !self.lost && self.used < self.capacity)
+            .then(|| (self.capacity - self.used, Reverse(index)))
+    }
+}
+
+/// The worker nodes, with an index of the schedulable ones by free slots, so placing a pod
+/// costs a lookup instead of a scan of every node. Read them as a slice; change one only
+/// through [`Nodes::update`], which keeps the index.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Nodes {
+    nodes: Vec<Node>,
+    schedulable: BTreeSet<(u32, Reverse<usize>)>,
+}
+
+impl Nodes {
+    /// `count` empty nodes of `capacity` slots each.
+    pub(crate) fn new(count: u32, capacity: u32) -> Self {
+        let mut nodes = Self::default();
+        for i in 0..count {
+            let node = Node::new(i, capacity);
+            if let Some(key) = node.schedulable_key(nodes.nodes.len()) {
+                nodes.schedulable.insert(key);
+            }
+            nodes.nodes.push(node);
+        }
+        nodes
+    }
+
+    /// The schedulable node with the most free slots (the lowest index among equals), as the
+    /// scheduler's spreading would place a pod.
+    pub(crate) fn most_free(&self) -> Option<usize> {
+        self.schedulable.last().map(|(_, Reverse(i))| *i)
+    }
+
+    /// Changes node `i` (nothing if there is none) and re-indexes it.
+    pub(crate) fn update<R>(&mut self, i: usize, change: impl FnOnce(&mut Node) -> R) -> Option<R> {
+        let node = self.nodes.get_mut(i)?;
+        if let Some(key) = node.schedulable_key(i) {
+            self.schedulable.remove(&key);
+        }
+        let r = change(node);
+        if let Some(key) = node.schedulable_key(i) {
+            self.schedulable.insert(key);
+        }
+        Some(r)
+    }
+}
+
+impl std::ops::Deref for Nodes {
+    type Target = [Node];
+
+    fn deref(&self) -> &[Node] {
+        &self.nodes
     }
 }
 

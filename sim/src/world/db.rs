@@ -1,7 +1,10 @@
 //! The metadata DB: task instances and scheduler jobs, as Airflow's scheduler and workers see
 //! them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::{FxBuildHasher, FxHasher};
 
 use podwarden_core::db::TaskState;
 use podwarden_core::liveness::{HeartbeatRecord, JobState};
@@ -13,8 +16,9 @@ use crate::time::Ms;
 #[derive(Debug, Clone)]
 pub(crate) struct Ti {
     pub(crate) key: TaskKey,
-    /// `None` until it arrives.
-    pub(crate) state: Option<TaskState>,
+    /// `None` until it arrives. Written only through [`Db::set_state`], which keeps the index
+    /// of task instances in flight.
+    state: Option<TaskState>,
     pub(crate) queued_by: Option<String>,
     pub(crate) queued_at: Ms,
     pub(crate) retries_left: u32,
@@ -40,6 +44,41 @@ pub(crate) struct Ti {
     pub(crate) tries: crate::history::Tries,
 }
 
+impl Ti {
+    /// A task instance that has not arrived yet (no state).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        key: TaskKey,
+        retries_left: u32,
+        kpo: bool,
+        runtime_ms: Ms,
+        arrived_at: Ms,
+    ) -> Self {
+        Self {
+            key,
+            state: None,
+            queued_by: None,
+            queued_at: 0,
+            retries_left,
+            kpo,
+            runtime_ms,
+            started: BTreeSet::new(),
+            stuck_resets: 0,
+            retries_consumed: 0,
+            adopting_by: None,
+            process_died_at: None,
+            arrived_at,
+            done_at: None,
+            tries: crate::history::Tries::default(),
+        }
+    }
+
+    /// Its state now; `None` until it arrives.
+    pub(crate) fn state(&self) -> Option<TaskState> {
+        self.state
+    }
+}
+
 /// A scheduler job row.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
@@ -51,43 +90,85 @@ pub(crate) struct Job {
 #[derive(Debug, Default)]
 pub(crate) struct Db {
     pub(crate) tis: Vec<Ti>,
-    by_identity: BTreeMap<(String, String, String, i64), usize>,
+    /// Task instances by the hash of their identity (dag, task, run, map index: every try),
+    /// looked up from a borrowed key without copying its strings. Never iterated, so its order
+    /// reaches nothing.
+    by_identity: HashMap<u64, Vec<usize>, FxBuildHasher>,
     /// SCHEDULED task instances by the time they may be queued.
     pub(crate) schedulable: BTreeSet<(Ms, usize)>,
+    /// The task instances QUEUED or RUNNING, by index: what the periodic checks (stuck in
+    /// queued, zombies, orphans, the core-state bound) scan, so their cost follows the work in
+    /// flight and not every task instance the world ever had.
+    in_flight: BTreeSet<usize>,
     pub(crate) jobs: BTreeMap<String, Job>,
     pub(crate) outage: bool,
     /// The outage lasts until this time (overlapping outages extend it).
     pub(crate) outage_until: Ms,
 }
 
-pub(crate) fn identity(key: &TaskKey) -> (String, String, String, i64) {
-    (
-        key.dag_id.clone(),
-        key.task_id.clone(),
-        key.run_id.clone(),
-        key.map_index,
-    )
+/// The hash of a task instance's identity: its key without the try number.
+fn identity_hash(key: &TaskKey) -> u64 {
+    let mut h = FxHasher::default();
+    key.dag_id.hash(&mut h);
+    key.task_id.hash(&mut h);
+    key.run_id.hash(&mut h);
+    key.map_index.hash(&mut h);
+    h.finish()
+}
+
+/// Whether two keys name the same task instance (any try).
+fn same_identity(a: &TaskKey, b: &TaskKey) -> bool {
+    a.map_index == b.map_index
+        && a.task_id == b.task_id
+        && a.dag_id == b.dag_id
+        && a.run_id == b.run_id
 }
 
 impl Db {
+    /// Adds a task instance; one of the same identity added before is no longer found.
     pub(crate) fn add(&mut self, ti: Ti) -> usize {
         let idx = self.tis.len();
-        self.by_identity.insert(identity(&ti.key), idx);
+        let bucket = self.by_identity.entry(identity_hash(&ti.key)).or_default();
+        bucket.retain(|&i| !same_identity(&self.tis[i].key, &ti.key));
+        bucket.push(idx);
         self.tis.push(ti);
         idx
     }
 
     /// The task instance of `key` (any try).
     pub(crate) fn find(&self, key: &TaskKey) -> Option<usize> {
-        self.by_identity.get(&identity(key)).copied()
+        self.by_identity
+            .get(&identity_hash(key))?
+            .iter()
+            .copied()
+            .find(|&i| same_identity(&self.tis[i].key, key))
     }
 
     pub(crate) fn make_schedulable(&mut self, idx: usize, now: Ms) {
-        if let Some(ti) = self.tis.get_mut(idx) {
-            ti.state = Some(TaskState::Scheduled);
-            ti.queued_by = None;
+        if idx < self.tis.len() {
+            self.set_state(idx, Some(TaskState::Scheduled));
+            self.tis[idx].queued_by = None;
             self.schedulable.insert((now, idx));
         }
+    }
+
+    /// Sets task instance `idx`'s state, keeping the in-flight index.
+    pub(crate) fn set_state(&mut self, idx: usize, state: Option<TaskState>) {
+        let Some(ti) = self.tis.get_mut(idx) else {
+            return;
+        };
+        ti.state = state;
+        if matches!(state, Some(TaskState::Queued | TaskState::Running)) {
+            self.in_flight.insert(idx);
+        } else {
+            self.in_flight.remove(&idx);
+        }
+    }
+
+    /// The task instances QUEUED or RUNNING, in index order (the order a scan of every task
+    /// instance would meet them in).
+    pub(crate) fn in_flight_tis(&self) -> impl Iterator<Item = (usize, &Ti)> + '_ {
+        self.in_flight.iter().map(|&i| (i, &self.tis[i]))
     }
 
     /// State of the try `key`, or `None` if the task instance is on another try.
@@ -136,9 +217,7 @@ impl Db {
     /// Task instances RUNNING whose task process has sent no heartbeat for `threshold` (Airflow's
     /// zombie task instances, `scheduler_zombie_task_threshold`).
     pub(crate) fn zombie_tasks(&self, now: Ms, threshold: Ms) -> Vec<usize> {
-        self.tis
-            .iter()
-            .enumerate()
+        self.in_flight_tis()
             .filter(|(_, t)| {
                 t.state == Some(TaskState::Running)
                     && t.process_died_at
@@ -149,9 +228,6 @@ impl Db {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.tis
-            .iter()
-            .filter(|t| matches!(t.state, Some(TaskState::Queued | TaskState::Running)))
-            .count()
+        self.in_flight.len()
     }
 }

@@ -23,7 +23,7 @@ impl World {
             Fault::DrainNode { node, .. } => {
                 // In range: validated at load (`faults[i].node` below `cluster.nodes`).
                 let node = node as usize;
-                self.nodes[node].cordoned = true;
+                self.nodes.update(node, |n| n.cordoned = true);
                 // Maintenance done, the node is uncordoned (as `kubectl uncordon` after a drain).
                 self.after(DRAIN_MAINTENANCE_MS, Ev::Uncordon { node: node as u32 });
                 for name in self.pods_on(node) {

@@ -76,13 +76,7 @@ impl World {
         let now = Timestamp(self.now);
         match step {
             PodStep::Schedule => {
-                let free = self
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| !n.cordoned && !n.lost && n.used < n.capacity)
-                    .max_by_key(|(i, n)| (n.capacity - n.used, std::cmp::Reverse(*i)))
-                    .map(|(i, _)| i);
+                let free = self.nodes.most_free();
                 let rejected = free.is_some()
                     && pod_kind(self, name) == Some(PodKind::Worker)
                     && self
@@ -104,7 +98,7 @@ impl World {
                 }
                 match free {
                     Some(i) => {
-                        self.nodes[i].used += 1;
+                        self.nodes.update(i, |n| n.used += 1);
                         let node_name = self.nodes[i].name.clone();
                         self.update_pod(name, |p| {
                             p.slot = true;
@@ -216,7 +210,7 @@ impl World {
         let ti = &self.db.tis[idx];
         let runnable = kind != PodKind::Worker
             || (ti.key.try_number == key.try_number
-                && ti.state == Some(TaskState::Queued)
+                && ti.state() == Some(TaskState::Queued)
                 && !self.db.outage);
         if !runnable {
             // The runner finds its try already taken or finished and exits at once.
@@ -224,8 +218,8 @@ impl World {
             return;
         }
         if kind == PodKind::Worker {
+            self.db.set_state(idx, Some(TaskState::Running));
             let ti = &mut self.db.tis[idx];
-            ti.state = Some(TaskState::Running);
             ti.started.insert(key.try_number);
             ti.tries.started(key.try_number, self.now);
             ti.process_died_at = None;
@@ -299,10 +293,10 @@ impl World {
         if ran {
             if let Some(idx) = self.db.find(&key) {
                 let same_try = self.db.tis[idx].key.try_number == key.try_number
-                    && self.db.tis[idx].state == Some(TaskState::Running);
+                    && self.db.tis[idx].state() == Some(TaskState::Running);
                 match code {
                     0 if same_try => {
-                        self.db.tis[idx].state = Some(TaskState::Success);
+                        self.db.set_state(idx, Some(TaskState::Success));
                         self.db.tis[idx].done_at = Some(self.now);
                         let now = self.now;
                         self.db.tis[idx]
@@ -410,7 +404,7 @@ impl World {
                 let ti = &self.db.tis[idx];
                 if kind == PodKind::Worker
                     && ti.key.try_number == key.try_number
-                    && ti.state == Some(TaskState::Running)
+                    && ti.state() == Some(TaskState::Running)
                 {
                     // The task handles SIGTERM by failing its try.
                     self.fail_try(

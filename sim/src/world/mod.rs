@@ -46,7 +46,7 @@ use crate::scenario::{Scenario, ScenarioError};
 use crate::summary::Summary;
 use crate::trace::{Fnv64, Trace, TraceHeader, TRACE_FORMAT};
 
-use self::cluster::Node;
+use self::cluster::Nodes;
 use self::db::Db;
 use self::event::Ev;
 use self::livelock::{SameInstant, LIVELOCK};
@@ -59,7 +59,9 @@ pub(crate) use crate::time::{secs, Ms};
 struct Queued {
     at: Ms,
     seq: u64,
-    ev: Ev,
+    /// Boxed: an event can hold a whole pod (a watch event) or command, and the queue moves its
+    /// entries on every push and pop (about log₂ of its length each), so they stay small.
+    ev: Box<Ev>,
 }
 
 impl PartialEq for Queued {
@@ -124,7 +126,7 @@ pub struct World {
     pub(crate) rng_load: ChaCha8Rng,
     pub(crate) rng_sched: ChaCha8Rng,
     pub(crate) api: ApiServer,
-    pub(crate) nodes: Vec<Node>,
+    pub(crate) nodes: Nodes,
     pub(crate) db: Db,
     pub(crate) scheds: Vec<Sched>,
     pub(crate) next_job_id: u64,
@@ -178,9 +180,7 @@ impl World {
         let end = secs(scenario.duration_s)
             .max(heal)
             .saturating_add(secs(scenario.expect.lost_task_bound_s));
-        let nodes = (0..scenario.cluster.nodes)
-            .map(|i| Node::new(i, scenario.cluster.node_capacity))
-            .collect();
+        let nodes = Nodes::new(scenario.cluster.nodes, scenario.cluster.node_capacity);
         let mut world = Self {
             config,
             seed,
@@ -253,7 +253,7 @@ impl World {
         self.queue.push(Reverse(Queued {
             at: at.max(self.now),
             seq: self.seq,
-            ev,
+            ev: Box::new(ev),
         }));
     }
 
@@ -285,7 +285,7 @@ impl World {
             return false;
         }
         self.record(&next.ev);
-        self.handle(next.ev);
+        self.handle(*next.ev);
         self.check_step();
         self.violation.is_none() || self.keep_going
     }
@@ -434,9 +434,7 @@ impl World {
             }
             Ev::Restart { sched } => self.start_scheduler(sched),
             Ev::Uncordon { node } => {
-                if let Some(n) = self.nodes.get_mut(node as usize) {
-                    n.cordoned = false;
-                }
+                self.nodes.update(node as usize, |n| n.cordoned = false);
             }
             Ev::Probe => self.probe(),
         }
@@ -455,7 +453,7 @@ impl World {
     ) -> std::collections::BTreeMap<Option<podwarden_core::db::TaskState>, usize> {
         let mut m = std::collections::BTreeMap::new();
         for t in &self.db.tis {
-            *m.entry(t.state).or_default() += 1;
+            *m.entry(t.state()).or_default() += 1;
         }
         m
     }

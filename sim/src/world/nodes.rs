@@ -37,15 +37,16 @@ impl World {
     /// control plane's steps follow (see the module documentation). A node already lost stays
     /// lost as planned.
     pub(crate) fn lose_node(&mut self, node: usize, duration_s: f64, returns: bool) {
-        let Some(n) = self.nodes.get_mut(node) else {
-            return;
-        };
-        if n.lost {
+        if self.nodes.get(node).is_none_or(|n| n.lost) {
             return;
         }
-        n.lost = true;
-        n.epoch += 1;
-        let epoch = n.epoch;
+        let Some(epoch) = self.nodes.update(node, |n| {
+            n.lost = true;
+            n.epoch += 1;
+            n.epoch
+        }) else {
+            return;
+        };
         self.summary.node_losses += 1;
         for name in self.pods_on(node) {
             self.process_dies(&name);
@@ -148,7 +149,7 @@ impl World {
 
     /// The node is back; its kubelet reconciles every pod bound to it.
     fn node_returns(&mut self, i: usize) {
-        self.nodes[i].lost = false;
+        self.nodes.update(i, |n| n.lost = false);
         let pull = self.scenario.cluster.image_pull_ms;
         for name in self.pods_on(i) {
             let Some(pod) = self.api.pods.get(&name) else {
@@ -225,11 +226,12 @@ impl World {
             }
             self.remove_pod(&name);
         }
-        let n = &mut self.nodes[i];
-        n.lost = false;
-        n.used = 0;
-        n.cordoned = false;
-        n.name = format!("node-{i}-{}", n.epoch);
+        self.nodes.update(i, |n| {
+            n.lost = false;
+            n.used = 0;
+            n.cordoned = false;
+            n.name = format!("node-{i}-{}", n.epoch);
+        });
     }
 }
 

@@ -173,11 +173,11 @@ impl World {
         );
         for entry in ready {
             self.db.schedulable.remove(&entry);
-            let ti = &mut self.db.tis[entry.1];
-            if ti.state != Some(TaskState::Scheduled) {
+            if self.db.tis[entry.1].state() != Some(TaskState::Scheduled) {
                 continue;
             }
-            ti.state = Some(TaskState::Queued);
+            self.db.set_state(entry.1, Some(TaskState::Queued));
+            let ti = &mut self.db.tis[entry.1];
             ti.queued_by = Some(id.clone());
             ti.queued_at = now;
             ti.tries.queued(ti.key.try_number, now);
@@ -225,12 +225,19 @@ impl World {
             .filter(|(_, j)| j.state == JobState::Running)
             .map(|(k, _)| k.clone())
             .collect();
+        let orphaned: Vec<usize> = self
+            .db
+            .in_flight_tis()
+            .filter(|(_, ti)| {
+                ti.adopting_by.is_none()
+                    && ti.queued_by.as_ref().is_none_or(|q| !running.contains(q))
+            })
+            .map(|(idx, _)| idx)
+            .collect();
         let mut tis = Vec::new();
-        for ti in &mut self.db.tis {
-            let orphaned = matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
-                && ti.adopting_by.is_none()
-                && ti.queued_by.as_ref().is_none_or(|q| !running.contains(q));
-            if orphaned {
+        for idx in orphaned {
+            let ti = &mut self.db.tis[idx];
+            {
                 ti.adopting_by = Some(id.clone());
                 tis.push(OrphanTask {
                     key: ti.key.clone(),
@@ -253,13 +260,15 @@ impl World {
             self.scheds[i as usize].id.clone(),
             self.scheds[i as usize].inc,
         );
-        let stuck: Vec<usize> = (0..self.db.tis.len())
-            .filter(|&t| {
-                let ti = &self.db.tis[t];
-                ti.state == Some(TaskState::Queued)
+        let stuck: Vec<usize> = self
+            .db
+            .in_flight_tis()
+            .filter(|(_, ti)| {
+                ti.state() == Some(TaskState::Queued)
                     && ti.queued_by.as_deref() == Some(id.as_str())
                     && now.saturating_sub(ti.queued_at) > TASK_QUEUED_TIMEOUT
             })
+            .map(|(t, _)| t)
             .collect();
         for t in stuck {
             let key = self.db.tis[t].key.clone();
@@ -274,11 +283,11 @@ impl World {
             } else {
                 // The task fails for good: charged to the user like any failure.
                 let never_started = !ti.started.contains(&key.try_number);
-                ti.state = Some(TaskState::Failed);
                 ti.queued_by = None;
                 ti.done_at = Some(now);
                 ti.tries
                     .ended(key.try_number, now, false, "stuck in queued");
+                self.db.set_state(t, Some(TaskState::Failed));
                 self.checker.retry_consumed(&key, never_started, now);
                 let cause = format!(
                     "stuck in queued: revoked 3 times after {} s each",
@@ -492,7 +501,7 @@ impl World {
                 let ti = &mut self.db.tis[idx];
                 ti.adopting_by = None;
                 if ti.key.try_number == key.try_number
-                    && matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
+                    && matches!(ti.state(), Some(TaskState::Queued | TaskState::Running))
                 {
                     // Airflow's reset: a new try, not a user retry.
                     ti.key.try_number += 1;

@@ -2,7 +2,6 @@
 //! the answers to the executors' DB questions.
 
 use podwarden_core::command::DbQuery;
-use std::collections::BTreeSet;
 
 use rand::Rng;
 
@@ -29,23 +28,13 @@ impl World {
                 .rng_load
                 .random_range(load.runtime_min_s..=load.runtime_max_s);
             let kpo = self.rng_load.random_bool(load.kpo_fraction);
-            let idx = self.db.add(Ti {
+            let idx = self.db.add(Ti::new(
                 key,
-                state: None,
-                queued_by: None,
-                queued_at: 0,
-                retries_left: load.retries,
+                load.retries,
                 kpo,
-                runtime_ms: secs(runtime_s),
-                started: BTreeSet::new(),
-                stuck_resets: 0,
-                retries_consumed: 0,
-                adopting_by: None,
-                process_died_at: None,
-                arrived_at: span * u64::from(i) / u64::from(load.tasks.max(1)),
-                done_at: None,
-                tries: Default::default(),
-            });
+                secs(runtime_s),
+                span * u64::from(i) / u64::from(load.tasks.max(1)),
+            ));
             let at = self.db.tis[idx].arrived_at;
             self.at(at, Ev::TaskArrives { ti: idx });
         }
@@ -74,9 +63,9 @@ impl World {
             self.db.make_schedulable(idx, now + 5_000);
             true
         } else {
-            ti.state = Some(TaskState::Failed);
             ti.queued_by = None;
             ti.done_at = Some(now);
+            self.db.set_state(idx, Some(TaskState::Failed));
             false
         }
     }
@@ -96,7 +85,7 @@ impl World {
         if state != ReportedState::Failed || ti.key.try_number != key.try_number {
             return;
         }
-        if !matches!(ti.state, Some(TaskState::Queued | TaskState::Running))
+        if !matches!(ti.state(), Some(TaskState::Queued | TaskState::Running))
             || ti.queued_by.as_deref() != Some(id)
         {
             return;
@@ -157,7 +146,7 @@ impl World {
                         .db
                         .tis
                         .iter()
-                        .filter(|t| t.state.is_some_and(TaskState::is_unfinished))
+                        .filter(|t| t.state().is_some_and(TaskState::is_unfinished))
                         .map(|t| t.key.clone())
                         .collect(),
                 },
