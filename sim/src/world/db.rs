@@ -46,7 +46,6 @@ pub(crate) struct Ti {
 
 impl Ti {
     /// A task instance that has not arrived yet (no state).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         key: TaskKey,
         retries_left: u32,

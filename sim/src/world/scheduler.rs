@@ -237,14 +237,12 @@ impl World {
         let mut tis = Vec::new();
         for idx in orphaned {
             let ti = &mut self.db.tis[idx];
-            {
-                ti.adopting_by = Some(id.clone());
-                tis.push(OrphanTask {
-                    key: ti.key.clone(),
-                    queued_by: ti.queued_by.clone(),
-                    template: Some(template()),
-                });
-            }
+            ti.adopting_by = Some(id.clone());
+            tis.push(OrphanTask {
+                key: ti.key.clone(),
+                queued_by: ti.queued_by.clone(),
+                template: Some(template()),
+            });
         }
         if !tis.is_empty() {
             self.summary.orphans_handed_over += tis.len() as u64;
