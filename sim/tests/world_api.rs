@@ -75,3 +75,33 @@ fn faults_after_the_heal_time_are_rejected() {
     let err = World::new(s, None, Trace::hashing()).expect_err("the crash at 100 s is after heal");
     assert!(err.to_string().contains("heal_s"), "{err}");
 }
+
+/// The violation report's recent lines are rebuilt from the compact form the trace hashes; they
+/// must read exactly as the trace file's last step lines (the file's final line is the violation).
+#[test]
+fn a_violations_recent_lines_are_the_trace_files_last_lines() {
+    let scenario = Scenario::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/legacy-thrash.toml"
+    ))
+    .expect("shipped scenario");
+    let file = std::env::temp_dir().join(format!("recent-lines-{}.jsonl", std::process::id()));
+    let out = std::fs::File::create(&file).expect("temp file");
+    let outcome = World::new(scenario, Some(1), Trace::writing(Box::new(out)))
+        .expect("valid")
+        .run();
+    let violation = outcome.violation.expect("legacy adoption thrashes");
+    let text = std::fs::read_to_string(&file).expect("trace written");
+    let _ = std::fs::remove_file(&file);
+    let steps: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("{\"violation\""))
+        .collect();
+    assert_eq!(steps.len() as u64, outcome.trace_lines);
+    assert_eq!(violation.recent_trace.len(), 40);
+    assert_eq!(
+        violation.recent_trace,
+        steps[steps.len() - 40..].to_vec(),
+        "recent lines differ from the file's"
+    );
+}

@@ -356,9 +356,7 @@ impl World {
             #[serde(flatten)]
             ev: &'a Ev,
         }
-        if let Ok(line) = serde_json::to_string(&Line { t: self.now, ev }) {
-            self.trace.record(line);
-        }
+        self.trace.record(&Line { t: self.now, ev });
     }
 
     /// The trace's first line: everything needed to run the same world again (`replay`).
@@ -368,19 +366,34 @@ impl World {
             seed: self.seed,
             scenario: self.scenario.clone(),
         };
-        if let Ok(line) = serde_json::to_string(&header) {
-            self.trace.record(line);
-        }
+        self.trace.record(&header);
     }
 
     /// Records an executor input or command in the trace.
     pub(crate) fn record_io(&mut self, sched: u32, what: &str, value: &impl Serialize) {
-        if let Ok(v) = serde_json::to_string(value) {
-            self.trace.record(format!(
-                "{{\"t\":{},\"sched\":{sched},\"{what}\":{v}}}",
-                self.now
-            ));
+        /// `{"t":…,"sched":…,"<what>":…}`.
+        struct IoLine<'a, T> {
+            t: Ms,
+            sched: u32,
+            what: &'a str,
+            value: &'a T,
         }
+        impl<T: Serialize> Serialize for IoLine<'_, T> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(Some(3))?;
+                map.serialize_entry("t", &self.t)?;
+                map.serialize_entry("sched", &self.sched)?;
+                map.serialize_entry(self.what, self.value)?;
+                map.end()
+            }
+        }
+        self.trace.record(&IoLine {
+            t: self.now,
+            sched,
+            what,
+            value,
+        });
     }
 
     fn handle(&mut self, ev: Ev) {

@@ -1,5 +1,12 @@
-//! The trace: one JSON line per world event, executor input and command, hashed as it is
-//! written, so that two runs can be compared by one number and replayed line by line.
+//! The trace: one step per world event, executor input and command, hashed as it is made, so
+//! that two runs can be compared by one number; written as a JSON line when a file is asked for,
+//! so that a run can be read and replayed line by line.
+//!
+//! The hash is over each step's compact form (`trace/compact.rs`), not its JSON: a run that
+//! writes no file serialises no JSON. Two runs with equal JSON lines have equal compact forms and
+//! so equal hashes (the compact form prints back as the same JSON line: `compact::to_json`).
+
+mod compact;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -24,7 +31,7 @@ pub struct TraceHeader {
 }
 
 /// FNV-1a, 64 bit: a stable, dependency-free hash whose value never changes between versions or
-/// platforms (unlike `std`'s `DefaultHasher`).
+/// platforms (unlike `std`'s `DefaultHasher`). The world names its random streams with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fnv64(u64);
 
@@ -50,17 +57,59 @@ impl Fnv64 {
     }
 }
 
+/// The trace hash: each step's compact form mixed in eight bytes at a time, then its length.
+/// Stable across versions and platforms (little-endian words, fixed constants). Every mix is a
+/// bijection of the state for a given word (xor, multiplication by an odd constant, rotation), so
+/// two traces that differ in one step always end with different hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StepHash(u64);
+
+impl Default for StepHash {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl StepHash {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0 ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+
+    fn step(&mut self, form: &[u8]) {
+        let mut words = form.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0; 8];
+            word.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut word = [0; 8];
+            word[..tail.len()].copy_from_slice(tail);
+            self.mix(u64::from_le_bytes(word));
+        }
+        self.mix(form.len() as u64);
+    }
+}
+
 /// How the last line of a trace that ended at a violation starts (`{"violation":{"invariant":…,
 /// "at_ms":…,"detail":…}}`); no step line starts so (they start with `{"t":`), nor the header.
 pub const VIOLATION_LINE_PREFIX: &str = "{\"violation\":";
 
-/// Where trace lines go: always into the rolling hash and a short ring of recent lines (for
-/// violation reports), and into a file when asked.
+/// Where trace steps go: always into the rolling hash and a short ring of recent steps (for
+/// violation reports), and as JSON lines into a file when asked.
 pub struct Trace {
-    hash: Fnv64,
+    hash: StepHash,
     lines: u64,
-    recent: VecDeque<String>,
+    /// The last steps' compact forms, oldest first; their buffers are reused.
+    recent: VecDeque<Vec<u8>>,
+    /// The buffer the next step is written into: the oldest recent step's, once the ring is full.
+    spare: Vec<u8>,
     out: Option<Box<dyn Write>>,
+    /// The JSON line being written (reused).
+    json: Vec<u8>,
     write_error: Option<String>,
 }
 
@@ -80,10 +129,12 @@ impl Trace {
     #[must_use]
     pub fn hashing() -> Self {
         Self {
-            hash: Fnv64::default(),
+            hash: StepHash::default(),
             lines: 0,
             recent: VecDeque::with_capacity(RECENT),
+            spare: Vec::new(),
             out: None,
+            json: Vec::new(),
             write_error: None,
         }
     }
@@ -97,21 +148,34 @@ impl Trace {
         }
     }
 
-    /// Records one line (without its newline).
-    pub(crate) fn record(&mut self, line: String) {
-        self.hash.write(line.as_bytes());
-        self.hash.write(b"\n");
+    /// Records one step: hashes its compact form, keeps it among the recent steps, and writes it
+    /// as a JSON line if a file is open. A step serde cannot write is left out of all three.
+    pub(crate) fn record<T: Serialize + ?Sized>(&mut self, step: &T) {
+        let mut form = std::mem::take(&mut self.spare);
+        form.clear();
+        if compact::encode(step, &mut form).is_err() {
+            self.spare = form;
+            return;
+        }
+        self.hash.step(&form);
         self.lines += 1;
+        if self.recent.len() == RECENT {
+            self.spare = self.recent.pop_front().unwrap_or_default();
+        }
+        self.recent.push_back(form);
         if let Some(out) = self.out.as_mut() {
-            if let Err(e) = writeln!(out, "{line}") {
-                self.write_error.get_or_insert_with(|| e.to_string());
+            self.json.clear();
+            let written = serde_json::to_writer(&mut self.json, step)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    self.json.push(b'\n');
+                    out.write_all(&self.json).map_err(|e| e.to_string())
+                });
+            if let Err(e) = written {
+                self.write_error.get_or_insert(e);
                 self.out = None;
             }
         }
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(line);
     }
 
     /// Writes the line that ends a run stopped by a violation ([`VIOLATION_LINE_PREFIX`]): to
@@ -130,7 +194,7 @@ impl Trace {
     /// The rolling hash of every line so far.
     #[must_use]
     pub(crate) fn hash(&self) -> u64 {
-        self.hash.value()
+        self.hash.0
     }
 
     /// Lines recorded.
@@ -139,10 +203,13 @@ impl Trace {
         self.lines
     }
 
-    /// The last lines, oldest first.
+    /// The last steps as JSON lines (as a trace file has them), oldest first.
     #[must_use]
     pub(crate) fn recent(&self) -> Vec<String> {
-        self.recent.iter().cloned().collect()
+        self.recent
+            .iter()
+            .map(|form| compact::to_json(form))
+            .collect()
     }
 
     /// Flushes the file, reporting the first write error if any.
@@ -200,6 +267,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn steps_that_differ_anywhere_hash_apart_and_the_file_gets_json_lines() {
+        let steps = |last: &str| {
+            let file = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+            impl Write for Shared {
+                fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                    self.0.borrow_mut().extend_from_slice(buf);
+                    Ok(buf.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            let mut t = Trace::writing(Box::new(Shared(std::rc::Rc::clone(&file))));
+            t.record(&serde_json::json!({"t": 1, "ev": "a"}));
+            t.record(&serde_json::json!({"t": 2, "ev": last}));
+            let text = String::from_utf8(file.borrow().clone()).unwrap();
+            (t.hash(), t.recent(), text)
+        };
+        let (h1, recent, text) = steps("b");
+        let (h2, ..) = steps("c");
+        let (h3, ..) = steps("b");
+        assert_ne!(h1, h2);
+        assert_eq!(h1, h3);
+        assert_eq!(text, "{\"ev\":\"a\",\"t\":1}\n{\"ev\":\"b\",\"t\":2}\n");
+        assert_eq!(recent.join("\n") + "\n", text);
+    }
+
+    #[test]
     fn fnv_is_the_published_function() {
         let mut h = Fnv64::default();
         h.write(b"a");
@@ -211,13 +307,13 @@ mod tests {
         let mut a = Trace::hashing();
         let mut b = Trace::hashing();
         for i in 0..100 {
-            a.record(format!("line {i}"));
-            b.record(format!("line {i}"));
+            a.record(&format!("line {i}"));
+            b.record(&format!("line {i}"));
         }
         assert_eq!(a.hash(), b.hash());
         assert_eq!(a.recent().len(), RECENT);
-        assert_eq!(a.recent().last().map(String::as_str), Some("line 99"));
-        b.record("one more".into());
+        assert_eq!(a.recent().last().map(String::as_str), Some("\"line 99\""));
+        b.record("one more");
         assert_ne!(a.hash(), b.hash());
     }
 }
