@@ -53,24 +53,55 @@ fn matches_field(pod: &PodView, field: Option<FieldSelector>) -> bool {
 }
 
 impl World {
-    /// Applies a change to a pod, bumps its resource version and notifies watches. A pod whose
+    /// Applies a change to a pod other than to its labels ([`World::patch_pod_labels`] is the
+    /// one way to change those), bumps its resource version and notifies watches. A pod whose
     /// containers have all exited gives its node slot back (the scheduler ignores terminated
     /// pods), even if it is kept for debugging.
     pub(crate) fn update_pod(&mut self, name: &str, change: impl FnOnce(&mut SimPod)) {
-        let Some(pod) = self.api.pods.get_mut(name) else {
+        self.apply_pod_change(name, change, None);
+    }
+
+    /// Merges `labels` into a pod's labels, as a label patch does; watches whose selector the
+    /// pod leaves see it DELETED with its labels from before.
+    fn patch_pod_labels(&mut self, name: &str, labels: BTreeMap<String, String>) {
+        let Some(pod) = self.api.pods.get(name) else {
             return;
         };
         let labels_before = pod.view.labels.clone();
+        self.apply_pod_change(name, |p| p.view.labels.extend(labels), Some(labels_before));
+    }
+
+    /// [`World::update_pod`] and [`World::patch_pod_labels`]: `labels_before` is given exactly
+    /// when `change` may change the labels (cloning them for every status change cost a label
+    /// map per update).
+    fn apply_pod_change(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut SimPod),
+        labels_before: Option<BTreeMap<String, String>>,
+    ) {
+        let Some(pod) = self.api.pods.get_mut(name) else {
+            return;
+        };
+        #[cfg(debug_assertions)]
+        let labels_at_start = labels_before.is_none().then(|| pod.view.labels.clone());
         let was_terminal = matches!(pod.view.phase, Some(PodPhase::Succeeded | PodPhase::Failed));
         change(pod);
+        #[cfg(debug_assertions)]
+        debug_assert!(
+            labels_at_start.is_none_or(|l| l == pod.view.labels),
+            "update_pod changed {name}'s labels: use patch_pod_labels"
+        );
         // Only a relabel needs the previous object, and a relabel changes only labels.
-        let before = (pod.view.labels != labels_before).then(|| {
-            let mut b = pod.view.clone();
-            b.labels = labels_before;
-            // Kubernetes stamps the event with the new resource version.
-            b.resource_version = (self.api.rv + 1).to_string();
-            b
-        });
+        let before = labels_before
+            .filter(|before| *before != pod.view.labels)
+            .map(|labels_before| {
+                let mut b = pod.view.clone();
+                b.labels = labels_before;
+                // Kubernetes stamps the event with the new resource version.
+                b.resource_version = (self.api.rv + 1).to_string();
+                b
+            });
         self.api.rv += 1;
         pod.view.resource_version = self.api.rv.to_string();
         let terminal = matches!(pod.view.phase, Some(PodPhase::Succeeded | PodPhase::Failed));
@@ -321,7 +352,7 @@ impl World {
                 if let Some(kind) = self.adoption_kind(&current.view, &current.key, &labels) {
                     self.summary.coverage.count(kind);
                 }
-                self.update_pod(&pod.name, |p| p.view.labels.extend(labels));
+                self.patch_pod_labels(&pod.name, labels);
                 ApiOutcome::Ok
             }
             CommandKind::Api(ApiCall::DeletePod {
