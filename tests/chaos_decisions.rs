@@ -29,7 +29,11 @@ fn a_host_clock_step_back_neither_freezes_launches_nor_goes_unnoticed() {
     let keys: Vec<TaskKey> = (0..6).map(|i| key(&format!("t{i}"))).collect();
     let mut created = 0;
     for k in &keys {
-        created += usize::from(created_pod(&h.submit(k)).is_some());
+        let out = h.submit(k);
+        created += usize::from(created_pod(&out).is_some());
+        // The API server answers each create (a loop creates one pod at a time, each after
+        // the previous create's answer).
+        h.ack_all(&out);
     }
     assert_eq!(created, 1, "one create per loop");
     assert!(h.ex.health(h.now).is_healthy());
@@ -40,9 +44,12 @@ fn a_host_clock_step_back_neither_freezes_launches_nor_goes_unnoticed() {
     let health = h.ex.health(h.now);
     assert!(health.reasons.clock_step, "{health:?}");
     assert!(!health.reasons.not_driven);
+    h.ack_all(&out);
     let mut cmds = out;
     for _ in 0..4 {
-        cmds.extend(h.advance(1_000));
+        let out = h.advance(1_000);
+        h.ack_all(&out);
+        cmds.extend(out);
     }
     let creates = cmds
         .iter()

@@ -35,11 +35,20 @@ fn submit(
             template,
         },
     )?;
-    while created_pod(&cmds).is_none() {
+    // Bounded: a create that never comes (an earlier create left unanswered holds the next one)
+    // fails the test instead of hanging it.
+    for _ in 0..1_000 {
+        if created_pod(&cmds).is_some() {
+            return Ok(cmds);
+        }
         let Some(t) = h.ex.poll_timeout() else { break };
         let wait = t.since(h.now);
         cmds.extend(h.advance(wait));
     }
+    assert!(
+        created_pod(&cmds).is_some() || h.ex.poll_timeout().is_none(),
+        "no create for {key} after 1,000 timers: is an earlier create unanswered?"
+    );
     Ok(cmds)
 }
 
@@ -79,6 +88,8 @@ fn assert_refused(h: &mut Harness, key: &TaskKey, template: PodTemplate, want: &
     );
     let out = submit(h, key, PodTemplate::default()).expect("the clean template is accepted");
     assert_eq!(creates_for(&out, key).len(), 1);
+    // The API server answers it: the next try's create waits for that answer.
+    h.ack_all(&out);
 }
 
 fn with_label(key: &str, value: &str) -> PodTemplate {
@@ -169,6 +180,7 @@ fn submit_refuses_invalid_template_keys_and_label_values() {
     )
     .expect("accepted");
     assert_eq!(creates_for(&out, &key("uppercase_annotation")).len(), 1);
+    h.ack_all(&out);
     // Bad label values keep their own error.
     for (i, bad) in ["-data", "a b", "v".repeat(64).as_str()].iter().enumerate() {
         let k = key(&format!("bad_value_{i}"));

@@ -226,7 +226,12 @@ fn a_missing_scenario_file_exits_2_naming_it() {
     for args in [
         vec!["run", missing],
         vec![
-            "compare", missing, "--policy", "default", "--policy", "airflow",
+            "compare",
+            missing,
+            "--policy",
+            "default",
+            "--policy",
+            "airflow-10.25",
         ],
     ] {
         let (code, stdout, stderr) = outcome(&sim(&args));
@@ -664,7 +669,7 @@ fn reports_and_pictures_to_a_full_disk_fail_the_command() {
             "--policy",
             "default",
             "--policy",
-            "airflow",
+            "airflow-10.25",
         ],
     ] {
         let (code, _, stderr) = outcome(&sim_within(60, &args, full()));
@@ -699,7 +704,7 @@ fn output_paths_in_a_missing_directory_fail_before_the_run() {
                 "--policy",
                 "default",
                 "--policy",
-                "airflow",
+                "airflow-10.25",
                 "--plot",
                 &svg,
             ],
@@ -819,7 +824,7 @@ fn sweep_merge_refuses_duplicates_other_sweeps_and_missing_shards() {
     let a = shard(0, "default", "a.json");
     let b = shard(1, "default", "b.json");
     let c = shard(2, "default", "c.json");
-    let other = shard(1, "airflow", "other.json");
+    let other = shard(1, "airflow-10.25", "other.json");
 
     let (code, stdout, stderr) = outcome(&sim(&["sweep", "--merge", &a, &b, &c]));
     assert!(code.is_some_and(|c| c <= 1), "{stderr}");
@@ -843,7 +848,7 @@ fn sweep_merge_refuses_duplicates_other_sweeps_and_missing_shards() {
     assert_eq!(code, Some(2));
     assert!(
         stderr.contains(&format!(
-            "{other} and {a} are not shards of one sweep: policy airflow in {other}, default in {a}"
+            "{other} and {a} are not shards of one sweep: policy airflow-10.25 in {other}, default in {a}"
         )),
         "{stderr}"
     );

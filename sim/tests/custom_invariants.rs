@@ -216,7 +216,7 @@ fn sweep_and_compare_summaries_name_your_invariants_when_they_hold() {
         podwarden_sim::runner::run(s.clone(), Some(3), Some(policy), None).expect("runs")
     };
     let table =
-        podwarden_sim::comparison::side_by_side(&report_of("default"), &report_of("airflow"));
+        podwarden_sim::comparison::side_by_side(&report_of("default"), &report_of("airflow-10.25"));
     let verdict = table
         .lines()
         .find(|l| l.starts_with("invariants "))

@@ -74,8 +74,9 @@ fn a_policy_of_yours_needs_its_code_and_its_own_name() {
     );
     s.extensions = Extensions::new().with_policy(yes());
     assert!(s.validate().is_ok());
-    s.extensions = Extensions::new().with_policy(CustomPolicy::new("airflow", Policies::new()));
-    s.policy = "airflow".into();
+    s.extensions =
+        Extensions::new().with_policy(CustomPolicy::new("airflow-10.25", Policies::new()));
+    s.policy = "airflow-10.25".into();
     assert!(
         matches!(s.validate(), Err(ScenarioError::Invalid(m)) if m.contains("preset's name")),
         "a preset's name is taken"

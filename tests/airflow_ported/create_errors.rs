@@ -513,3 +513,110 @@ fn test_run_next_connection_error_requeue() {
         ),
     ]);
 }
+
+/// Submits `n` tries at once (one input each), returning every command they produced.
+fn submit_all(h: &mut Harness, n: usize) -> (Vec<TaskKey>, Vec<Command>) {
+    let keys: Vec<TaskKey> = (0..n).map(|i| key(&format!("task{i}"))).collect();
+    let mut cmds = Vec::new();
+    for k in &keys {
+        cmds.extend(h.submit(k));
+    }
+    (keys, cmds)
+}
+
+/// Airflow's `_create_pods_sequentially` (§2.3 step 5): a loop creates one pod at a time, and a
+/// create answered with 429 (or any `Retry-After`) **stops the rest of the loop's creates**, not
+/// only the next loops'. With a batch of 3, the second and third creates are not sent until the
+/// back-off has passed; then they go one at a time, each after the previous answer.
+#[test]
+fn a_429_in_a_batch_stops_the_rest_of_the_batch() {
+    let mut h = Harness::new(Config {
+        worker_pods_creation_batch_size: 3,
+        ..with_retries(1)
+    });
+    let (keys, cmds) = submit_all(&mut h, 3);
+    let first = only_create(&cmds);
+    let out = h.fail(first, 429, "TooManyRequests", "", Some(5));
+    assert!(
+        created(&out).is_empty(),
+        "the 429 stops the batch: {:?}",
+        kinds(&out)
+    );
+    let waiting = h.advance(4_999);
+    assert!(created(&waiting).is_empty(), "{:?}", kinds(&waiting));
+    // The back-off is over: the requeued try is at the back of the queue, so the second try
+    // goes first, alone; each answer lets the next create go, within the loop's batch of 3.
+    let second = h.advance(1);
+    let id = only_create(&second);
+    assert_eq!(task_of_create(&h, id), "task1");
+    let third = h.answer(id, ApiOutcome::Ok);
+    let id = only_create(&third);
+    assert_eq!(task_of_create(&h, id), "task2");
+    let last = h.answer(id, ApiOutcome::Ok);
+    let id = only_create(&last);
+    assert_eq!(
+        task_of_create(&h, id),
+        "task0",
+        "the retried try, from the back"
+    );
+    assert!(h.answer(id, ApiOutcome::Ok).is_empty());
+    assert_eq!(created(&h.commands).len(), 4, "3 tries, one retried once");
+    for k in &keys {
+        assert!(h.ex.is_tracking(k));
+    }
+    assert!(reports(&h.commands).is_empty());
+}
+
+/// The task id of the create `id` among the harness's commands.
+fn task_of_create(h: &Harness, id: CommandId) -> String {
+    h.commands
+        .iter()
+        .find_map(|c| match &c.kind {
+            CommandKind::Api(ApiCall::CreatePod { manifest }) if c.id == id => {
+                Some(manifest.annotations["task_id"].clone())
+            }
+            _ => None,
+        })
+        .expect("a create with that id")
+}
+
+/// Airflow's concurrent path (`async_pod_creation = True`, §2.5): the loop's creates are sent
+/// together, up to `pod_creation_max_concurrency` unanswered at once (the batch size when 0);
+/// a 429 among them cannot recall the others, but it holds every create not yet sent.
+#[test]
+fn async_creation_sends_the_batch_together_and_a_429_holds_only_what_is_not_sent() {
+    let mut h = Harness::new(Config {
+        worker_pods_creation_batch_size: 3,
+        async_pod_creation: true,
+        ..with_retries(1)
+    });
+    let (_, cmds) = submit_all(&mut h, 4);
+    let sent = created(&cmds);
+    assert_eq!(
+        sent.len(),
+        3,
+        "the batch of 3 goes together: {:?}",
+        kinds(&cmds)
+    );
+    let ids: Vec<CommandId> = cmds.iter().map(|c| c.id).collect();
+    let out = h.fail(ids[0], 429, "TooManyRequests", "", Some(5));
+    assert!(created(&out).is_empty(), "{:?}", kinds(&out));
+    assert!(h.answer(ids[1], ApiOutcome::Ok).is_empty());
+    assert!(h.answer(ids[2], ApiOutcome::Ok).is_empty());
+    // The fourth try and the 429'd one wait for the back-off, not just for the next loop.
+    assert!(created(&h.advance(4_999)).is_empty());
+    let after = h.advance(1);
+    assert_eq!(created(&after).len(), 2, "{:?}", kinds(&after));
+
+    // A concurrency limit below the batch size caps the creates unanswered at once.
+    let mut h = Harness::new(Config {
+        worker_pods_creation_batch_size: 3,
+        async_pod_creation: true,
+        pod_creation_max_concurrency: 2,
+        ..with_retries(1)
+    });
+    let (_, cmds) = submit_all(&mut h, 3);
+    assert_eq!(created(&cmds).len(), 2, "{:?}", kinds(&cmds));
+    let next = h.answer(cmds[0].id, ApiOutcome::Ok);
+    assert_eq!(created(&next).len(), 1, "an answer frees a place");
+}

@@ -49,6 +49,9 @@ pub fn model_config() -> Config {
         orphaned_tasks_check_interval: ADOPTION_INTERVAL_MS as f64 / 1000.0,
         scheduler_health_check_threshold: LIVENESS_THRESHOLD_MS as f64 / 1000.0,
         worker_pods_creation_batch_size: 1_000,
+        // Creates sent together, not one at a time after each answer (tests/airflow_ported
+        // covers the sequential rule).
+        async_pod_creation: true,
         api_qps: 1_000_000,
         api_burst: 1_000_000,
         ..Config::default()

@@ -9,7 +9,8 @@
 //! the same generated inputs and compares what they decide after every step.
 //!
 //! The configuration is fixed (see [`super::model_config`]) so that the rules stay short: the
-//! launch window and the API budget are large enough never to hold a create back.
+//! launch window, the creates in flight (`async_pod_creation`) and the API budget are large
+//! enough never to hold a create back.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -332,13 +332,22 @@ impl Harness {
     /// the commands up to and including its `CreatePod`.
     pub fn submit_until_created(&mut self, key: &TaskKey) -> Vec<Command> {
         let mut cmds = self.submit(key);
-        while created_pod(&cmds).is_none() {
+        // Bounded: a create that never comes (an earlier create left unanswered holds the next
+        // one) fails the test instead of hanging it.
+        for _ in 0..1_000 {
+            if created_pod(&cmds).is_some() {
+                return cmds;
+            }
             let Some(t) = self.ex.poll_timeout() else {
                 break;
             };
             let wait = t.since(self.now);
             cmds.extend(self.advance(wait));
         }
+        assert!(
+            created_pod(&cmds).is_some() || self.ex.poll_timeout().is_none(),
+            "no create for {key} after 1,000 timers: is an earlier create unanswered?"
+        );
         cmds
     }
 

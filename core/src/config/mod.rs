@@ -8,8 +8,10 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod choices;
+mod preset;
 mod settings;
 pub use choices::{AdoptionFallback, AdoptionScope, RequeueDedupe};
+pub use preset::{Preset, UnknownPreset};
 pub(crate) use settings::{PublishRetries, RetryLimit, Settings};
 
 use crate::label;
@@ -35,8 +37,22 @@ pub const DEFAULT_FATAL_PENDING_REASONS: [&str; 5] = [
 /// cfg.validate().unwrap();
 /// assert_eq!(cfg.worker_pod_pending_fatal_container_state_reasons, ["ErrImagePull", "InvalidImageName"]);
 /// ```
+///
+/// A file may start from a release's [`Preset`] with `preset = "airflow-10.25"`; its other
+/// keys override the preset (`preset` is not kept: serialising writes every option).
+///
+/// ```
+/// use podwarden_core::config::{AdoptionScope, Preset};
+/// let cfg: podwarden_core::Config = toml::from_str(r#"
+///     preset = "airflow-10.15"
+///     pod_launch_failure_retries = 1
+/// "#).unwrap();
+/// assert_eq!(cfg.adoption_scope, AdoptionScope::AllOthers); // from the preset
+/// assert_eq!(cfg.pod_launch_failure_retries, 1); // the file's own value wins
+/// assert!(!cfg.retry_done_label_patch); // from the preset
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default, deny_unknown_fields, remote = "Self")]
 pub struct Config {
     /// Namespace worker pods are created in and listed from.
     pub namespace: String,
@@ -61,6 +77,16 @@ pub struct Config {
     pub worker_pod_pending_fatal_container_state_reasons: Vec<String>,
     /// Pods created per loop (`scheduler_idle_sleep_time`).
     pub worker_pods_creation_batch_size: u32,
+    /// Send a loop's creates together (Airflow's `async_pod_creation`), up to
+    /// `pod_creation_max_concurrency` unanswered at once. `false` (Airflow's default) creates
+    /// one pod at a time, each after the previous create's answer, as
+    /// `_create_pods_sequentially` does: a 429 or `Retry-After` answer then stops the rest of
+    /// the loop's creates. With `true` the creates already sent are not recalled (as in
+    /// Airflow's concurrent path); the back-off holds the ones not yet sent.
+    pub async_pod_creation: bool,
+    /// Creates unanswered at once under `async_pod_creation`; `0` means
+    /// `worker_pods_creation_batch_size` (Airflow's rule).
+    pub pod_creation_max_concurrency: u32,
     /// Retries of a pod creation after a transient API error; `-1` is unlimited. Read only when
     /// `task_publish_retry_timeout` is `0` (Airflow's rule).
     pub task_publish_max_retries: i64,
@@ -70,9 +96,19 @@ pub struct Config {
     /// `Retry-After` holds all creation at least that long). `0` counts retries instead, with
     /// `task_publish_max_retries` and no wait (Airflow's rule).
     pub task_publish_retry_timeout: f64,
+    /// *(podwarden; Airflow's rule when off)* A create whose transient errors outlast its retries
+    /// is a launch failure (the task never started): requeued while QUEUED within
+    /// `pod_launch_failure_retries`. Airflow (`false`) fails the try, which costs a user retry.
+    pub requeue_failed_publishes: bool,
     /// Transparent requeues of a try whose pod failed before the task started; `-1` unlimited,
     /// `0` off. (Read by the requeue policy.)
     pub pod_launch_failure_retries: i64,
+    /// *(podwarden; Airflow's rule when off)* A try whose pod was deleted while Pending (a
+    /// drain, a preemption before start) is a pre-start failure decided at once: requeued while
+    /// QUEUED within `pod_launch_failure_retries`, else failed. Airflow (`false`) only logs
+    /// "Failed to start pod": the try stays tracked with no pod until the scheduler's
+    /// `task_queued_timeout` revokes it.
+    pub requeue_pods_deleted_while_pending: bool,
     /// *(podwarden)* Seconds during which the DB question of a failed pod ("is the try still
     /// QUEUED?") is asked again, with back-off (1 s, doubling up to 60 s), while the metadata DB
     /// cannot answer. Past it the try fails with a reason that names the outage (a pod deleted
@@ -97,6 +133,11 @@ pub struct Config {
     pub worker_container_tag: Option<String>,
     /// Value of the `airflow_version` label (`+` is replaced by `-`, as Airflow does).
     pub airflow_version: String,
+    /// *(podwarden; Airflow's rule when off)* A create answered 409 `AlreadyExists` counts as
+    /// created: pod names are deterministic per try and launch, so the pod is this try's own
+    /// (an earlier create that timed out, or a publish retry whose first create went through).
+    /// Airflow (`false`) fails the try with the 409.
+    pub already_exists_means_created: bool,
     /// *(podwarden)* Sustained API requests per second this executor may send.
     pub api_qps: u32,
     /// *(podwarden)* API requests that may be sent at once after an idle period.
@@ -106,6 +147,11 @@ pub struct Config {
     /// 404 counts as done). Airflow retries a failed delete at once, forever (a hot loop); we
     /// wait between retries, but never give up on a pod we own: a pod left behind is a leak.
     pub pod_cleanup_max_retries: i64,
+    /// *(podwarden; Airflow's rule when off)* Retry a failed done-label patch
+    /// (`airflow_executor_done=True` on a pod kept after its try) like a failed delete, within
+    /// `pod_cleanup_max_retries`. Airflow (`false`) logs the error and moves on: the pod stays
+    /// unlabelled, and completed-pod adoption may take it again after this scheduler dies.
+    pub retry_done_label_patch: bool,
     /// Whose completed pods may be adopted: `declared_dead` (podwarden: not alive and declared
     /// dead), `dead_only` (Airflow ≥ 10.17.1: not alive by the heartbeat) or the legacy
     /// `all_others` (the thrash of Airflow #66396, for reproducing it).
@@ -115,6 +161,11 @@ pub struct Config {
     /// takes live peers' pods) or Airflow's `exclude_self` (take every other scheduler's
     /// completed pods).
     pub adoption_without_heartbeats: AdoptionFallback,
+    /// *(podwarden; Airflow's rule when off)* A completed pod whose owner no heartbeat row names
+    /// is taken only once the owner has stayed unnamed for `scheduler_health_check_threshold`
+    /// across a newer snapshot: it may be a scheduler that has just started, whose row peers
+    /// have not read yet. Airflow (`false`) takes it at once.
+    pub wait_for_unknown_owners: bool,
     /// *(podwarden)* With every completed-pod adoption, also take the other pods left by
     /// schedulers declared dead (Failed, or still Pending or Running) whose try the DB says is
     /// over (`QueryUnfinishedTasks`), and dispose of them like finished pods: deleted (or, for a
@@ -159,6 +210,43 @@ pub struct Config {
     pub health_watch_stall_threshold: f64,
 }
 
+// `#[serde(remote = "Self")]` makes the derives inherent functions (`Self::serialize`,
+// `Self::deserialize` below resolve to them, not to these trait methods), so that reading can
+// apply a `preset` first.
+impl Serialize for Config {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Self::serialize(self, serializer)
+    }
+}
+
+/// The key that names a [`Preset`] among a file's options.
+const PRESET_KEY: &str = "preset";
+
+impl<'de> Deserialize<'de> for Config {
+    /// The options as written, over the `preset` they name (else over the defaults).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use serde_json::{Map, Value};
+        let mut given = Map::<String, Value>::deserialize(deserializer)?;
+        let Some(preset) = given.remove(PRESET_KEY) else {
+            return Self::deserialize(Value::Object(given)).map_err(D::Error::custom);
+        };
+        let preset: Preset = preset
+            .as_str()
+            .ok_or_else(|| D::Error::custom("preset must be a string, such as \"airflow-10.25\""))?
+            .parse()
+            .map_err(D::Error::custom)?;
+        let Value::Object(mut options) =
+            Self::serialize(&preset.config(), serde_json::value::Serializer)
+                .map_err(D::Error::custom)?
+        else {
+            return Err(D::Error::custom("a preset serialises to a table"));
+        };
+        options.extend(given);
+        Self::deserialize(Value::Object(options)).map_err(D::Error::custom)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -172,9 +260,13 @@ impl Default for Config {
                 .map(|s| (*s).to_string())
                 .collect(),
             worker_pods_creation_batch_size: 1,
+            async_pod_creation: false,
+            pod_creation_max_concurrency: 0,
             task_publish_max_retries: 0,
             task_publish_retry_timeout: 600.0,
+            requeue_failed_publishes: true,
             pod_launch_failure_retries: 1,
+            requeue_pods_deleted_while_pending: true,
             pod_launch_failure_db_retry_timeout: 600.0,
             pod_launch_failure_excluded_container_reasons: vec!["Error".into()],
             orphaned_tasks_check_interval: 300.0,
@@ -183,11 +275,14 @@ impl Default for Config {
             worker_container_repository: None,
             worker_container_tag: None,
             airflow_version: "3.3.2".into(),
+            already_exists_means_created: true,
             api_qps: 20,
             api_burst: 40,
             pod_cleanup_max_retries: -1,
+            retry_done_label_patch: true,
             adoption_scope: AdoptionScope::DeclaredDead,
             adoption_without_heartbeats: AdoptionFallback::Wait,
+            wait_for_unknown_owners: true,
             adopt_leftover_pods: true,
             fence_reports_after_stall: true,
             scheduler_liveness_rule: LivenessRule::ObservedChange,

@@ -67,6 +67,9 @@ pub(crate) struct Settings {
     pub(crate) loop_ms: u64,
     /// Pods created per loop (`worker_pods_creation_batch_size`), at least 1.
     pub(crate) creation_batch_size: u32,
+    /// Creates that may be unanswered at once: 1 unless `async_pod_creation`, then
+    /// `pod_creation_max_concurrency` (the batch size when that is 0).
+    pub(crate) creates_in_flight: usize,
     /// `scheduler_health_check_threshold`: peers' liveness, and the longest gap between two
     /// drives of a healthy executor.
     pub(crate) health_threshold_ms: u64,
@@ -103,6 +106,15 @@ impl Config {
         Ok(Settings {
             loop_ms: secs_to_ms(self.scheduler_idle_sleep_time),
             creation_batch_size: self.worker_pods_creation_batch_size,
+            creates_in_flight: if self.async_pod_creation {
+                let max = match self.pod_creation_max_concurrency {
+                    0 => self.worker_pods_creation_batch_size,
+                    n => n,
+                };
+                usize::try_from(max).unwrap_or(usize::MAX)
+            } else {
+                1
+            },
             health_threshold_ms: secs_to_ms(self.scheduler_health_check_threshold),
             adoption_interval_ms: secs_to_ms(self.orphaned_tasks_check_interval).max(1),
             zombie_interval_ms: secs_to_ms(self.kpo_zombie_pod_cleanup_interval).max(1),

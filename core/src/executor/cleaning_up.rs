@@ -50,14 +50,16 @@ impl Executor {
         if !self.pods.get(&cleanup.pod).is_some_and(|r| r.finishing) {
             return;
         }
-        if self.settings.cleanup_retries.allows(cleanup.attempt) {
+        let retry = cleanup.disposal == Disposal::Delete || self.config.retry_done_label_patch;
+        if retry && self.settings.cleanup_retries.allows(cleanup.attempt) {
             let attempt = cleanup.attempt.saturating_add(1);
             let at = self.clock.now().plus_ms(retry_backoff_ms(attempt));
             let seq = self.next_command_id().0;
             self.cleanup_retries
                 .insert((at, seq), Cleanup { attempt, ..cleanup });
         } else {
-            // Give up (only with a finite `pod_cleanup_max_retries`); a later event of this pod
+            // Give up (only with a finite `pod_cleanup_max_retries`, or at once for a
+            // done-label patch without `retry_done_label_patch`); a later event of this pod
             // starts a new round.
             self.pods.remove(&cleanup.pod);
             self.confirm_deleting(&cleanup.pod);

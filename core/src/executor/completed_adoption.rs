@@ -94,8 +94,8 @@ impl Executor {
             // An owner no heartbeat row names may be a scheduler that has just started (peers
             // learn of it at their next read), or one whose row was purged long ago. Only the
             // second is dead: wait until it has stayed unknown for a whole threshold, across
-            // at least one newer snapshot.
-            self.unknown_owner_is_dead(owner)
+            // at least one newer snapshot (Airflow takes it at once).
+            !self.config.wait_for_unknown_owners || self.unknown_owner_is_dead(owner)
         }
     }
 

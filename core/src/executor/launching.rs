@@ -36,7 +36,10 @@ impl Executor {
     }
 
     pub(super) fn launch_ready(&mut self, now: Timestamp) {
-        while let Some(key) = self.launch.next_ready(now, &self.settings) {
+        while let Some(key) =
+            self.launch
+                .next_ready(now, &self.settings, self.outbox.creates_unanswered())
+        {
             if self.has_unconfirmed_delete(&key) {
                 // An earlier pod of this try could still start: wait until its deletion is
                 // confirmed (`confirm_deleting`).
@@ -117,6 +120,7 @@ impl Executor {
             &failure,
             task.publish_retries,
             now.since(first_failure),
+            self.config.already_exists_means_created,
         ) {
             PublishDecision::AlreadyCreated => {
                 task.publish_retries = 0;
@@ -161,9 +165,10 @@ impl Executor {
                     pod_message: Some(failure.to_string()),
                     ..FailureDetails::default()
                 };
-                if launch::is_transient(&failure) {
+                if launch::is_transient(&failure) && self.config.requeue_failed_publishes {
                     // Differs on purpose: the task never started, so this is a launch failure
                     // (requeued while QUEUED and within budget), not a charge to the user.
+                    // Airflow (`requeue_failed_publishes = false`) fails the try.
                     self.on_try_failed(key, pod, String::new(), details, Evidence::PublishFailed);
                 } else {
                     // The API refused the pod itself (invalid, forbidden): a new pod would be

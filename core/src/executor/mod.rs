@@ -323,7 +323,10 @@ impl Executor {
     }
 
     fn arm_timers(&mut self) {
-        match self.launch.wake_at(&self.settings) {
+        match self
+            .launch
+            .wake_at(&self.settings, self.outbox.creates_unanswered())
+        {
             Some(t) => self.timers.set(TimerKind::Launch, t),
             None => self.timers.stop(TimerKind::Launch),
         }

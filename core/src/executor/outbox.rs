@@ -22,6 +22,8 @@ pub(super) struct Outbox {
     held: VecDeque<Command>,
     budget: TokenBucket,
     awaiting: BTreeMap<CommandId, Awaiting>,
+    /// Of `awaiting`, the pod creates: sent or held, not yet answered.
+    creates_unanswered: usize,
 }
 
 impl Outbox {
@@ -32,6 +34,7 @@ impl Outbox {
             held: VecDeque::new(),
             budget,
             awaiting: BTreeMap::new(),
+            creates_unanswered: 0,
         }
     }
 
@@ -80,8 +83,25 @@ impl Outbox {
         } else {
             self.held.push_back(cmd);
         }
+        if matches!(awaiting, Awaiting::Create { .. }) {
+            self.creates_unanswered += 1;
+        }
         self.awaiting.insert(id, awaiting);
         id
+    }
+
+    /// Takes `id` out of the commands awaiting an answer.
+    fn forget(&mut self, id: CommandId) -> Option<Awaiting> {
+        let awaiting = self.awaiting.remove(&id)?;
+        if matches!(awaiting, Awaiting::Create { .. }) {
+            self.creates_unanswered = self.creates_unanswered.saturating_sub(1);
+        }
+        Some(awaiting)
+    }
+
+    /// Pod creates sent (or held) and not yet answered.
+    pub(super) fn creates_unanswered(&self) -> usize {
+        self.creates_unanswered
     }
 
     /// Sends held commands as the budget allows; drops those `is_obsolete` says no longer make
@@ -92,7 +112,7 @@ impl Outbox {
             let id = front.id;
             if self.awaiting.get(&id).is_some_and(&is_obsolete) {
                 self.held.pop_front();
-                self.awaiting.remove(&id);
+                self.forget(id);
                 continue;
             }
             if !self.budget.try_take(now) {
@@ -156,9 +176,7 @@ impl Outbox {
         if let Some(expected) = expected {
             return Err(InputError::UnexpectedOutcome { id, expected });
         }
-        self.awaiting
-            .remove(&id)
-            .ok_or(InputError::UnknownCommand(id))
+        self.forget(id).ok_or(InputError::UnknownCommand(id))
     }
 
     /// Pairs a DB answer with its query and takes what the query was for.
@@ -191,8 +209,6 @@ impl Outbox {
         if let Some(expected) = expected {
             return Err(InputError::UnexpectedOutcome { id, expected });
         }
-        self.awaiting
-            .remove(&id)
-            .ok_or(InputError::UnknownCommand(id))
+        self.forget(id).ok_or(InputError::UnknownCommand(id))
     }
 }

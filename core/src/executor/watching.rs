@@ -107,7 +107,10 @@ impl Executor {
                     // Row 4: Airflow waits for task_queued_timeout to revoke the try; its pod is
                     // gone before the task started, which is a pre-start failure: decide now
                     // (requeue while QUEUED, else fail), or the try is tracked with no pod.
+                    // With `requeue_pods_deleted_while_pending` off (Airflow), the try stays
+                    // tracked with no pod until the scheduler revokes it.
                     if classification.rule == Rule::DeletedWhilePending
+                        && self.config.requeue_pods_deleted_while_pending
                         && self.is_current_pod(&key, &pod_ref)
                     {
                         let details = watch::failure_details(pod);

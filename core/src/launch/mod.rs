@@ -158,12 +158,13 @@ pub(crate) fn on_publish_error(
     failure: &ApiFailure,
     retries_so_far: u32,
     since_first_failure_ms: u64,
+    already_exists_means_created: bool,
 ) -> PublishDecision {
     if let ApiFailure::Status {
         code: 409, reason, ..
     } = failure
     {
-        if reason == "AlreadyExists" {
+        if reason == "AlreadyExists" && already_exists_means_created {
             return PublishDecision::AlreadyCreated;
         }
     }
@@ -240,15 +241,21 @@ impl LaunchQueue {
         self.backoff_until = Some(self.backoff_until.map_or(until, |cur| cur.max(until)));
     }
 
-    /// The next try to create now, if the back-off and the batch window allow one.
-    pub(crate) fn next_ready(&mut self, now: Timestamp, settings: &Settings) -> Option<TaskKey> {
+    /// The next try to create now, if the back-off, the batch window and the creates still
+    /// unanswered (`creates_unanswered`, against [`Settings::creates_in_flight`]) allow one.
+    pub(crate) fn next_ready(
+        &mut self,
+        now: Timestamp,
+        settings: &Settings,
+        creates_unanswered: usize,
+    ) -> Option<TaskKey> {
         while let Some(entry) = self.delayed.first_entry() {
             if entry.key().0 > now {
                 break;
             }
             self.queue.push_back(entry.remove());
         }
-        if self.queue.is_empty() {
+        if self.queue.is_empty() || creates_unanswered >= settings.creates_in_flight {
             return None;
         }
         if let Some(until) = self.backoff_until {
@@ -269,9 +276,17 @@ impl LaunchQueue {
     }
 
     /// When to look at the queue again, if anything waits (parked tries wait for an answer,
-    /// not for a time).
-    pub(crate) fn wake_at(&self, settings: &Settings) -> Option<Timestamp> {
+    /// not for a time, and so does the queue while `creates_unanswered` is at the limit: the
+    /// answer wakes it).
+    pub(crate) fn wake_at(
+        &self,
+        settings: &Settings,
+        creates_unanswered: usize,
+    ) -> Option<Timestamp> {
         let delayed = self.delayed.keys().next().map(|(at, _)| *at);
+        if creates_unanswered >= settings.creates_in_flight {
+            return None;
+        }
         if self.queue.is_empty() {
             return delayed.map(|at| self.backoff_until.map_or(at, |until| until.max(at)));
         }

@@ -97,12 +97,12 @@ fn publish_errors_follow_airflow_matrix() {
         status(12345, "", "", None),
     ] {
         assert_eq!(
-            on_publish_error(mr0.settings().unwrap().publish_retries, &f, 0, 0),
+            on_publish_error(mr0.settings().unwrap().publish_retries, &f, 0, 0, true),
             fail,
             "{f}"
         );
         assert_eq!(
-            on_publish_error(mr1.settings().unwrap().publish_retries, &f, 0, 0),
+            on_publish_error(mr1.settings().unwrap().publish_retries, &f, 0, 0, true),
             fail,
             "{f}"
         );
@@ -130,17 +130,17 @@ fn publish_errors_follow_airflow_matrix() {
         },
     ] {
         assert_eq!(
-            on_publish_error(mr0.settings().unwrap().publish_retries, &f, 0, 0),
+            on_publish_error(mr0.settings().unwrap().publish_retries, &f, 0, 0, true),
             fail,
             "{f}"
         );
         assert_eq!(
-            on_publish_error(mr1.settings().unwrap().publish_retries, &f, 0, 0),
+            on_publish_error(mr1.settings().unwrap().publish_retries, &f, 0, 0, true),
             retry,
             "{f}"
         );
         assert_eq!(
-            on_publish_error(mr1.settings().unwrap().publish_retries, &f, 1, 0),
+            on_publish_error(mr1.settings().unwrap().publish_retries, &f, 1, 0, true),
             fail,
             "{f}"
         );
@@ -150,7 +150,8 @@ fn publish_errors_follow_airflow_matrix() {
             mr1.settings().unwrap().publish_retries,
             &status(429, "TooManyRequests", "", Some(3)),
             0,
-            0
+            0,
+            true
         ),
         PublishDecision::Retry {
             backoff_ms: Some(3000),
@@ -162,7 +163,8 @@ fn publish_errors_follow_airflow_matrix() {
             mr1.settings().unwrap().publish_retries,
             &status(429, "TooManyRequests", "", None),
             0,
-            0
+            0,
+            true
         ),
         PublishDecision::Retry {
             backoff_ms: Some(0),
@@ -179,7 +181,8 @@ fn publish_errors_follow_airflow_matrix() {
                 Some(1)
             ),
             0,
-            0
+            0,
+            true
         ),
         PublishDecision::Retry {
             backoff_ms: Some(1000),
@@ -195,7 +198,8 @@ fn publish_errors_follow_airflow_matrix() {
             unlimited.settings().unwrap().publish_retries,
             &status(500, "", "", None),
             1_000_000,
-            0
+            0,
+            true
         ),
         retry
     );
@@ -204,7 +208,8 @@ fn publish_errors_follow_airflow_matrix() {
             mr0.settings().unwrap().publish_retries,
             &status(409, "AlreadyExists", "pods \"x\" already exists", None),
             0,
-            0
+            0,
+            true
         ),
         PublishDecision::AlreadyCreated
     );
@@ -217,7 +222,7 @@ fn timed_publish_retries_back_off_and_end_with_the_window() {
     let cfg = Config::default();
     let busy = status(429, "TooManyRequests", "", Some(1));
     assert_eq!(
-        on_publish_error(cfg.settings().unwrap().publish_retries, &busy, 0, 0),
+        on_publish_error(cfg.settings().unwrap().publish_retries, &busy, 0, 0, true),
         PublishDecision::Retry {
             backoff_ms: Some(1000),
             retry_in_ms: 1000
@@ -228,7 +233,8 @@ fn timed_publish_retries_back_off_and_end_with_the_window() {
             cfg.settings().unwrap().publish_retries,
             &ApiFailure::Timeout,
             40,
-            599_999
+            599_999,
+            true
         ),
         PublishDecision::Retry {
             backoff_ms: None,
@@ -240,7 +246,8 @@ fn timed_publish_retries_back_off_and_end_with_the_window() {
             cfg.settings().unwrap().publish_retries,
             &ApiFailure::Timeout,
             3,
-            600_000
+            600_000,
+            true
         ),
         PublishDecision::Fail
     );
@@ -250,7 +257,8 @@ fn timed_publish_retries_back_off_and_end_with_the_window() {
             cfg.settings().unwrap().publish_retries,
             &status(422, "Invalid", "", None),
             0,
-            0
+            0,
+            true
         ),
         PublishDecision::Fail
     );
@@ -268,22 +276,25 @@ fn delayed_and_parked_tries_wait_their_turn() {
     q.park(b.clone());
     assert_eq!(q.len(), 2);
     assert_eq!(
-        q.next_ready(Timestamp(1_000), &cfg.settings().unwrap()),
+        q.next_ready(Timestamp(1_000), &cfg.settings().unwrap(), 0),
         None
     );
-    assert_eq!(q.wake_at(&cfg.settings().unwrap()), Some(Timestamp(5_000)));
     assert_eq!(
-        q.next_ready(Timestamp(5_000), &cfg.settings().unwrap()),
+        q.wake_at(&cfg.settings().unwrap(), 0),
+        Some(Timestamp(5_000))
+    );
+    assert_eq!(
+        q.next_ready(Timestamp(5_000), &cfg.settings().unwrap(), 0),
         Some(a)
     );
     assert_eq!(
-        q.wake_at(&cfg.settings().unwrap()),
+        q.wake_at(&cfg.settings().unwrap(), 0),
         None,
         "a parked try waits for an answer"
     );
     q.unpark(&b);
     assert_eq!(
-        q.next_ready(Timestamp(6_000), &cfg.settings().unwrap()),
+        q.next_ready(Timestamp(6_000), &cfg.settings().unwrap(), 0),
         Some(b)
     );
     assert_eq!(q.len(), 0);
@@ -300,20 +311,26 @@ fn batch_window_and_backoff() {
         q.push(TaskKey::new("d", format!("t{i}"), "r", 1));
     }
     let now = Timestamp(10_000);
-    assert!(q.next_ready(now, &cfg.settings().unwrap()).is_some());
-    assert!(q.next_ready(now, &cfg.settings().unwrap()).is_some());
-    assert!(q.next_ready(now, &cfg.settings().unwrap()).is_none());
-    assert_eq!(q.wake_at(&cfg.settings().unwrap()), Some(Timestamp(11_000)));
+    assert!(q.next_ready(now, &cfg.settings().unwrap(), 0).is_some());
+    assert!(q.next_ready(now, &cfg.settings().unwrap(), 0).is_some());
+    assert!(q.next_ready(now, &cfg.settings().unwrap(), 0).is_none());
+    assert_eq!(
+        q.wake_at(&cfg.settings().unwrap(), 0),
+        Some(Timestamp(11_000))
+    );
     assert!(q
-        .next_ready(Timestamp(11_000), &cfg.settings().unwrap())
+        .next_ready(Timestamp(11_000), &cfg.settings().unwrap(), 0)
         .is_some());
     q.back_off_until(Timestamp(20_000));
     assert!(q
-        .next_ready(Timestamp(12_000), &cfg.settings().unwrap())
+        .next_ready(Timestamp(12_000), &cfg.settings().unwrap(), 0)
         .is_none());
-    assert_eq!(q.wake_at(&cfg.settings().unwrap()), Some(Timestamp(20_000)));
+    assert_eq!(
+        q.wake_at(&cfg.settings().unwrap(), 0),
+        Some(Timestamp(20_000))
+    );
     assert!(q
-        .next_ready(Timestamp(20_000), &cfg.settings().unwrap())
+        .next_ready(Timestamp(20_000), &cfg.settings().unwrap(), 0)
         .is_some());
     assert_eq!(q.len(), 1);
 }

@@ -55,8 +55,8 @@ pub(super) struct RunArgs {
     /// Seed (default: the scenario's).
     #[arg(long)]
     pub(super) seed: Option<u64>,
-    /// Policy preset (default: the scenario's): default, airflow, legacy-adoption,
-    /// legacy-dedupe, no-requeue, timestamp-liveness.
+    /// Policy preset (default: the scenario's): default, airflow-10.25, airflow-10.15,
+    /// legacy-adoption, legacy-dedupe, no-requeue, timestamp-liveness.
     #[arg(long)]
     pub(super) policy: Option<String>,
     /// Write the JSON Lines trace here.

@@ -161,13 +161,13 @@ mod tests {
                 "check-determinism",
                 "a.toml",
                 "--policy",
-                "airflow",
+                "airflow-10.25",
             ])
             .expect("check-determinism takes --policy");
         let (_, sub) = parsed.subcommand().expect("a subcommand");
         assert_eq!(
             sub.get_one::<String>("policy").map(String::as_str),
-            Some("airflow")
+            Some("airflow-10.25")
         );
     }
 }

@@ -72,9 +72,17 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
     /// An unknown policy preset.
-    #[error("unknown policy {0:?} (presets: {known}; a policy of your own is known only to the program that registers it)", known = POLICIES.join(", "))]
+    #[error("unknown policy {0:?} (presets: {known}; a policy of your own is known only to the program that registers it){renamed}", known = POLICIES.join(", "), renamed = if .0 == RENAMED_AIRFLOW_PRESET { RENAMED_AIRFLOW_NOTE } else { "" })]
     UnknownPolicy(String),
 }
+
+/// The preset name the release presets replaced.
+pub(crate) const RENAMED_AIRFLOW_PRESET: &str = "airflow";
+/// What a scenario or command line that still names it is told.
+const RENAMED_AIRFLOW_NOTE: &str = ". The preset `airflow` was renamed by the release it \
+     reproduces: `airflow-10.25` (today's provider: dead-only adoption, one requeue of a pod \
+     that failed before start) or `airflow-10.15` (adoption from every other scheduler, no \
+     requeue); the old `airflow` had 10.15's adoption with 10.25's requeue";
 
 /// Network and DB latencies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -512,10 +520,12 @@ impl Default for Scenario {
     }
 }
 
-/// The policy presets `--policy` accepts.
-pub const POLICIES: [&str; 6] = [
+/// The policy presets `--policy` accepts. `airflow-10.25` and `airflow-10.15` are the core's
+/// release presets ([`podwarden_core::config::Preset`]).
+pub const POLICIES: [&str; 7] = [
     "default",
-    "airflow",
+    "airflow-10.25",
+    "airflow-10.15",
     "legacy-adoption",
     "legacy-dedupe",
     "no-requeue",

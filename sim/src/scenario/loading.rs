@@ -1,13 +1,17 @@
 //! Reading a scenario file, and the policy presets that turn a scenario's configuration into its
 //! executors' configuration.
 
+use podwarden_core::config::Preset;
 use podwarden_core::Config;
 
 use super::data::{Fault, Scenario, ScenarioError, POLICIES};
 use super::diagnostics::{did_you_mean, plain, quoted, Locator, Problem, Section};
 
-/// Applies a policy preset to a configuration: `default` is podwarden's; the others switch one
-/// (or, for `airflow`, every) decision back to Airflow's behaviour.
+/// Applies a policy preset to a configuration: `default` is podwarden's; `airflow-10.25` and
+/// `airflow-10.15` set every option in which podwarden differs from that Airflow release
+/// ([`Preset`]); the others switch one decision back to Airflow's behaviour. The preset wins
+/// over the scenario's `[config]` (it is how one world is run under several policies); a
+/// `preset` key inside `[config]` is the other way round, a base its options override.
 ///
 /// # Errors
 /// [`ScenarioError::UnknownPolicy`].
@@ -24,18 +28,10 @@ pub fn apply_policy(name: &str, mut config: Config) -> Result<Config, ScenarioEr
         }
         "no-requeue" => config.pod_launch_failure_retries = 0,
         "timestamp-liveness" => config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp,
-        "airflow" => {
-            config.adoption_scope = AdoptionScope::AllOthers;
-            config.adoption_without_heartbeats =
-                podwarden_core::adoption::AdoptionFallback::ExcludeSelf;
-            config.pod_launch_failure_dedupe = RequeueDedupe::LastPod;
-            config.pod_launch_failure_db_retry_timeout = 0.0;
-            config.task_publish_retry_timeout = 0.0;
-            config.adopt_leftover_pods = false;
-            config.delete_live_failed_pods = false;
-            config.fence_reports_after_stall = false;
-            config.label_kept_failed_pods_done = false;
-            config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp;
+        release if Preset::ALL.iter().any(|p| p.name() == release) => {
+            if let Ok(preset) = release.parse::<Preset>() {
+                preset.apply(&mut config);
+            }
         }
         other => return Err(ScenarioError::UnknownPolicy(other.to_string())),
     }

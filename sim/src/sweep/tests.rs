@@ -132,10 +132,10 @@ fn merge_refuses_duplicates_other_sweeps_old_reports_and_missing_shards() {
     );
 
     let mut airflow = base.clone();
-    airflow.policy = "airflow".into();
+    airflow.policy = "airflow-10.25".into();
     let e = err(vec![a.clone(), ("p.json".into(), shard(1, 3, &airflow, 6))]);
     assert!(
-        e.contains("policy airflow in p.json, default in a.json"),
+        e.contains("policy airflow-10.25 in p.json, default in a.json"),
         "{e}"
     );
 

@@ -1,0 +1,384 @@
+//! Differential test against Airflow's own code: the cases in `tests/airflow_oracle/cases.jsonl`
+//! were run once through the real Airflow 10.25 executor code (`../shared/airflow-oracle/`, the
+//! unmodified provider 10.25.0 with `kubernetes` 36.0.3) and its answers recorded in
+//! `answers.jsonl`; this test gives podwarden the same inputs and compares its decisions. How to
+//! record again: `docs/airflow-oracle.md`. No Python runs here.
+//!
+//! What is compared, per kind of case:
+//! - `watch` (one event): the outcome of the event, what Airflow's `process_status` put on the
+//!   watcher queue (nothing → ignore; `failed`; `adopted`; `None` → succeeded), against the
+//!   outcome of `watch::classify` (the table of `docs/decisions.md`), and for a failure the
+//!   failure details both record (pod phase, pod reason and message, the failed container's
+//!   state, reason and exit code).
+//! - `safe_label`: `make_safe_label_value` against `label::safe_value`, value by value; and the
+//!   identity labels of a try's pod (`dag_id`, `task_id`, `run_id`, `try_number`, `map_index`)
+//!   against `TaskKey::to_labels`. Labels that are not the try's identity (`airflow-worker`,
+//!   `kubernetes_executor`, `airflow_version`) are compared by other tests.
+//!
+//! Normalised: nothing else (one event per case, so no order question arises). Allowed
+//! differences, each with its reason in [`ALLOWED`].
+
+use std::collections::BTreeMap;
+
+use podwarden::label::safe_value;
+use podwarden::pod::{ContainerState, ContainerStatus};
+use podwarden::watch::{classify, PodOutcome};
+use podwarden::{EventType, PodPhase, PodView, TaskKey, Timestamp};
+use serde_json::Value;
+
+/// Cases where podwarden decides otherwise on purpose: (case id, what podwarden does, why).
+const ALLOWED: &[(&str, &str, &str)] = &[];
+
+/// A safe label value Airflow gets wrong: for an input with no alphanumeric character it
+/// returns `-<hash>`, which is not a valid label value (the API server answers 422). podwarden
+/// returns the hash without the dash (`docs/decisions.md`, "Differences from Airflow").
+fn airflow_invalid_label_allowed(airflow: &str, ours: &str, valid: bool) -> bool {
+    !valid && airflow.strip_prefix('-') == Some(ours)
+}
+
+fn lines(name: &str) -> Vec<Value> {
+    let path = format!("{}/tests/airflow_oracle/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path}: {e}: {l}")))
+        .collect()
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn container(v: &Value) -> ContainerStatus {
+    let reason = text(v, "reason");
+    let message = text(v, "message");
+    let state = match v["state"].as_str() {
+        Some("terminated") => ContainerState::Terminated {
+            reason,
+            message,
+            exit_code: v["exit_code"]
+                .as_i64()
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(0),
+            started_at: None,
+        },
+        Some("waiting") => ContainerState::Waiting { reason, message },
+        Some("running") => ContainerState::Running { started_at: None },
+        other => panic!("container state {other:?}"),
+    };
+    ContainerStatus::new(v["name"].as_str().unwrap_or("base"), state)
+}
+
+/// The pod the harness builds from a case's shorthand, as podwarden reads it: Airflow's
+/// annotations and labels for the try (owner `1`), the case's labels over them.
+fn pod_of(v: &Value) -> PodView {
+    let mut pod = PodView::new(
+        v.get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default"),
+        v["name"].as_str().expect("a pod name"),
+    );
+    let task = &v["task"];
+    let key = TaskKey::new(
+        task["dag_id"].as_str().expect("dag_id"),
+        task["task_id"].as_str().expect("task_id"),
+        task["run_id"].as_str().expect("run_id"),
+        u32::try_from(task["try_number"].as_u64().unwrap_or(1)).expect("try number"),
+    );
+    pod.annotations = key.to_annotations();
+    pod.labels = key.to_labels();
+    pod.labels.insert("airflow-worker".into(), "1".into());
+    pod.labels
+        .insert("kubernetes_executor".into(), "True".into());
+    if let Some(labels) = v.get("labels").and_then(Value::as_object) {
+        for (k, val) in labels {
+            match val.as_str() {
+                Some(s) => pod.labels.insert(k.clone(), s.to_string()),
+                None => pod.labels.remove(k),
+            };
+        }
+    }
+    pod.phase = v["phase"].as_str().map(|p| match p {
+        "Pending" => PodPhase::Pending,
+        "Running" => PodPhase::Running,
+        "Succeeded" => PodPhase::Succeeded,
+        "Failed" => PodPhase::Failed,
+        _ => PodPhase::Unknown,
+    });
+    pod.reason = text(v, "reason");
+    pod.message = text(v, "message");
+    pod.deletion_timestamp = v.get("deletion_timestamp").map(|_| Timestamp(600_000));
+    let statuses = |key: &str| -> Vec<ContainerStatus> {
+        v.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(container).collect())
+            .unwrap_or_default()
+    };
+    pod.containers = statuses("container_statuses");
+    pod.init_containers = statuses("init_container_statuses");
+    pod
+}
+
+fn event_type(s: &str) -> EventType {
+    match s {
+        "ADDED" => EventType::Added,
+        "MODIFIED" => EventType::Modified,
+        "DELETED" => EventType::Deleted,
+        other => panic!("event type {other}"),
+    }
+}
+
+/// Airflow's decision for the one event: `ignore`, `failed`, `adopted` or `succeeded`.
+fn airflow_outcome(event: &Value) -> String {
+    let queued = event["queued"].as_array().expect("queued");
+    match queued.as_slice() {
+        [] => "ignore".into(),
+        [one] => match &one["state"] {
+            Value::Null => "succeeded".into(),
+            Value::String(s) => s.clone(),
+            other => panic!("state {other}"),
+        },
+        more => panic!("{} results for one event", more.len()),
+    }
+}
+
+fn our_outcome(outcome: &PodOutcome) -> &'static str {
+    match outcome {
+        PodOutcome::Ignore => "ignore",
+        PodOutcome::Adopted => "adopted",
+        PodOutcome::Failed { .. } => "failed",
+        PodOutcome::Succeeded => "succeeded",
+    }
+}
+
+/// The failure details both sides record, as comparable text.
+fn airflow_details(d: &Value) -> BTreeMap<&'static str, String> {
+    let mut m = BTreeMap::new();
+    for (ours, theirs) in [
+        ("pod_status", "pod_status"),
+        ("pod_reason", "pod_reason"),
+        ("pod_message", "pod_message"),
+        ("container_state", "container_state"),
+        ("container_reason", "container_reason"),
+        ("exit_code", "exit_code"),
+    ] {
+        match &d[theirs] {
+            Value::Null => {}
+            Value::String(s) => {
+                m.insert(ours, s.clone());
+            }
+            other => {
+                m.insert(ours, other.to_string());
+            }
+        }
+    }
+    m
+}
+
+fn our_details(outcome: &PodOutcome) -> BTreeMap<&'static str, String> {
+    let mut m = BTreeMap::new();
+    let PodOutcome::Failed { details } = outcome else {
+        return m;
+    };
+    let container = details.container.as_ref();
+    for (k, v) in [
+        ("pod_status", details.pod_status.clone()),
+        ("pod_reason", details.pod_reason.clone()),
+        ("pod_message", details.pod_message.clone()),
+        (
+            "container_state",
+            container.map(|c| c.container_state.clone()),
+        ),
+        (
+            "container_reason",
+            container.and_then(|c| c.container_reason.clone()),
+        ),
+        (
+            "exit_code",
+            container.and_then(|c| c.exit_code).map(|c| c.to_string()),
+        ),
+    ] {
+        if let Some(v) = v {
+            m.insert(k, v);
+        }
+    }
+    m
+}
+
+/// What one comparison found: the differences, and how many values it compared.
+#[derive(Default)]
+struct Comparison {
+    differences: Vec<String>,
+    outcomes: usize,
+    failure_details: usize,
+    labels: usize,
+    /// Values Airflow sanitises to an invalid label, where podwarden drops the leading dash.
+    invalid_airflow_labels: usize,
+}
+
+fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
+    assert_eq!(cases.len(), answers.len(), "one answer per case");
+    let fatal: Vec<String> = podwarden::config::DEFAULT_FATAL_PENDING_REASONS
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    let mut out = Comparison::default();
+    for (case, answer) in cases.iter().zip(answers) {
+        let id = case["id"].as_str().expect("an id");
+        assert_eq!(answer["id"], case["id"], "answers in case order");
+        assert_eq!(answer["ok"], true, "{id}: the harness itself failed");
+        let result = &answer["result"];
+        match case["kind"].as_str() {
+            Some("watch") => {
+                let event = &case["events"][0];
+                let theirs = &result["events"][0];
+                assert_eq!(theirs["delivery"], "delivered", "{id}");
+                let c = classify(
+                    event_type(event["type"].as_str().expect("a type")),
+                    &pod_of(&event["pod"]),
+                    &fatal,
+                );
+                let (want, got) = (airflow_outcome(theirs), our_outcome(&c.outcome));
+                out.outcomes += 1;
+                if want != got {
+                    out.differences.push(format!(
+                        "{id}: Airflow {want}, podwarden {got} ({:?})",
+                        c.rule
+                    ));
+                } else if want == "failed" {
+                    let want = airflow_details(&theirs["queued"][0]["failure_details"]);
+                    let got = our_details(&c.outcome);
+                    out.failure_details += 1;
+                    if want != got {
+                        out.differences
+                            .push(format!("{id}: details {want:?} against {got:?}"));
+                    }
+                }
+            }
+            Some("safe_label") => {
+                for l in result["labels"].as_array().expect("labels") {
+                    let input = l["input"].as_str().expect("input");
+                    let theirs = l["output"].as_str().expect("output");
+                    let ours = safe_value(input);
+                    let valid = l["valid_k8s_label"].as_bool().unwrap_or(true);
+                    out.labels += 1;
+                    if airflow_invalid_label_allowed(theirs, &ours, valid) {
+                        out.invalid_airflow_labels += 1;
+                    } else if ours != theirs {
+                        out.differences.push(format!(
+                            "{id}: {input:?}: Airflow {theirs:?}, podwarden {ours:?}"
+                        ));
+                    }
+                }
+                for p in result["pods"].as_array().expect("pods") {
+                    let t = &p["task"];
+                    let key = TaskKey::new(
+                        t["dag_id"].as_str().expect("dag_id"),
+                        t["task_id"].as_str().expect("task_id"),
+                        t["run_id"].as_str().expect("run_id"),
+                        u32::try_from(t["try_number"].as_u64().expect("try")).expect("try"),
+                    )
+                    .with_map_index(t["map_index"].as_i64().unwrap_or(-1));
+                    let ours = key.to_labels();
+                    let theirs: BTreeMap<String, String> = p["labels"]
+                        .as_object()
+                        .expect("labels")
+                        .iter()
+                        .filter(|(k, _)| ours.contains_key(*k) || *k == "map_index")
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect();
+                    out.labels += 1;
+                    if ours != theirs {
+                        out.differences
+                            .push(format!("{id}: labels {theirs:?} against {ours:?}"));
+                    }
+                }
+            }
+            other => panic!("{id}: no comparison for kind {other:?}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn podwarden_decides_as_airflow_10_25_on_every_recorded_case() {
+    let cases = lines("cases.jsonl");
+    let answers = lines("answers.jsonl");
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+    let found = compare(&cases, &answers);
+    // Every case compared something: 58 watch events (32 of them failures with details), 44
+    // label values and 4 pods' identity labels.
+    assert_eq!(
+        (found.outcomes, found.failure_details, found.labels),
+        (58, 32, 48),
+        "what was compared"
+    );
+    assert_eq!(
+        found.invalid_airflow_labels, 4,
+        "日本語, !!!, - and _ sanitise to nothing"
+    );
+    let unexplained: Vec<&String> = found
+        .differences
+        .iter()
+        .filter(|d| {
+            !ALLOWED
+                .iter()
+                .any(|(id, ..)| d.starts_with(&format!("{id}:")))
+        })
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{} of {} cases decide otherwise than Airflow 10.25:\n{}",
+        unexplained.len(),
+        cases.len(),
+        unexplained
+            .iter()
+            .map(|d| d.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for (id, ..) in ALLOWED {
+        assert!(
+            found
+                .differences
+                .iter()
+                .any(|d| d.starts_with(&format!("{id}:"))),
+            "{id} is allowed to differ but no longer does"
+        );
+    }
+}
+
+/// Negative control: an answer changed in memory (a failure recorded as a success, a failure's
+/// exit code, a label value) is found, each as its own difference.
+#[test]
+fn the_comparison_finds_an_answer_that_differs() {
+    let cases = lines("cases.jsonl");
+    let mut answers = lines("answers.jsonl");
+    let at = |id: &str| {
+        cases
+            .iter()
+            .position(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("case {id}"))
+    };
+    answers[at("watch-failed-oom-modified")]["result"]["events"][0]["queued"][0]["state"] =
+        Value::Null;
+    answers[at("watch-failed-sigterm-modified")]["result"]["events"][0]["queued"][0]
+        ["failure_details"]["exit_code"] = Value::from(1);
+    answers[at("safe-label-07")]["result"]["labels"][0]["output"] = Value::from("other");
+    let found = compare(&cases, &answers);
+    let ids: Vec<&str> = found
+        .differences
+        .iter()
+        .filter_map(|d| d.split(':').next())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "watch-failed-oom-modified",
+            "watch-failed-sigterm-modified",
+            "safe-label-07"
+        ],
+        "{:?}",
+        found.differences
+    );
+}

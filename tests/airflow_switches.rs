@@ -1,0 +1,152 @@
+//! The switches that turn one of podwarden's deliberate differences back into Airflow 10.25's
+//! decision (`docs/decisions.md`, "Differences from Airflow"): for each, podwarden's default and
+//! Airflow's value decide differently on the same inputs, and the `airflow-10.25` preset sets
+//! Airflow's value.
+mod support;
+
+use podwarden::config::Preset;
+use podwarden::liveness::JobState;
+use podwarden::{ApiFailure, ApiOutcome, Config, EventType, PodPhase, ReportedState};
+use support::*;
+
+/// Every switch this file tests is set to Airflow's value by both release presets.
+#[test]
+fn the_release_presets_set_airflows_value_of_every_switch() {
+    for preset in Preset::ALL {
+        let c = preset.config();
+        assert!(!c.wait_for_unknown_owners, "{preset}");
+        assert!(!c.requeue_pods_deleted_while_pending, "{preset}");
+        assert!(!c.already_exists_means_created, "{preset}");
+        assert!(!c.retry_done_label_patch, "{preset}");
+        assert!(!c.requeue_failed_publishes, "{preset}");
+        assert!(!c.async_pod_creation, "{preset}");
+    }
+    let d = Config::default();
+    assert!(
+        d.wait_for_unknown_owners
+            && d.requeue_pods_deleted_while_pending
+            && d.already_exists_means_created
+            && d.retry_done_label_patch
+            && d.requeue_failed_publishes
+    );
+}
+
+/// A completed pod whose owner (`9`) no heartbeat row names: podwarden waits a threshold (it
+/// may be a scheduler that has just started); Airflow takes it at once.
+#[test]
+fn wait_for_unknown_owners() {
+    let decide = |wait: bool| {
+        let mut h = Harness::new(Config {
+            wait_for_unknown_owners: wait,
+            adopt_leftover_pods: false,
+            ..Config::default()
+        });
+        let k = key("t");
+        let mut pod = worker_pod("completed", &k, PodPhase::Succeeded);
+        pod.labels.insert("airflow-worker".into(), "9".into());
+        let t = h.now.0;
+        let out = h.heartbeats(&[("5", JobState::Running, t)]);
+        let listed = h.answer(
+            first(&out, "ListPods").id,
+            ApiOutcome::Listed {
+                pods: vec![pod],
+                resource_version: "80".into(),
+            },
+        );
+        kinds(&listed)
+    };
+    assert!(decide(true).is_empty(), "podwarden waits");
+    assert_eq!(decide(false), ["PatchLabels"], "Airflow takes it at once");
+}
+
+/// A pod deleted while Pending: podwarden asks the DB and requeues while QUEUED; Airflow only
+/// logs, and the try stays tracked until the scheduler's `task_queued_timeout` revokes it.
+#[test]
+fn requeue_pods_deleted_while_pending() {
+    let decide = |requeue: bool| {
+        let mut h = Harness::new(Config {
+            requeue_pods_deleted_while_pending: requeue,
+            ..Config::default()
+        });
+        let k = key("t");
+        let pod = h.launch(&k);
+        let out = h.event(EventType::Deleted, &deleting(pod));
+        assert!(h.ex.is_tracking(&k));
+        kinds(&out)
+    };
+    assert_eq!(decide(true), ["QueryTaskStates"]);
+    assert!(decide(false).is_empty(), "Airflow decides nothing");
+}
+
+/// A create answered 409 AlreadyExists: podwarden's names are per try and launch, so the pod
+/// is its own; Airflow fails the try.
+#[test]
+fn already_exists_means_created() {
+    let decide = |created: bool| {
+        let mut h = Harness::new(Config {
+            already_exists_means_created: created,
+            ..Config::default()
+        });
+        let k = key("t");
+        let id = first(&h.submit(&k), "CreatePod").id;
+        let out = h.fail(id, 409, "AlreadyExists", "pods \"p\" already exists", None);
+        (kinds(&out), reports(&out))
+    };
+    assert_eq!(decide(true), (vec![], vec![]));
+    let (kinds, reports) = decide(false);
+    assert_eq!(kinds, ["Report"]);
+    assert_eq!(reports[0].1, ReportedState::Failed);
+}
+
+/// A done-label patch that fails (here a 500): podwarden retries it after a back-off; Airflow
+/// logs it and moves on.
+#[test]
+fn retry_done_label_patch() {
+    let decide = |retry: bool| {
+        let mut h = Harness::new(Config {
+            delete_worker_pods: false,
+            retry_done_label_patch: retry,
+            ..Config::default()
+        });
+        let k = key("t");
+        let pod = h.launch(&k);
+        let out = h.event(
+            EventType::Modified,
+            &with_phase(pod, PodPhase::Succeeded, "11"),
+        );
+        let patch = first(&out, "PatchLabels").id;
+        h.fail(patch, 500, "InternalError", "etcd timeout", None);
+        kinds(&h.advance(2_000))
+    };
+    assert_eq!(decide(true), ["PatchLabels"], "retried after 1 s");
+    assert!(decide(false).is_empty(), "Airflow does not retry");
+}
+
+/// A create whose transient errors outlast its retries: podwarden calls it a launch failure
+/// and asks whether the try is still QUEUED (to requeue it); Airflow fails the try.
+#[test]
+fn requeue_failed_publishes() {
+    let decide = |requeue: bool| {
+        let mut h = Harness::new(Config {
+            task_publish_retry_timeout: 0.0,
+            requeue_failed_publishes: requeue,
+            ..Config::default()
+        });
+        let k = key("t");
+        let id = first(&h.submit(&k), "CreatePod").id;
+        let out = h.answer(
+            id,
+            ApiOutcome::Failed {
+                failure: ApiFailure::Status {
+                    code: 503,
+                    reason: "ServiceUnavailable".into(),
+                    message: String::new(),
+                    retry_after_secs: None,
+                },
+            },
+        );
+        kinds(&out)
+    };
+    assert_eq!(decide(true), ["QueryTaskStates"]);
+    assert_eq!(decide(false), ["Report"]);
+}
