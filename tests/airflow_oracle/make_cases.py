@@ -124,5 +124,90 @@ for i, task in enumerate([
     task = dict(task, scheduler_job_id="1")
     cases.append({"id": f"pod-labels-{i}", "kind": "safe_label", "values": [], "tasks": [task]})
 
+# The publish error matrix: one try per case, an error on its first create (or on every one),
+# with no retries and with one, then three loops; and batches of three tries.
+ERRORS = {
+    "400": (400, "BadRequest", "bad request", None),
+    "403": (403, "Forbidden", "pods is forbidden: not allowed", None),
+    "403-quota": (403, "Forbidden", "pods \"x\" is forbidden: exceeded quota: compute", None),
+    "404": (404, "NotFound", "namespaces \"default\" not found", None),
+    "409-modified": (409, "Conflict", "the object has been modified; please apply your changes", None),
+    "409-exists": (409, "AlreadyExists", "pods \"x\" already exists", None),
+    "410": (410, "Gone", "too old resource version: 1 (2)", None),
+    "422": (422, "Invalid", "Pod \"x\" is invalid", None),
+    "429": (429, "TooManyRequests", "slow down", "0"),
+    "429-no-header": (429, "TooManyRequests", "slow down", None),
+    "500": (500, "InternalError", "etcd timeout", None),
+    "502": (502, "BadGateway", "bad gateway", None),
+    "503": (503, "ServiceUnavailable", "apiserver is shutting down", "0"),
+    "504": (504, "GatewayTimeout", "gateway timeout", None),
+}
+
+
+def api_error(name, times):
+    status, reason, message, retry_after = ERRORS[name]
+    e = {"verb": "create", "status": status, "reason": reason, "message": message, "times": times}
+    if retry_after is not None:
+        e["headers"] = {"Retry-After": retry_after}
+    return e
+
+
+def tries(n):
+    return [{"dag_id": "etl", "task_id": f"t{i}", "run_id": "r"} for i in range(n)]
+
+
+for name in ERRORS:
+    for max_retries in [0, 1]:
+        cases.append({"id": f"publish-{name}-mr{max_retries}", "kind": "publish",
+                      "config": {"task_publish_max_retries": max_retries},
+                      "tasks": tries(1), "loops": 3, "api_errors": [api_error(name, 1)]})
+for name in ["429", "500", "503", "400"]:
+    cases.append({"id": f"publish-{name}-batch3", "kind": "publish",
+                  "config": {"task_publish_max_retries": 1, "worker_pods_creation_batch_size": 3},
+                  "tasks": tries(3), "loops": 3, "api_errors": [api_error(name, 1)]})
+for name in ["429", "500", "403-quota"]:
+    cases.append({"id": f"publish-{name}-always-mr1", "kind": "publish",
+                  "config": {"task_publish_max_retries": 1, "worker_pods_creation_batch_size": 2},
+                  "tasks": tries(2), "loops": 4, "api_errors": [api_error(name, -1)]})
+cases.append({"id": "publish-ok-batch1", "kind": "publish", "config": {},
+              "tasks": tries(3), "loops": 4, "api_errors": []})
+
+# Completed-pod adoption by scheduler 1, with 1 to 5 other schedulers in every state around the
+# liveness threshold (30 s): each owns one Succeeded pod (and one Running pod, never adopted);
+# plus a pod whose owner no heartbeat row names, one without an owner label, one labelled done.
+JOB_KINDS = [("running", 1), ("running", 29), ("running", 31), ("running", 600), ("failed", 1),
+             ("success", 1), ("failed", 600)]
+
+
+def owned(name, owner, phase="Succeeded", labels=None):
+    p = {"name": name, "phase": phase,
+         "task": {"dag_id": "etl", "task_id": name, "run_id": "r", "try_number": 1,
+                  "scheduler_job_id": owner}}
+    if labels is not None:
+        p["labels"] = labels
+    return p
+
+
+n = 0
+for others in range(1, 6):
+    for start in range(len(JOB_KINDS)):
+        jobs = [{"id": 1, "state": "running", "heartbeat_age_s": 1}]
+        cluster = []
+        for j in range(others):
+            state, age = JOB_KINDS[(start + j) % len(JOB_KINDS)]
+            job_id = 2 + j * 5  # 2, 7, 12, 17, 22: ids that sort differently as text
+            jobs.append({"id": job_id, "state": state, "heartbeat_age_s": age})
+            cluster.append(owned(f"done-{job_id}", str(job_id)))
+            cluster.append(owned(f"running-{job_id}", str(job_id), "Running"))
+        if start % 2 == 0:
+            cluster.append(owned("done-unknown-owner", "99"))
+            cluster.append(owned("done-own", "1"))
+        if start % 3 == 0:
+            cluster.append(owned("done-no-owner", "2", labels={"airflow-worker": None}))
+            cluster.append(owned("done-marked", "2", labels={"airflow_executor_done": "True"}))
+        n += 1
+        cases.append({"id": f"adopt-{others}-others-{start}", "kind": "adopt_completed",
+                      "scheduler_job_id": "1", "db": {"jobs": jobs}, "cluster": cluster})
+
 for case in cases:
     print(json.dumps(case, ensure_ascii=False, sort_keys=True))

@@ -142,6 +142,7 @@ impl Executor {
                     self.launch.push_at(key, now.plus_ms(retry_in_ms));
                 }
                 if let Some(ms) = backoff_ms {
+                    self.launch.end_window();
                     self.launch.back_off_until(now.plus_ms(ms));
                 }
             }

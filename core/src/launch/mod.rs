@@ -237,6 +237,12 @@ impl LaunchQueue {
         self.queue.len() + self.delayed.len() + self.parked.len()
     }
 
+    /// Ends the current loop's creates (a 429 or `Retry-After` answer: Airflow's sequential loop
+    /// breaks out of its batch whatever the wait), so the next create waits for the next loop.
+    pub(crate) fn end_window(&mut self) {
+        self.created_in_window = u32::MAX;
+    }
+
     pub(crate) fn back_off_until(&mut self, until: Timestamp) {
         self.backoff_until = Some(self.backoff_until.map_or(until, |cur| cur.max(until)));
     }
