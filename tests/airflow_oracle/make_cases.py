@@ -209,5 +209,38 @@ for others in range(1, 6):
         cases.append({"id": f"adopt-{others}-others-{start}", "kind": "adopt_completed",
                       "scheduler_job_id": "1", "db": {"jobs": jobs}, "cluster": cluster})
 
+# Revoke (the executor side of task_queued_timeout) of a queued try this executor does not
+# track (a restart): which pods are labelled revoked and deleted.
+def ti_pod(name, task_id="extract", try_number=1, owner="1", phase="Pending", dag_id="etl",
+           map_index=-1):
+    task = {"dag_id": dag_id, "task_id": task_id, "run_id": "r", "try_number": try_number,
+            "scheduler_job_id": owner}
+    if map_index >= 0:
+        task["map_index"] = map_index
+    return {"name": name, "phase": phase, "task": task}
+
+
+def revoke(case_id, cluster, dag_id="etl", map_index=-1):
+    ti = {"dag_id": dag_id, "task_id": "extract", "run_id": "r", "map_index": map_index,
+          "try_number": 1, "state": "queued", "queued_by_job_id": 1}
+    cases.append({"id": case_id, "kind": "revoke", "scheduler_job_id": "1",
+                  "db": {"tis": [ti]}, "cluster": cluster})
+
+
+revoke("revoke-pending", [ti_pod("p")])
+revoke("revoke-running", [ti_pod("p", phase="Running")])
+revoke("revoke-succeeded", [ti_pod("p", phase="Succeeded")])
+revoke("revoke-failed", [ti_pod("p", phase="Failed")])
+revoke("revoke-other-try", [ti_pod("p", try_number=2)])
+revoke("revoke-two-pods", [ti_pod("p1"), ti_pod("p2", phase="Running")])
+revoke("revoke-other-owner", [ti_pod("p", owner="2")])
+revoke("revoke-other-task", [ti_pod("p", task_id="load")])
+revoke("revoke-no-pod", [])
+revoke("revoke-mapped", [ti_pod("p3", map_index=3), ti_pod("p4", map_index=4)], map_index=3)
+revoke("revoke-unmapped-beside-mapped", [ti_pod("p", map_index=-1), ti_pod("p0", map_index=0)])
+revoke("revoke-sanitised-dag", [ti_pod("p", dag_id="A.Dag_with spaces")], dag_id="A.Dag_with spaces")
+revoke("revoke-mixed", [ti_pod("mine"), ti_pod("theirs", owner="2"), ti_pod("other", task_id="load"),
+                        ti_pod("retry", try_number=3, phase="Running")])
+
 for case in cases:
     print(json.dumps(case, ensure_ascii=False, sort_keys=True))
