@@ -28,7 +28,10 @@
 //! - `revoke`: a queued try this executor does not track is revoked: which pods are labelled
 //!   `airflow_pod_revoked` and which deleted (sorted).
 //!
-//! Normalised: the order of adopted and revoked pods; nothing else (one event per case, so no order question arises). Allowed
+//! - `adopt_launched`: orphaned tries handed to scheduler `1` (`try_adopt_task_instances`): the
+//!   pods relabelled to `1` and the tries reset (sorted).
+//!
+//! Normalised: the order of adopted and revoked pods and of reset tries; nothing else (one event per case, so no order question arises). Allowed
 //! differences, each with its reason in [`ALLOWED`].
 
 mod support;
@@ -77,6 +80,18 @@ fn lines(name: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The try a case names: `dag_id`, `task_id`, `run_id`, `try_number` (default 1) and
+/// `map_index` (default -1), as the harness reads them.
+fn key_of(v: &Value) -> TaskKey {
+    TaskKey::new(
+        v["dag_id"].as_str().expect("dag_id"),
+        v["task_id"].as_str().expect("task_id"),
+        v["run_id"].as_str().expect("run_id"),
+        u32::try_from(v["try_number"].as_u64().unwrap_or(1)).expect("a try number"),
+    )
+    .with_map_index(v["map_index"].as_i64().unwrap_or(-1))
+}
+
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
@@ -112,13 +127,7 @@ fn pod_of(v: &Value) -> PodView {
         v["name"].as_str().expect("a pod name"),
     );
     let task = &v["task"];
-    let key = TaskKey::new(
-        task["dag_id"].as_str().expect("dag_id"),
-        task["task_id"].as_str().expect("task_id"),
-        task["run_id"].as_str().expect("run_id"),
-        u32::try_from(task["try_number"].as_u64().unwrap_or(1)).expect("try number"),
-    )
-    .with_map_index(task["map_index"].as_i64().unwrap_or(-1));
+    let key = key_of(task);
     pod.annotations = key.to_annotations();
     pod.labels = key.to_labels();
     let owner = task["scheduler_job_id"].as_str().unwrap_or("1");
@@ -250,6 +259,7 @@ struct Comparison {
     publishes: usize,
     adoptions: usize,
     revokes: usize,
+    orphan_adoptions: usize,
     /// Values Airflow sanitises to an invalid label, where podwarden drops the leading dash.
     invalid_airflow_labels: usize,
 }
@@ -307,13 +317,7 @@ fn publish(case: &Value) -> (Vec<Vec<(String, u64)>>, Vec<String>) {
     let mut pending = VecDeque::new();
     let mut failed = Vec::new();
     for t in case["tasks"].as_array().expect("tasks") {
-        let key = TaskKey::new(
-            t["dag_id"].as_str().expect("dag_id"),
-            t["task_id"].as_str().expect("task_id"),
-            t["run_id"].as_str().expect("run_id"),
-            1,
-        );
-        pending.extend(creates(&h.submit(&key)));
+        pending.extend(creates(&h.submit(&key_of(t))));
     }
     let mut loops = Vec::new();
     for i in 0..case["loops"].as_u64().expect("loops") {
@@ -407,13 +411,7 @@ fn adopt_completed(case: &Value) -> Vec<String> {
 fn revoke(case: &Value) -> (Vec<String>, Vec<String>) {
     let mut h = support::Harness::with_id(podwarden::config::Preset::Airflow10_25.config(), "1");
     let ti = &case["db"]["tis"][0];
-    let key = TaskKey::new(
-        ti["dag_id"].as_str().expect("dag_id"),
-        ti["task_id"].as_str().expect("task_id"),
-        ti["run_id"].as_str().expect("run_id"),
-        u32::try_from(ti["try_number"].as_u64().expect("try")).expect("try"),
-    )
-    .with_map_index(ti["map_index"].as_i64().unwrap_or(-1));
+    let key = key_of(ti);
     let out = h.input("revoke".into(), podwarden::Input::Revoke { key });
     let list = support::first(&out, "ListPods");
     let CommandKind::Api(ApiCall::ListPods { label_selector, .. }) = &list.kind else {
@@ -448,6 +446,91 @@ fn revoke(case: &Value) -> (Vec<String>, Vec<String>) {
     patched.sort();
     deleted.sort();
     (patched, deleted)
+}
+
+/// An orphan hand-over case run by scheduler `1` with the `airflow-10.25` preset: each list
+/// answered with the case's pods that match its selector, each relabel answered `Ok`; then the
+/// pods relabelled to `1` and the (task id, map index) of the tries reset, each sorted.
+fn adopt_launched(case: &Value) -> (Vec<String>, Vec<(String, i64)>) {
+    let mut h = support::Harness::with_id(podwarden::config::Preset::Airflow10_25.config(), "1");
+    let tis: Vec<(TaskKey, Option<String>)> = case["db"]["tis"]
+        .as_array()
+        .expect("tis")
+        .iter()
+        .map(|t| {
+            let key = key_of(t);
+            (key, t["queued_by_job_id"].as_u64().map(|id| id.to_string()))
+        })
+        .collect();
+    let handed: Vec<(TaskKey, Option<&str>)> = tis
+        .iter()
+        .map(|(k, by)| (k.clone(), by.as_deref()))
+        .collect();
+    let cluster: Vec<PodView> = case["cluster"]
+        .as_array()
+        .expect("cluster")
+        .iter()
+        .map(pod_of)
+        .collect();
+    let mut pending: VecDeque<Command> = h.adopt_orphans(&handed).into();
+    let (mut taken, mut reset) = (Vec::new(), Vec::new());
+    while let Some(c) = pending.pop_front() {
+        let out = match &c.kind {
+            CommandKind::Api(ApiCall::ListPods {
+                label_selector,
+                field_selector,
+                ..
+            }) => {
+                let pods = cluster
+                    .iter()
+                    .filter(|p| {
+                        label_selector.matches(&p.labels)
+                            && field_selector.is_none_or(|f| f.matches(p.phase))
+                    })
+                    .cloned()
+                    .collect();
+                h.answer(
+                    c.id,
+                    ApiOutcome::Listed {
+                        pods,
+                        resource_version: "100".into(),
+                    },
+                )
+            }
+            CommandKind::Api(ApiCall::PatchLabels { pod, labels, .. }) => {
+                if labels.get("airflow-worker").map(String::as_str) == Some("1") {
+                    taken.push(pod.name.clone());
+                }
+                h.answer(c.id, ApiOutcome::Ok)
+            }
+            CommandKind::Notice(podwarden::command::Notice::OrphansResolved {
+                reset: r, ..
+            }) => {
+                reset.extend(r.iter().map(|k| (k.task_id.clone(), k.map_index)));
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        pending.extend(out);
+    }
+    taken.sort();
+    reset.sort();
+    (taken, reset)
+}
+
+/// The pods Airflow's answer relabelled to scheduler `1` (adopted), sorted.
+fn airflow_relabelled_to_us(result: &Value) -> Vec<String> {
+    let mut names: Vec<String> = result["kube_calls"]
+        .as_array()
+        .expect("kube calls")
+        .iter()
+        .filter(|k| {
+            k["verb"] == "patch" && k["body"]["metadata"]["labels"]["airflow-worker"] == "1"
+        })
+        .map(|k| k["name"].as_str().expect("a name").to_string())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Airflow's answer to a publish case, in the shape of [`publish`].
@@ -532,13 +615,7 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                 }
                 for p in result["pods"].as_array().expect("pods") {
                     let t = &p["task"];
-                    let key = TaskKey::new(
-                        t["dag_id"].as_str().expect("dag_id"),
-                        t["task_id"].as_str().expect("task_id"),
-                        t["run_id"].as_str().expect("run_id"),
-                        u32::try_from(t["try_number"].as_u64().expect("try")).expect("try"),
-                    )
-                    .with_map_index(t["map_index"].as_i64().unwrap_or(-1));
+                    let key = key_of(t);
                     let ours = key.to_labels();
                     let theirs: BTreeMap<String, String> = p["labels"]
                         .as_object()
@@ -555,17 +632,7 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                 }
             }
             Some("adopt_completed") => {
-                let mut want: Vec<String> = result["kube_calls"]
-                    .as_array()
-                    .expect("kube calls")
-                    .iter()
-                    .filter(|k| {
-                        k["verb"] == "patch"
-                            && k["body"]["metadata"]["labels"]["airflow-worker"] == "1"
-                    })
-                    .map(|k| k["name"].as_str().expect("a name").to_string())
-                    .collect();
-                want.sort();
+                let want = airflow_relabelled_to_us(result);
                 let got = adopt_completed(case);
                 out.adoptions += 1;
                 if want != got {
@@ -595,6 +662,27 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                     ));
                 }
             }
+            Some("adopt_launched") => {
+                let taken = airflow_relabelled_to_us(result);
+                let mut reset: Vec<(String, i64)> = result["tis_to_reset"]
+                    .as_array()
+                    .expect("tis to reset")
+                    .iter()
+                    .map(|t| {
+                        let task = t["task_id"].as_str().expect("task id").to_string();
+                        (task, t["map_index"].as_i64().unwrap_or(-1))
+                    })
+                    .collect();
+                reset.sort();
+                let want = (taken, reset);
+                let got = adopt_launched(case);
+                out.orphan_adoptions += 1;
+                if want != got {
+                    out.differences.push(format!(
+                        "{id}: Airflow adopts and resets {want:?}, podwarden {got:?}"
+                    ));
+                }
+            }
             Some("publish") => {
                 let (want, got) = (airflow_publish(result), publish(case));
                 out.publishes += 1;
@@ -618,7 +706,8 @@ fn podwarden_decides_as_airflow_10_25_on_every_recorded_case() {
     assert!(cases.len() >= 100, "{} cases", cases.len());
     let found = compare(&cases, &answers);
     // Every case compared something: 58 watch events (32 of them failures with details), 44
-    // label values, 4 pods' identity labels, 36 publish cases, 35 adoptions and 13 revokes.
+    // label values, 4 pods' identity labels, 36 publish cases, 35 adoptions, 13 revokes and 10
+    // orphan hand-overs.
     assert_eq!(
         (
             found.outcomes,
@@ -626,9 +715,10 @@ fn podwarden_decides_as_airflow_10_25_on_every_recorded_case() {
             found.labels,
             found.publishes,
             found.adoptions,
-            found.revokes
+            found.revokes,
+            found.orphan_adoptions
         ),
-        (58, 32, 48, 36, 35, 13),
+        (58, 32, 48, 36, 35, 13, 10),
         "what was compared"
     );
     assert_eq!(

@@ -242,5 +242,50 @@ revoke("revoke-sanitised-dag", [ti_pod("p", dag_id="A.Dag_with spaces")], dag_id
 revoke("revoke-mixed", [ti_pod("mine"), ti_pod("theirs", owner="2"), ti_pod("other", task_id="load"),
                         ti_pod("retry", try_number=3, phase="Running")])
 
+# Orphan hand-over (try_adopt_task_instances) to scheduler 1: which pods it relabels to itself,
+# and which task instances it resets. Pods are never Succeeded here, so the completed-pod
+# adoption Airflow runs in the same call adopts nothing.
+def orphan_ti(task_id, by, state="queued", try_number=1, map_index=-1):
+    return {"dag_id": "etl", "task_id": task_id, "run_id": "r", "map_index": map_index,
+            "try_number": try_number, "state": state, "queued_by_job_id": by}
+
+
+def adopt_launched(case_id, tis, cluster):
+    jobs = [{"id": 1, "state": "running", "heartbeat_age_s": 1}]
+    for owner in sorted({t["queued_by_job_id"] for t in tis if t["queued_by_job_id"]}):
+        jobs.append({"id": owner, "state": "failed", "heartbeat_age_s": 600})
+    cases.append({"id": case_id, "kind": "adopt_launched", "scheduler_job_id": "1",
+                  "db": {"jobs": jobs, "tis": tis}, "cluster": cluster})
+
+
+def orphan_pod(name, task_id, owner, phase="Running", try_number=1, labels=None, map_index=-1):
+    p = ti_pod(name, task_id=task_id, owner=owner, phase=phase, try_number=try_number,
+               map_index=map_index)
+    if labels is not None:
+        p["labels"] = labels
+    return p
+
+
+adopt_launched("orphans-one-owner",
+               [orphan_ti("a", 2), orphan_ti("b", 2, "running"), orphan_ti("c", None)],
+               [orphan_pod("pa", "a", "2"), orphan_pod("pd", "d", "2")])
+adopt_launched("orphans-pending-pod", [orphan_ti("a", 2)], [orphan_pod("pa", "a", "2", "Pending")])
+adopt_launched("orphans-failed-pod", [orphan_ti("a", 2, "running")],
+               [orphan_pod("pa", "a", "2", "Failed")])
+adopt_launched("orphans-two-owners", [orphan_ti("a", 2), orphan_ti("b", 3), orphan_ti("c", 3)],
+               [orphan_pod("pa", "a", "2"), orphan_pod("pb", "b", "3")])
+adopt_launched("orphans-three-owners-mapped",
+               [orphan_ti("a", 2, map_index=0), orphan_ti("a", 2, map_index=1), orphan_ti("b", 7),
+                orphan_ti("c", 12, "running")],
+               [orphan_pod("pa0", "a", "2", map_index=0), orphan_pod("pb", "b", "7", "Pending"),
+                orphan_pod("pc", "c", "12")])
+adopt_launched("orphans-other-try", [orphan_ti("a", 2, try_number=2)],
+               [orphan_pod("pa1", "a", "2", try_number=1)])
+adopt_launched("orphans-pod-marked-done", [orphan_ti("a", 2)],
+               [orphan_pod("pa", "a", "2", labels={"airflow_executor_done": "True"})])
+adopt_launched("orphans-pod-already-ours", [orphan_ti("a", 2)], [orphan_pod("pa", "a", "1")])
+adopt_launched("orphans-none-only", [orphan_ti("a", None), orphan_ti("b", None, "running")], [])
+adopt_launched("orphans-no-pods", [orphan_ti("a", 2), orphan_ti("b", 5)], [])
+
 for case in cases:
     print(json.dumps(case, ensure_ascii=False, sort_keys=True))
