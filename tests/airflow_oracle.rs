@@ -559,6 +559,16 @@ fn airflow_publish(result: &Value) -> (Vec<Vec<(String, u64)>>, Vec<String>) {
     (calls, failed)
 }
 
+impl Comparison {
+    /// Records a difference when podwarden's decision `got` is not Airflow's `want`.
+    fn check<T: PartialEq + std::fmt::Debug>(&mut self, id: &str, what: &str, want: T, got: T) {
+        if want != got {
+            self.differences
+                .push(format!("{id}: Airflow {what} {want:?}, podwarden {got:?}"));
+        }
+    }
+}
+
 fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
     assert_eq!(cases.len(), answers.len(), "one answer per case");
     let fatal: Vec<String> = podwarden::config::DEFAULT_FATAL_PENDING_REASONS
@@ -635,10 +645,7 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                 let want = airflow_relabelled_to_us(result);
                 let got = adopt_completed(case);
                 out.adoptions += 1;
-                if want != got {
-                    out.differences
-                        .push(format!("{id}: Airflow adopts {want:?}, podwarden {got:?}"));
-                }
+                out.check(id, "adopts", want, got);
             }
             Some("revoke") => {
                 let calls = result["steps"][0]["kube_calls"]
@@ -656,11 +663,7 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                 let want = (names("patch"), names("delete"));
                 let got = revoke(case);
                 out.revokes += 1;
-                if want != got {
-                    out.differences.push(format!(
-                        "{id}: Airflow labels revoked and deletes {want:?}, podwarden {got:?}"
-                    ));
-                }
+                out.check(id, "labels revoked and deletes", want, got);
             }
             Some("adopt_launched") => {
                 let taken = airflow_relabelled_to_us(result);
@@ -677,21 +680,16 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                 let want = (taken, reset);
                 let got = adopt_launched(case);
                 out.orphan_adoptions += 1;
-                if want != got {
-                    out.differences.push(format!(
-                        "{id}: Airflow adopts and resets {want:?}, podwarden {got:?}"
-                    ));
-                }
+                out.check(id, "adopts and resets", want, got);
             }
             Some("publish") => {
-                let (want, got) = (airflow_publish(result), publish(case));
                 out.publishes += 1;
-                if want != got {
-                    out.differences.push(format!(
-                        "{id}: Airflow creates {:?}, fails {:?}; podwarden creates {:?}, fails {:?}",
-                        want.0, want.1, got.0, got.1
-                    ));
-                }
+                out.check(
+                    id,
+                    "creates per loop and fails",
+                    airflow_publish(result),
+                    publish(case),
+                );
             }
             other => panic!("{id}: no comparison for kind {other:?}"),
         }

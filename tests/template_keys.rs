@@ -28,28 +28,14 @@ fn submit(
     key: &TaskKey,
     template: PodTemplate,
 ) -> Result<Vec<Command>, InputError> {
-    let mut cmds = h.try_input(
+    let cmds = h.try_input(
         format!("submit {key}"),
         Input::Submit {
             key: key.clone(),
             template,
         },
     )?;
-    // Bounded: a create that never comes (an earlier create left unanswered holds the next one)
-    // fails the test instead of hanging it.
-    for _ in 0..1_000 {
-        if created_pod(&cmds).is_some() {
-            return Ok(cmds);
-        }
-        let Some(t) = h.ex.poll_timeout() else { break };
-        let wait = t.since(h.now);
-        cmds.extend(h.advance(wait));
-    }
-    assert!(
-        created_pod(&cmds).is_some() || h.ex.poll_timeout().is_none(),
-        "no create for {key} after 1,000 timers: is an earlier create unanswered?"
-    );
-    Ok(cmds)
+    Ok(h.until_created(cmds, key))
 }
 
 /// The `CreatePod` commands in `cmds` for `key`'s try.

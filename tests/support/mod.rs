@@ -331,9 +331,15 @@ impl Harness {
     /// Submits `key` and, if this loop's batch is used up, waits for the next loop; returns
     /// the commands up to and including its `CreatePod`.
     pub fn submit_until_created(&mut self, key: &TaskKey) -> Vec<Command> {
-        let mut cmds = self.submit(key);
-        // Bounded: a create that never comes (an earlier create left unanswered holds the next
-        // one) fails the test instead of hanging it.
+        let cmds = self.submit(key);
+        self.until_created(cmds, key)
+    }
+
+    /// Fires timers until `cmds` hold a `CreatePod` (the next loop's, if this one's batch is
+    /// used up), for `key`'s try; returns every command up to it. Bounded: a create that never
+    /// comes (an earlier create left unanswered holds the next one) fails the test instead of
+    /// hanging it.
+    pub fn until_created(&mut self, mut cmds: Vec<Command>, key: &TaskKey) -> Vec<Command> {
         for _ in 0..1_000 {
             if created_pod(&cmds).is_some() {
                 return cmds;

@@ -28,12 +28,10 @@ pub fn apply_policy(name: &str, mut config: Config) -> Result<Config, ScenarioEr
         }
         "no-requeue" => config.pod_launch_failure_retries = 0,
         "timestamp-liveness" => config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp,
-        release if Preset::ALL.iter().any(|p| p.name() == release) => {
-            if let Ok(preset) = release.parse::<Preset>() {
-                preset.apply(&mut config);
-            }
-        }
-        other => return Err(ScenarioError::UnknownPolicy(other.to_string())),
+        other => match Preset::ALL.into_iter().find(|p| p.name() == other) {
+            Some(release) => release.apply(&mut config),
+            None => return Err(ScenarioError::UnknownPolicy(other.to_string())),
+        },
     }
     Ok(config)
 }

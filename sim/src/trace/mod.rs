@@ -269,21 +269,16 @@ mod tests {
     #[test]
     fn steps_that_differ_anywhere_hash_apart_and_the_file_gets_json_lines() {
         let steps = |last: &str| {
-            let file = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-            struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-            impl Write for Shared {
-                fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                    self.0.borrow_mut().extend_from_slice(buf);
-                    Ok(buf.len())
-                }
-                fn flush(&mut self) -> std::io::Result<()> {
-                    Ok(())
-                }
-            }
-            let mut t = Trace::writing(Box::new(Shared(std::rc::Rc::clone(&file))));
+            let file = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+            let written = std::rc::Rc::clone(&file);
+            let mut t = Trace::writing(Box::new(LineSink::new(move |line: &str| {
+                let mut f = written.borrow_mut();
+                f.push_str(line);
+                f.push('\n');
+            })));
             t.record(&serde_json::json!({"t": 1, "ev": "a"}));
             t.record(&serde_json::json!({"t": 2, "ev": last}));
-            let text = String::from_utf8(file.borrow().clone()).unwrap();
+            let text = file.borrow().clone();
             (t.hash(), t.recent(), text)
         };
         let (h1, recent, text) = steps("b");
