@@ -118,11 +118,14 @@ fn input_of(event: KubeEvent<Pod>) -> Option<Input> {
         KubeEvent::Deleted(p) => (EventType::Deleted, p),
         KubeEvent::Bookmark(b) => {
             let resource_version = b.metadata.resource_version;
-            let event = WatchEvent::Bookmark { resource_version };
+            let event = WatchEvent::Bookmark {
+                resource_version,
+                namespace: None,
+            };
             return Some(Input::Watch { event });
         }
         // 410 Gone (and any other watch error): relist and watch again.
-        KubeEvent::Error(_) => return Some(Input::WatchExpired),
+        KubeEvent::Error(_) => return Some(Input::WatchExpired { namespace: None }),
     };
     let event = WatchEvent::new(kind, k8s::pod_view(&pod).ok()?);
     Some(Input::Watch { event })
@@ -191,7 +194,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     if let Err(err) = ex.handle_input(now(), input) { eprintln!("event refused: {err}"); }
                 },
                 // The stream ended (server timeout) or failed: the core relists and rewatches.
-                Some(Err(_)) | None => { watch = None; let _ = ex.handle_input(now(), Input::WatchExpired); }
+                Some(Err(_)) | None => { watch = None; let _ = ex.handle_input(now(), Input::WatchExpired { namespace: None }); }
             },
             () = tokio::time::sleep(Duration::from_millis(wake)) => ex.handle_timeout(now()),
         }

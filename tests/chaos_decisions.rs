@@ -272,7 +272,10 @@ fn a_created_pod_missing_from_a_relist_is_decided_though_never_seen() {
     let k = key("t");
     let cmds = h.submit_until_created(&k);
     h.ack_all(&cmds);
-    let out = h.input("watch expired".into(), podwarden::Input::WatchExpired);
+    let out = h.input(
+        "watch expired".into(),
+        podwarden::Input::WatchExpired { namespace: None },
+    );
     let relist = first(&out, "ListPods").id;
     let out = h.answer(
         relist,

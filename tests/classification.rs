@@ -450,6 +450,7 @@ fn bookmark_only_advances_the_resource_version() {
         "bookmark".into(),
         podwarden::Input::Watch {
             event: podwarden::WatchEvent::Bookmark {
+                namespace: None,
                 resource_version: "777".into(),
             },
         },

@@ -78,6 +78,7 @@ fn assert_cites_only_real_tests(doc_path: &str, min_cited: usize) {
         "queued_by_job_id",
         "task_queued_timeout",
         "multi_namespace_mode",
+        "multi_namespace_mode_namespace_list",
         "not_driven",
         "watch_stalled",
         "launch_stalled",

@@ -254,7 +254,7 @@ proptest! {
                 Op::Advance(ms) => h.advance(*ms),
                 Op::Expire => {
                     // A relist replays every pod seen so far, in any state.
-                    h.input(Input::WatchExpired);
+                    h.input(Input::WatchExpired { namespace: None });
                     let listed = replay.clone();
                     note_vanished(&h, &listed, &mut failed_uids);
                     // Listed pods are replayed as ADDED events.
@@ -342,7 +342,7 @@ proptest! {
                 Op::Answer => h.answer_all(&[], Some(db)),
                 Op::Advance(ms) => h.advance(*ms),
                 Op::Expire => {
-                    h.input(Input::WatchExpired);
+                    h.input(Input::WatchExpired { namespace: None });
                     h.answer_all(&[], Some(db));
                 }
             }

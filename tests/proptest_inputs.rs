@@ -349,6 +349,7 @@ impl Checker {
             }
             Op::Bookmark(rv) => {
                 let event = WatchEvent::Bookmark {
+                    namespace: None,
                     resource_version: rv.to_string(),
                 };
                 self.ex
@@ -410,7 +411,7 @@ impl Checker {
             }
             Op::WatchExpired => self
                 .ex
-                .handle_input(now, Input::WatchExpired)
+                .handle_input(now, Input::WatchExpired { namespace: None })
                 .map_err(|e| TestCaseError::fail(e.to_string()))?,
             Op::Advance(ms) => {
                 self.host_clock = self.host_clock.plus_ms(*ms);

@@ -106,7 +106,10 @@ fn watch_expired_then_relist_with_replayed_events() {
         EventType::Modified,
         &with_phase(pod_c.clone(), PodPhase::Running, "22"),
     );
-    let relist = h.input("watch expired (410)".into(), Input::WatchExpired);
+    let relist = h.input(
+        "watch expired (410)".into(),
+        Input::WatchExpired { namespace: None },
+    );
     // While the watch was down: a succeeded, b was deleted (gone), c still runs.
     let listed = vec![
         with_phase(pod_a.clone(), PodPhase::Succeeded, "30"),

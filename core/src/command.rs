@@ -158,8 +158,11 @@ pub enum ApiCall {
     },
     /// List pods. Answer: [`ApiOutcome::Listed`] or a failure.
     ListPods {
-        /// Namespace to list in.
-        namespace: String,
+        /// Namespace to list in; `None` lists every namespace (`list_pod_for_all_namespaces`,
+        /// `multi_namespace_mode` without a namespace list). Under `multi_namespace_mode` with
+        /// a list, the executor sends one list per listed namespace.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
         /// Label selector.
         label_selector: LabelSelector,
         /// Field selector, e.g. `status.phase!=Succeeded`.
@@ -188,11 +191,15 @@ pub enum DbQuery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Notice {
-    /// (Re)start the pod watch from this resource version, replacing any previous watch. No
-    /// answer; if the watch later ends with 410 Gone, send [`crate::Input::WatchExpired`].
+    /// (Re)start the pod watch of `namespace` from this resource version, replacing any
+    /// previous watch of the same `namespace`. No answer; if the watch later ends with 410
+    /// Gone, send [`crate::Input::WatchExpired { namespace: None }`] naming it. The executor runs one watch per
+    /// scope of [`crate::Config::watch_scopes`].
     WatchPods {
-        /// Namespace to watch.
-        namespace: String,
+        /// Namespace to watch; `None` watches every namespace (`multi_namespace_mode` without a
+        /// namespace list).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
         /// Label selector.
         label_selector: LabelSelector,
         /// Resource version to start from (from the list that preceded it).

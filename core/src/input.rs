@@ -26,6 +26,12 @@ use crate::pod::{PodRef, WatchEvent};
 /// target.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PodTemplate {
+    /// The namespace the pod is created in (the template's `metadata.namespace`); `None` uses
+    /// [`crate::Config::namespace`]. It must be a namespace the executor watches
+    /// ([`crate::Config::watches_namespace`]): `Submit` refuses another, where Airflow creates
+    /// the pod and never sees it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// Image override; `None` uses the configured worker image, then the driver's template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -43,7 +49,9 @@ pub struct PodTemplate {
 }
 
 impl PodTemplate {
-    /// Checks what `Submit` requires of a template: every label and annotation key is a valid
+    /// Checks what `Submit` requires of a template on its own: its namespace, if named, is a
+    /// valid namespace name ([`crate::config::is_valid_namespace`]; whether it is watched
+    /// depends on the configuration, and `Submit` checks that too); every label and annotation key is a valid
     /// Kubernetes key ([`label::is_valid_key`], [`label::is_valid_annotation_key`]) that the
     /// executor does not reserve ([`label::RESERVED_LABELS`], [`label::RESERVED_ANNOTATIONS`]),
     /// and every label value is a valid label value ([`label::is_valid_value`]). Annotation
@@ -65,9 +73,15 @@ impl PodTemplate {
     /// ```
     ///
     /// # Errors
-    /// [`InputError::ReservedTemplateKey`], [`InputError::InvalidTemplateKey`] or
-    /// [`InputError::InvalidTemplateLabel`], naming the first key at fault.
+    /// [`InputError::InvalidTemplateNamespace`], [`InputError::ReservedTemplateKey`],
+    /// [`InputError::InvalidTemplateKey`] or [`InputError::InvalidTemplateLabel`], naming the
+    /// first namespace or key at fault.
     pub fn validate(&self) -> Result<(), InputError> {
+        if let Some(namespace) = &self.namespace {
+            if !crate::config::is_valid_namespace(namespace) {
+                return Err(InputError::InvalidTemplateNamespace(namespace.clone()));
+            }
+        }
         for (key, value) in &self.labels {
             check_key(TemplateField::Label, key)?;
             if !label::is_valid_value(value) {
@@ -140,7 +154,8 @@ pub struct OrphanTask {
     /// the try, as in Airflow (the adopter has no job spec).
     ///
     /// It comes from the scheduler, as a `Submit`'s does, so it is checked the same way
-    /// ([`crate::PodTemplate::validate`]). A template that fails the check is treated as no
+    /// ([`crate::PodTemplate::validate`], and its namespace must be one the executor
+    /// watches). A template that fails the check is treated as no
     /// template: the try is still adopted (its pod is running and must not be left ownerless),
     /// but a pod would never be created from the template, so a failure before the task starts
     /// fails the try instead of requeueing it. The hand-over is not refused, since it concerns
@@ -167,9 +182,16 @@ pub enum Input {
         /// The event.
         event: WatchEvent,
     },
-    /// The watch ended with 410 Gone (its resource version is too old), or the host lost it and
-    /// cannot resume: the executor relists and reconciles.
-    WatchExpired,
+    /// A watch ended with 410 Gone (its resource version is too old), or the host lost it and
+    /// cannot resume: the executor relists that watch's scope and reconciles.
+    WatchExpired {
+        /// Which watch: the `namespace` of the [`crate::command::Notice::WatchPods`] that
+        /// started it, where the executor runs one watch per namespace
+        /// (`multi_namespace_mode` with a namespace list). `None`: every watch the executor
+        /// runs (the one watch, in the other modes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
     /// The answer to an API command.
     ApiResult {
         /// The command answered.
@@ -247,6 +269,22 @@ pub enum InputError {
         /// The rejected key.
         key: String,
     },
+    /// A template namespace that is not a valid Kubernetes namespace name. The try is not
+    /// queued.
+    #[error(
+        "template namespace {0:?} is not a valid Kubernetes namespace (1 to 63 lowercase \
+         letters, digits and '-', starting and ending with a letter or digit)"
+    )]
+    InvalidTemplateNamespace(String),
+    /// A template namespace that none of the executor's watches sees
+    /// ([`crate::Config::watches_namespace`]): the pod's events would never arrive. The try is
+    /// not queued.
+    #[error(
+        "template namespace {0:?} is not watched by this executor: add it to \
+         multi_namespace_mode_namespace_list (with multi_namespace_mode = true), or leave the \
+         template's namespace unset"
+    )]
+    UnwatchedTemplateNamespace(String),
     /// An answer for a command this executor did not send, or already got an answer for.
     #[error("no command {0} is waiting for an answer")]
     UnknownCommand(CommandId),

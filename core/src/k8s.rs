@@ -51,6 +51,7 @@ pub fn watch_line(event: &WatchEvent<Pod>) -> Result<WatchLine, ParseError> {
             resource_version, ..
         } => WatchLine::Event(CoreEvent::Bookmark {
             resource_version: resource_version.clone(),
+            namespace: None,
         }),
         WatchEvent::ErrorStatus(status) => WatchLine::Error(ApiStatus {
             code: status.code.and_then(|c| u16::try_from(c).ok()).unwrap_or(0),
@@ -92,19 +93,21 @@ pub enum KubeRequest {
         /// Grace period, if the command sets one (0: force).
         options: DeleteOptions,
     },
-    /// `GET …/pods?labelSelector=…&fieldSelector=…`.
+    /// `GET /api/v1/namespaces/{namespace}/pods?labelSelector=…&fieldSelector=…`, or
+    /// `GET /api/v1/pods?…` across every namespace.
     List {
-        /// Namespace.
-        namespace: String,
+        /// Namespace; `None`: every namespace (kube-rs `Api::all`).
+        namespace: Option<String>,
         /// The label selector, formatted.
         label_selector: String,
         /// The field selector, if any.
         field_selector: Option<String>,
     },
-    /// `GET …/pods?watch=true&labelSelector=…&resourceVersion=…`.
+    /// `GET /api/v1/namespaces/{namespace}/pods?watch=true&labelSelector=…&resourceVersion=…`,
+    /// or `GET /api/v1/pods?watch=true&…` across every namespace.
     Watch {
-        /// Namespace.
-        namespace: String,
+        /// Namespace; `None`: every namespace (kube-rs `Api::all`).
+        namespace: Option<String>,
         /// The label selector, formatted.
         label_selector: String,
         /// Where to resume from.
@@ -299,14 +302,14 @@ mod tests {
         };
         assert_eq!(options.grace_period_seconds, Some(0));
         let list = CommandKind::Api(ApiCall::ListPods {
-            namespace: "airflow".into(),
+            namespace: Some("airflow".into()),
             label_selector: LabelSelector::new().eq("airflow-worker", "5"),
             field_selector: Some("status.phase=Succeeded".parse().unwrap()),
         });
         assert_eq!(
             request(&list),
             Some(KubeRequest::List {
-                namespace: "airflow".into(),
+                namespace: Some("airflow".into()),
                 label_selector: "airflow-worker=5".into(),
                 field_selector: Some("status.phase=Succeeded".into()),
             })

@@ -64,7 +64,7 @@ pub enum WatchLine {
     /// A pod event or bookmark.
     Event(WatchEvent),
     /// The server ended the watch with an error; 410 means relist
-    /// ([`crate::Input::WatchExpired`]).
+    /// ([`crate::Input::WatchExpired { namespace: None }`]).
     Error(ApiStatus),
 }
 
@@ -314,7 +314,12 @@ pub fn watch_line_from_value(value: serde_json::Value) -> Result<WatchLine, Pars
                 .resource_version
                 .filter(|rv| !rv.is_empty())
                 .ok_or(ParseError::MissingField("object.metadata.resourceVersion"))?;
-            Ok(WatchLine::Event(WatchEvent::Bookmark { resource_version }))
+            // The line does not say which watch sent it; a host running one watch per
+            // namespace sets `namespace` itself.
+            Ok(WatchLine::Event(WatchEvent::Bookmark {
+                resource_version,
+                namespace: None,
+            }))
         }
         "ERROR" => Ok(WatchLine::Error(serde_json::from_value(object)?)),
         other => Err(ParseError::UnknownEventType(other.to_string())),
@@ -412,7 +417,8 @@ mod tests {
                 r#"{"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"99"}}}"#
             ),
             Ok(WatchLine::Event(WatchEvent::Bookmark {
-                resource_version: "99".into()
+                resource_version: "99".into(),
+                namespace: None,
             }))
         );
         let line = parse_watch_line(

@@ -335,6 +335,13 @@ pub enum WatchEvent {
     Bookmark {
         /// The resource version to resume from.
         resource_version: String,
+        /// The `namespace` of the [`crate::command::Notice::WatchPods`] whose watch sent it,
+        /// needed only where the executor runs one watch per namespace (`multi_namespace_mode`
+        /// with a namespace list; a bookmark carries no pod to tell which watch sent it). In
+        /// the other modes `None` names the executor's one watch; in that mode a bookmark
+        /// without it advances no resource version (it still counts as watch progress).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
     },
 }
 
@@ -367,7 +374,9 @@ impl WatchEvent {
             Self::Added { pod } | Self::Modified { pod } | Self::Deleted { pod } => {
                 &pod.resource_version
             }
-            Self::Bookmark { resource_version } => resource_version,
+            Self::Bookmark {
+                resource_version, ..
+            } => resource_version,
         }
     }
 }

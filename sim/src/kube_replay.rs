@@ -256,7 +256,9 @@ impl Replayer {
             error: None,
         };
         let input = match watch_line {
-            WatchLine::Error(status) if status.code == 410 => Input::WatchExpired,
+            WatchLine::Error(status) if status.code == 410 => {
+                Input::WatchExpired { namespace: None }
+            }
             WatchLine::Error(status) => {
                 result.error = Some(format!("watch error {}: {}", status.code, status.message));
                 return result;

@@ -3,26 +3,16 @@
 //! policy on the same seed. A control that stops firing means the world no longer exercises the
 //! failure (or the checker went blind); a default that fires means a regression.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use podwarden_sim::runner::{self, RunReport};
 use podwarden_sim::scenario::{Cluster, Fault, Load, Scenario};
+use support::{run, shipped};
 
 /// Seeds every control is run with.
 const SEEDS: std::ops::Range<u64> = 0..5;
-
-fn shipped(name: &str) -> Scenario {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.toml"));
-    Scenario::load(&path.display().to_string())
-        .unwrap_or_else(|e| panic!("shipped scenario {name} loads: {e}"))
-}
-
-fn run(scenario: &Scenario, seed: u64, policy: &str) -> RunReport {
-    runner::run(scenario.clone(), Some(seed), Some(policy), None)
-        .unwrap_or_else(|e| panic!("{} runs with policy {policy}: {e}", scenario.name))
-}
 
 /// The detail templates `docs/invariants.md` quotes in `invariant`'s section: backticked spans
 /// with a `<placeholder>`, whitespace folded (a span may break across lines).

@@ -22,15 +22,6 @@ pub(crate) const COMPLETED_FIELD: &str = "status.phase=Succeeded";
 /// `orphaned_tasks_check_interval` (300 s) in milliseconds.
 pub(crate) const ADOPTION_INTERVAL_MS: u64 = 300_000;
 
-/// One `ListPods` command, flattened for assertions (the selector via its `Display`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Listing {
-    pub(crate) id: CommandId,
-    pub(crate) namespace: String,
-    pub(crate) label_selector: String,
-    pub(crate) field_selector: Option<String>,
-}
-
 /// The configuration of these ports: podwarden's defaults, without the leftover-pod sweep
 /// (`adopt_leftover_pods`, a podwarden addition with its own tests in `tests/decisions.rs`), so
 /// that adoption lists exactly what Airflow's does.
@@ -39,25 +30,6 @@ pub(crate) fn ported_config() -> Config {
         adopt_leftover_pods: false,
         ..Config::default()
     }
-}
-
-/// Every `ListPods` in `cmds`, in order.
-pub(crate) fn lists(cmds: &[Command]) -> Vec<Listing> {
-    cmds.iter()
-        .filter_map(|c| match &c.kind {
-            CommandKind::Api(ApiCall::ListPods {
-                namespace,
-                label_selector,
-                field_selector,
-            }) => Some(Listing {
-                id: c.id,
-                namespace: namespace.clone(),
-                label_selector: label_selector.to_string(),
-                field_selector: field_selector.map(|f| f.to_string()),
-            }),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The only `ListPods` in `cmds`.

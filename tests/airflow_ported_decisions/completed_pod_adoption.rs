@@ -33,12 +33,12 @@ fn test_adopt_completed_pods() {
     let l = only_list(&out);
     assert_eq!(
         (
-            l.namespace.as_str(),
+            l.namespace.as_deref(),
             l.label_selector.as_str(),
             l.field_selector.as_deref()
         ),
         (
-            "somens",
+            Some("somens"),
             "kubernetes_executor=True,airflow-worker!=modified,airflow_executor_done!=True",
             Some(COMPLETED_FIELD)
         )

@@ -28,12 +28,12 @@ fn test_try_adopt_task_instances() {
     let l = lists(&out);
     assert_eq!(
         (
-            l[0].namespace.as_str(),
+            l[0].namespace.as_deref(),
             l[0].label_selector.as_str(),
             l[0].field_selector.as_deref()
         ),
         (
-            "default",
+            Some("default"),
             "kubernetes_executor=True,airflow-worker=1,airflow_executor_done!=True",
             Some(ORPHAN_FIELD)
         )

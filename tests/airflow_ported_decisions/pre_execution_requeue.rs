@@ -321,6 +321,7 @@ fn test_execute_async_retains_job_spec() {
     let mut h = Harness::new(retries(1));
     let k = key("task");
     let template = PodTemplate {
+        namespace: None,
         image: Some("registry.example/airflow:2".into()),
         args: vec!["airflow".into(), "tasks".into(), "run".into()],
         labels: owned(&[("team", "data")]),

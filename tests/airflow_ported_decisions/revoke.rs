@@ -60,12 +60,12 @@ fn test_revoke_task_untracked() {
     let l = only_list(&out);
     assert_eq!(
         (
-            l.namespace.as_str(),
+            l.namespace.as_deref(),
             l.label_selector.as_str(),
             l.field_selector
         ),
         (
-            "default",
+            Some("default"),
             "airflow-worker=123,dag_id=dag,task_id=task,run_id=run_id",
             None
         )

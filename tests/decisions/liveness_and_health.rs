@@ -114,6 +114,7 @@ fn health_reports_a_stalled_watch_while_pods_are_tracked() {
         "bookmark".into(),
         Input::Watch {
             event: podwarden::WatchEvent::Bookmark {
+                namespace: None,
                 resource_version: "99".into(),
             },
         },

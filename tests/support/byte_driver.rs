@@ -270,6 +270,7 @@ impl Driver {
             }
             5 => Some(Input::Watch {
                 event: WatchEvent::Bookmark {
+                    namespace: None,
                     resource_version: b.u16().to_string(),
                 },
             }),
@@ -348,7 +349,7 @@ impl Driver {
             }
             10 => match b.u8() % 3 {
                 0 => Some(Input::Revoke { key: task_key(b) }),
-                1 => Some(Input::WatchExpired),
+                1 => Some(Input::WatchExpired { namespace: None }),
                 _ => {
                     // The host's clock steps back.
                     self.now = Timestamp(self.now.0.saturating_sub(u64::from(b.u16())));

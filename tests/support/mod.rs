@@ -39,7 +39,8 @@ fn one_line(cmd: &Command) -> String {
 }
 
 impl Harness {
-    /// An executor whose start-up relist is answered with an empty list at resource version 1.
+    /// An executor whose start-up relists (one per watch) are answered with an empty list at
+    /// resource version 1.
     pub fn new(config: Config) -> Self {
         Self::with_id(config, SCHEDULER)
     }
@@ -56,18 +57,22 @@ impl Harness {
             answered: std::collections::BTreeSet::new(),
         };
         let start = h.drain();
-        let list = start
+        let lists: Vec<CommandId> = start
             .iter()
-            .find(|c| matches!(c.kind, CommandKind::Api(ApiCall::ListPods { .. })))
-            .expect("start-up relist")
-            .id;
-        h.answer(
-            list,
-            ApiOutcome::Listed {
-                pods: vec![],
-                resource_version: "1".into(),
-            },
-        );
+            .filter(|c| matches!(c.kind, CommandKind::Api(ApiCall::ListPods { .. })))
+            .map(|c| c.id)
+            .collect();
+        assert!(!lists.is_empty(), "start-up relist");
+        // One per watch (one per namespace of a multi-namespace list).
+        for list in lists {
+            h.answer(
+                list,
+                ApiOutcome::Listed {
+                    pods: vec![],
+                    resource_version: "1".into(),
+                },
+            );
+        }
         // Start-up timers (the first completed-pod adoption waits for heartbeats).
         h.advance(0);
         h.startup = std::mem::take(&mut h.commands);
@@ -553,4 +558,32 @@ pub fn run_cases<C>(cases: impl IntoIterator<Item = (String, C)>, run: impl Fn(&
         "{} of {ran} cases failed: {failed:#?}",
         failed.len()
     );
+}
+
+/// One `ListPods` command, flattened for assertions (the selector via its `Display`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    pub id: CommandId,
+    pub namespace: Option<String>,
+    pub label_selector: String,
+    pub field_selector: Option<String>,
+}
+
+/// Every `ListPods` in `cmds`, in order.
+pub fn lists(cmds: &[Command]) -> Vec<Listing> {
+    cmds.iter()
+        .filter_map(|c| match &c.kind {
+            CommandKind::Api(ApiCall::ListPods {
+                namespace,
+                label_selector,
+                field_selector,
+            }) => Some(Listing {
+                id: c.id,
+                namespace: namespace.clone(),
+                label_selector: label_selector.to_string(),
+                field_selector: field_selector.map(|f| f.to_string()),
+            }),
+            _ => None,
+        })
+        .collect()
 }

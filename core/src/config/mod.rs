@@ -8,9 +8,11 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod choices;
+mod namespaces;
 mod preset;
 mod settings;
 pub use choices::{AdoptionFallback, AdoptionScope, RequeueDedupe};
+pub use namespaces::is_valid_namespace;
 pub use preset::{Preset, UnknownPreset};
 pub(crate) use settings::{PublishRetries, RetryLimit, Settings};
 
@@ -54,8 +56,22 @@ pub const DEFAULT_FATAL_PENDING_REASONS: [&str; 5] = [
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, remote = "Self")]
 pub struct Config {
-    /// Namespace worker pods are created in and listed from.
+    /// Namespace worker pods are created in when their template names none; the one namespace
+    /// watched and listed unless `multi_namespace_mode`.
     pub namespace: String,
+    /// Watch and list pods in several namespaces (Airflow's `multi_namespace_mode`): the
+    /// namespaces of `multi_namespace_mode_namespace_list`, one watch each, or every namespace
+    /// with one watch when the list is empty ([`Config::watch_scopes`]). A pod is created in
+    /// the namespace its template names ([`crate::PodTemplate::namespace`]), else in
+    /// `namespace`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub multi_namespace_mode: bool,
+    /// The namespaces watched under `multi_namespace_mode`; empty (Airflow's default) watches
+    /// every namespace. Accepts a list or Airflow's comma-separated string (items are trimmed,
+    /// where Airflow keeps the spaces). Must include `namespace`, and is refused without
+    /// `multi_namespace_mode` (Airflow ignores it there).
+    #[serde(deserialize_with = "comma_list", skip_serializing_if = "Vec::is_empty")]
+    pub multi_namespace_mode_namespace_list: Vec<String>,
     /// Delete finished pods; when false, label them `airflow_executor_done=True` instead.
     pub delete_worker_pods: bool,
     /// Also delete failed pods (only with `delete_worker_pods`).
@@ -251,6 +267,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             namespace: "default".into(),
+            multi_namespace_mode: false,
+            multi_namespace_mode_namespace_list: Vec::new(),
             delete_worker_pods: true,
             delete_worker_pods_on_failure: false,
             delete_live_failed_pods: true,
@@ -324,6 +342,28 @@ pub enum ConfigError {
     /// The namespace is not a DNS-1123 label.
     #[error("namespace {0:?} is not a valid Kubernetes namespace")]
     BadNamespace(String),
+    /// A namespace of `multi_namespace_mode_namespace_list` is not a DNS-1123 label.
+    #[error(
+        "multi_namespace_mode_namespace_list: {0:?} is not a valid Kubernetes namespace \
+         (1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit)"
+    )]
+    BadListedNamespace(String),
+    /// A namespace listed twice in `multi_namespace_mode_namespace_list`.
+    #[error("multi_namespace_mode_namespace_list names {0:?} twice")]
+    DuplicateListedNamespace(String),
+    /// `multi_namespace_mode_namespace_list` leaves out `namespace`, where pods whose template
+    /// names no namespace are created: no watch would see them.
+    #[error(
+        "namespace {0:?} (where pods whose template names no namespace are created) is not in \
+         multi_namespace_mode_namespace_list: add it to the list, or set namespace to a listed one"
+    )]
+    DefaultNamespaceNotWatched(String),
+    /// `multi_namespace_mode_namespace_list` is set while `multi_namespace_mode` is off.
+    #[error(
+        "multi_namespace_mode_namespace_list is set but multi_namespace_mode is false: set \
+         multi_namespace_mode = true, or remove the list"
+    )]
+    NamespaceListWithoutMultiNamespaceMode,
     /// The scheduler id cannot be written as a label value as it is.
     #[error("scheduler id {0:?} is not a valid label value (letters, digits, '-', '_', '.', at most 63)")]
     BadSchedulerId(String),
@@ -335,17 +375,7 @@ impl Config {
     /// # Errors
     /// The first [`ConfigError`] found, in field order.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let ns = self.namespace.as_bytes();
-        let ns_ok = !ns.is_empty()
-            && ns.len() <= 63
-            && ns
-                .iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-            && ns.first().is_some_and(u8::is_ascii_alphanumeric)
-            && ns.last().is_some_and(u8::is_ascii_alphanumeric);
-        if !ns_ok {
-            return Err(ConfigError::BadNamespace(self.namespace.clone()));
-        }
+        self.validate_namespaces()?;
         if self.worker_pods_creation_batch_size == 0 {
             return Err(ConfigError::MustBePositive(
                 "worker_pods_creation_batch_size",

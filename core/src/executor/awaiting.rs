@@ -56,7 +56,10 @@ pub(super) enum Awaiting {
         pod: PodRef,
     },
     Cleanup(Cleanup),
-    Relist,
+    /// The relist of one watch's scope.
+    Relist {
+        scope: super::watch_state::Scope,
+    },
     TaskState(Box<PendingDecision>),
     OrphanList {
         round: u64,
@@ -97,7 +100,7 @@ impl Awaiting {
     pub(super) fn wants_list(&self) -> bool {
         matches!(
             self,
-            Self::Relist
+            Self::Relist { .. }
                 | Self::OrphanList { .. }
                 | Self::CompletedList
                 | Self::LeftoverList

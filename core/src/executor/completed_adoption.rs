@@ -26,7 +26,7 @@ impl Executor {
     /// Lists completed pods of dead schedulers. The periodic timer is re-armed by its caller,
     /// so a hand-over's extra run does not postpone the next periodic one (as in Airflow).
     pub(super) fn start_completed_adoption(&mut self) {
-        if self.completed_adoption_in_flight {
+        if self.completed_lists_in_flight > 0 {
             return;
         }
         let Some(selector) = adoption::completed_adoption_selector(
@@ -41,22 +41,25 @@ impl Executor {
             return;
         };
         self.completed_adoption_waiting = false;
-        self.completed_adoption_in_flight = true;
-        let kind = ApiCall::ListPods {
-            namespace: self.config.namespace.clone(),
-            label_selector: selector.clone(),
-            field_selector: Some(COMPLETED_FIELD_SELECTOR),
-        };
-        self.emit_api(kind, Awaiting::CompletedList);
-        if self.config.adopt_leftover_pods
-            && self.config.adoption_scope != adoption::AdoptionScope::AllOthers
-        {
+        let leftovers = self.config.adopt_leftover_pods
+            && self.config.adoption_scope != adoption::AdoptionScope::AllOthers;
+        // One list per watched scope (each namespace of a multi-namespace list).
+        for scope in self.watch.scopes() {
+            self.completed_lists_in_flight += 1;
             let kind = ApiCall::ListPods {
-                namespace: self.config.namespace.clone(),
-                label_selector: selector,
-                field_selector: Some(LEFTOVER_FIELD_SELECTOR),
+                namespace: scope.clone(),
+                label_selector: selector.clone(),
+                field_selector: Some(COMPLETED_FIELD_SELECTOR),
             };
-            self.emit_api(kind, Awaiting::LeftoverList);
+            self.emit_api(kind, Awaiting::CompletedList);
+            if leftovers {
+                let kind = ApiCall::ListPods {
+                    namespace: scope,
+                    label_selector: selector.clone(),
+                    field_selector: Some(LEFTOVER_FIELD_SELECTOR),
+                };
+                self.emit_api(kind, Awaiting::LeftoverList);
+            }
         }
     }
 
@@ -184,7 +187,7 @@ impl Executor {
     }
 
     pub(super) fn on_completed_list(&mut self, outcome: ApiOutcome) {
-        self.completed_adoption_in_flight = false;
+        self.completed_lists_in_flight = self.completed_lists_in_flight.saturating_sub(1);
         let ApiOutcome::Listed { pods, .. } = outcome else {
             return;
         };

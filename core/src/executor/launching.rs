@@ -26,13 +26,25 @@ impl Executor {
         if self.tasks.contains_key(&key) {
             return Err(InputError::DuplicateTask(key));
         }
-        template.validate()?;
+        self.check_template(&template)?;
         self.tasks.insert(
             Arc::new(key.clone()),
             Task::new(Some(template), 0, TaskPhase::Queued),
         );
         self.launch.push(key);
         Ok(())
+    }
+
+    /// What a template must be to launch pods from here: valid on its own, in a watched
+    /// namespace.
+    pub(super) fn check_template(&self, template: &PodTemplate) -> Result<(), InputError> {
+        template.validate()?;
+        match &template.namespace {
+            Some(ns) if !self.config.watches_namespace(ns) => {
+                Err(InputError::UnwatchedTemplateNamespace(ns.clone()))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn launch_ready(&mut self, now: Timestamp) {

@@ -49,7 +49,8 @@ use self::awaiting::{Awaiting, Cleanup, PendingDecision};
 use self::outbox::Outbox;
 use self::pod_table::PodTable;
 use self::tries::{TaskPhase, TryTable};
-use self::watch_state::WatchState;
+use self::watch_state::Watches;
+use self::zombie_sweep::ZombieSweep;
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
 use crate::clock::HostClock;
@@ -84,7 +85,7 @@ pub struct Executor {
     tasks: TryTable,
     pods: PodTable,
     launch: LaunchQueue,
-    watch: WatchState,
+    watch: Watches,
     /// Clean-up retries by due time; the id breaks ties in issue order.
     cleanup_retries: BTreeMap<(Timestamp, u64), Cleanup>,
     /// DB questions of failed pods to ask again, by due time; the id breaks ties.
@@ -101,8 +102,9 @@ pub struct Executor {
     orphan_rounds: BTreeMap<u64, OrphanRound>,
     /// A completed-pod adoption is due but waits for the first heartbeat snapshot.
     completed_adoption_waiting: bool,
-    completed_adoption_in_flight: bool,
-    zombie_sweep_in_flight: bool,
+    /// Completed-pod lists unanswered (one per watched scope).
+    completed_lists_in_flight: usize,
+    zombie_sweep: Option<ZombieSweep>,
     zombie_deletes: BTreeSet<PodRef>,
     /// Orphan relabels in flight, by pod: a watch event showing the pod with our label proves
     /// the relabel applied, even before its reply arrives.
@@ -152,6 +154,7 @@ impl Executor {
                 now.plus_ms(settings.pending_check_ms),
             );
         }
+        let watch = Watches::new(&config);
         let mut ex = Self {
             config,
             settings,
@@ -166,7 +169,7 @@ impl Executor {
             tasks: TryTable::default(),
             pods: PodTable::default(),
             launch: LaunchQueue::default(),
-            watch: WatchState::default(),
+            watch,
             cleanup_retries: BTreeMap::new(),
             db_retries: BTreeMap::new(),
             unconfirmed_deletes: BTreeMap::new(),
@@ -175,8 +178,8 @@ impl Executor {
             peers: PeerLiveness::default(),
             orphan_rounds: BTreeMap::new(),
             completed_adoption_waiting: false,
-            completed_adoption_in_flight: false,
-            zombie_sweep_in_flight: false,
+            completed_lists_in_flight: 0,
+            zombie_sweep: None,
             zombie_deletes: BTreeSet::new(),
             orphan_patches: BTreeMap::new(),
             unknown_owners: BTreeMap::new(),
@@ -185,7 +188,7 @@ impl Executor {
             clock_steps_seen: 0,
             last_heartbeats_at: None,
         };
-        ex.start_relist();
+        ex.start_relists();
         ex.arm_timers();
         Ok(ex)
     }
@@ -217,8 +220,14 @@ impl Executor {
         let result = match input {
             Input::Submit { key, template } => self.on_submit(key, template),
             Input::Watch { event } => self.on_watch(event),
-            Input::WatchExpired => {
-                self.start_relist();
+            Input::WatchExpired { namespace: None } => {
+                self.start_relists();
+                Ok(())
+            }
+            Input::WatchExpired {
+                namespace: Some(namespace),
+            } => {
+                self.start_relist(Some(namespace));
                 Ok(())
             }
             Input::ApiResult { id, outcome } => self.on_api_result(id, outcome),
@@ -246,7 +255,7 @@ impl Executor {
         let fired: Vec<TimerKind> = self.timers.take_expired(now).collect();
         for kind in fired {
             match kind {
-                TimerKind::Relist => self.start_relist(),
+                TimerKind::Relist => self.retry_relists(),
                 TimerKind::Cleanup => self.fire_cleanups(now),
                 TimerKind::CompletedAdoption => {
                     self.timers.set(
@@ -355,7 +364,7 @@ impl Executor {
         match self.outbox.take_api_answer(id, &outcome)? {
             Awaiting::Create { key, pod } => self.on_create_result(key, pod, outcome),
             Awaiting::Cleanup(cleanup) => self.on_cleanup_result(cleanup, outcome),
-            Awaiting::Relist => self.on_relist_result(outcome),
+            Awaiting::Relist { scope } => self.on_relist_result(scope, outcome),
             Awaiting::OrphanList { round } => self.on_orphan_list(round, outcome),
             Awaiting::OrphanPatch(claim) => self.on_orphan_patch(claim, outcome),
             Awaiting::CompletedList => self.on_completed_list(outcome),

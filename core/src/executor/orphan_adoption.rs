@@ -50,15 +50,20 @@ impl Executor {
                 }
             }
         }
-        round.outstanding = owners.len();
+        let scopes = self.watch.scopes();
+        round.outstanding = owners.len() * scopes.len();
         self.orphan_rounds.insert(round_id, round);
+        // One list per owner and watched scope (each namespace of a multi-namespace list), as
+        // Airflow's `_list_pods` does.
         for owner in owners {
-            let kind = ApiCall::ListPods {
-                namespace: self.config.namespace.clone(),
-                label_selector: adoption::orphan_selector(&owner),
-                field_selector: Some(ORPHAN_FIELD_SELECTOR),
-            };
-            self.emit_api(kind, Awaiting::OrphanList { round: round_id });
+            for scope in &scopes {
+                let kind = ApiCall::ListPods {
+                    namespace: scope.clone(),
+                    label_selector: adoption::orphan_selector(&owner),
+                    field_selector: Some(ORPHAN_FIELD_SELECTOR),
+                };
+                self.emit_api(kind, Awaiting::OrphanList { round: round_id });
+            }
         }
         // Airflow adopts completed pods on every hand-over too.
         self.start_completed_adoption();
@@ -138,7 +143,7 @@ impl Executor {
             };
             let key = Arc::new(claim.key);
             // A template that `Submit` would refuse is never launched: kept as none.
-            let template = ti.template.filter(|t| t.validate().is_ok());
+            let template = ti.template.filter(|t| self.check_template(t).is_ok());
             self.tasks
                 .insert(Arc::clone(&key), Task::new(template, claim.requeues, phase));
             let mut record = PodRecord::new(key, claim.uid, true, false);

@@ -86,12 +86,14 @@ impl Executor {
                 if key.map_index >= 0 {
                     selector = selector.eq(label::MAP_INDEX, key.map_index.to_string());
                 }
-                let kind = ApiCall::ListPods {
-                    namespace: self.config.namespace.clone(),
-                    label_selector: selector,
-                    field_selector: None,
-                };
-                self.emit_api(kind, Awaiting::RevokeList { key });
+                for scope in self.watch.scopes() {
+                    let kind = ApiCall::ListPods {
+                        namespace: scope,
+                        label_selector: selector.clone(),
+                        field_selector: None,
+                    };
+                    self.emit_api(kind, Awaiting::RevokeList { key: key.clone() });
+                }
             }
         }
     }

@@ -190,9 +190,9 @@ impl PodTable {
     }
 
     /// Changes every record; the order is the table's, so `f` must not emit anything.
-    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut PodRecord)) {
-        for record in self.map.values_mut() {
-            f(record);
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&PodRef, &mut PodRecord)) {
+        for (pod, record) in &mut self.map {
+            f(pod, record);
         }
     }
 

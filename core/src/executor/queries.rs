@@ -67,10 +67,19 @@ impl Executor {
             .ne(label::EXECUTOR_DONE, label::TRUE)
     }
 
-    /// The last resource version the watch reached.
+    /// The last resource version the watch reached: the first watch's, where the executor runs
+    /// one per namespace ([`Self::resource_versions`]).
     #[must_use]
     pub fn resource_version(&self) -> &str {
-        &self.watch.resource_version
+        self.watch
+            .first()
+            .map_or("", |w| w.resource_version.as_str())
+    }
+
+    /// Every watch's scope (its namespace, `None` for every namespace) and the last resource
+    /// version it reached, in scope order ([`crate::Config::watch_scopes`]).
+    pub fn resource_versions(&self) -> impl Iterator<Item = (Option<&str>, &str)> {
+        self.watch.resource_versions()
     }
 
     /// Whether `key` is queued, running or being decided here.

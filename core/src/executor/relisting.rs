@@ -1,65 +1,109 @@
-//! Relisting after the watch expired (410 Gone) or at start: the list reconciles what the lost
-//! events would have said, and the watch resumes from its resource version.
+//! Relisting after a watch expired (410 Gone) or at start: the list of the watch's scope
+//! reconciles what the lost events would have said, and the watch resumes from its resource
+//! version. Each watch (one per scope of [`crate::Config::watch_scopes`]) relists on its own.
 
 use crate::command::{ApiCall, Notice};
 use std::collections::BTreeSet;
 
 use super::awaiting::Awaiting;
 use super::pod_table::PodRecord;
+use super::watch_state::Scope;
 use super::Executor;
 use crate::command::ApiOutcome;
 use crate::pod::{EventType, PodPhase, PodRef, PodView};
 use crate::time::{retry_backoff_ms, TimerKind};
 
+/// Whether a pod in `namespace` is in `scope`.
+fn in_scope(scope: &Scope, namespace: &str) -> bool {
+    scope.as_deref().is_none_or(|ns| ns == namespace)
+}
+
 impl Executor {
-    pub(super) fn start_relist(&mut self) {
-        if self.watch.relisting {
+    /// Relists every watch's scope (at start, or when the host lost every watch).
+    pub(super) fn start_relists(&mut self) {
+        for scope in self.watch.scopes() {
+            self.start_relist(scope);
+        }
+    }
+
+    /// Relists the scopes whose failed relist is due.
+    pub(super) fn retry_relists(&mut self) {
+        for scope in self.watch.relists_due(self.clock.now()) {
+            self.start_relist(scope);
+        }
+    }
+
+    /// Relists one watch's scope (its watch expired); a scope the executor does not watch is
+    /// ignored.
+    pub(super) fn start_relist(&mut self, scope: Scope) {
+        let Some(watch) = self.watch.get_mut(&scope) else {
+            return;
+        };
+        if watch.relisting {
             return;
         }
-        self.watch.relisting = true;
-        self.timers.stop(TimerKind::Relist);
-        // What the list must show: every pod known to exist now. A pod created but never seen
-        // (its events were lost with the watch) counts: missing from the list, it was deleted.
-        self.pods.for_each_mut(|r| r.listable = r.seen || r.created);
+        watch.relisting = true;
+        watch.relist_retry_at = None;
+        self.arm_relist_timer();
+        // What the list must show: every pod known to exist now in the scope. A pod created
+        // but never seen (its events were lost with the watch) counts: missing from the list,
+        // it was deleted.
+        self.pods.for_each_mut(|pod, r| {
+            if in_scope(&scope, &pod.namespace) {
+                r.listable = r.seen || r.created;
+            }
+        });
         let kind = ApiCall::ListPods {
-            namespace: self.config.namespace.clone(),
+            namespace: scope.clone(),
             label_selector: self.watch_selector(),
             field_selector: None,
         };
-        self.emit_api(kind, Awaiting::Relist);
+        self.emit_api(kind, Awaiting::Relist { scope });
     }
 
-    pub(super) fn on_relist_result(&mut self, outcome: ApiOutcome) {
-        self.watch.relisting = false;
+    /// The relist timer at the earliest failed relist's retry.
+    fn arm_relist_timer(&mut self) {
+        match self.watch.next_relist_retry() {
+            Some(at) => self.timers.set(TimerKind::Relist, at),
+            None => self.timers.stop(TimerKind::Relist),
+        }
+    }
+
+    pub(super) fn on_relist_result(&mut self, scope: Scope, outcome: ApiOutcome) {
+        let now = self.clock.now();
+        let Some(watch) = self.watch.get_mut(&scope) else {
+            return;
+        };
+        watch.relisting = false;
         let (listed, resource_version) = match outcome {
             ApiOutcome::Listed {
                 pods,
                 resource_version,
             } => (pods, resource_version),
             ApiOutcome::Ok | ApiOutcome::Failed { .. } => {
-                self.watch.relist_failures = self.watch.relist_failures.saturating_add(1);
-                let at = self
-                    .clock
-                    .now()
-                    .plus_ms(retry_backoff_ms(self.watch.relist_failures));
-                self.timers.set(TimerKind::Relist, at);
+                watch.relist_failures = watch.relist_failures.saturating_add(1);
+                watch.relist_retry_at = Some(now.plus_ms(retry_backoff_ms(watch.relist_failures)));
+                self.arm_relist_timer();
                 return;
             }
         };
-        self.last_watch_progress = self.clock.now();
-        self.watch.relist_failures = 0;
+        watch.relist_failures = 0;
+        self.last_watch_progress = now;
         let present: BTreeSet<PodRef> = listed.iter().map(PodView::pod_ref).collect();
         for pod in &listed {
             // A listed pod that names no task cannot be one of ours; skipping it is all a
             // relist can do (the watch reports it with an error when it changes).
             let _ = self.on_pod_event(EventType::Added, pod, false);
         }
-        // Tracked pods the list no longer has are gone: apply what their deletion means.
+        // Tracked pods of the scope the list no longer has are gone: apply what their deletion
+        // means.
         let vanished: Vec<(PodRef, PodRecord)> = self
             .pods
             .sorted()
             .into_iter()
-            .filter(|(pod, record)| record.listable && !present.contains(*pod))
+            .filter(|(pod, record)| {
+                record.listable && in_scope(&scope, &pod.namespace) && !present.contains(*pod)
+            })
             .map(|(pod, record)| (pod.clone(), record.clone()))
             .collect();
         for (pod_ref, record) in vanished {
@@ -69,12 +113,14 @@ impl Executor {
             // A pod never seen (created while the watch was down) was, as far as anyone here
             // knows, Pending: its deletion is decided as a deletion before it started.
             view.phase = record.last_phase.or(Some(PodPhase::Pending));
-            view.deletion_timestamp = Some(self.clock.now());
+            view.deletion_timestamp = Some(now);
             let _ = self.on_pod_event(EventType::Deleted, &view, true);
         }
-        resource_version.clone_into(&mut self.watch.resource_version);
+        if let Some(watch) = self.watch.get_mut(&scope) {
+            resource_version.clone_into(&mut watch.resource_version);
+        }
         self.emit(Notice::WatchPods {
-            namespace: self.config.namespace.clone(),
+            namespace: scope,
             label_selector: self.watch_selector(),
             resource_version,
         });

@@ -16,9 +16,17 @@ use crate::watch::{self, PodOutcome, Rule};
 impl Executor {
     pub(super) fn on_watch(&mut self, event: WatchEvent) -> Result<(), InputError> {
         self.last_watch_progress = self.clock.now();
-        event
-            .resource_version()
-            .clone_into(&mut self.watch.resource_version);
+        let watch = match &event {
+            WatchEvent::Added { pod }
+            | WatchEvent::Modified { pod }
+            | WatchEvent::Deleted { pod } => self.watch.of_namespace(&pod.namespace),
+            WatchEvent::Bookmark { namespace, .. } => self.watch.of_bookmark(namespace.as_deref()),
+        };
+        if let Some(watch) = watch {
+            event
+                .resource_version()
+                .clone_into(&mut watch.resource_version);
+        }
         match event.pod() {
             Some((kind, pod)) => self.on_pod_event(kind, pod, false),
             None => Ok(()),

@@ -12,35 +12,60 @@ use crate::selector::LabelSelector;
 use crate::time::TimerKind;
 use crate::zombie;
 
+/// A sweep in flight: its lists (one per watched scope) and then its DB question.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) struct ZombieSweep {
+    /// Lists not yet answered.
+    lists_unanswered: usize,
+    /// Pod-operator pods listed so far, not already being deleted.
+    candidates: Vec<PodView>,
+}
+
 impl Executor {
     pub(super) fn start_zombie_sweep(&mut self) {
         self.timers.set(
             TimerKind::ZombieSweep,
             self.clock.now().plus_ms(self.settings.zombie_interval_ms),
         );
-        if self.zombie_sweep_in_flight {
+        if self.zombie_sweep.is_some() {
             return;
         }
-        self.zombie_sweep_in_flight = true;
-        let kind = ApiCall::ListPods {
-            namespace: self.config.namespace.clone(),
-            label_selector: LabelSelector::new().eq(label::KUBERNETES_POD_OPERATOR, label::TRUE),
-            field_selector: None,
-        };
-        self.emit_api(kind, Awaiting::ZombieList);
+        let scopes = self.watch.scopes();
+        self.zombie_sweep = Some(ZombieSweep {
+            lists_unanswered: scopes.len(),
+            candidates: Vec::new(),
+        });
+        // One list per watched scope; the sweep's DB question and its delete cap cover them all.
+        for scope in scopes {
+            let kind = ApiCall::ListPods {
+                namespace: scope,
+                label_selector: LabelSelector::new()
+                    .eq(label::KUBERNETES_POD_OPERATOR, label::TRUE),
+                field_selector: None,
+            };
+            self.emit_api(kind, Awaiting::ZombieList);
+        }
     }
 
     pub(super) fn on_zombie_list(&mut self, outcome: ApiOutcome) {
-        let ApiOutcome::Listed { pods, .. } = outcome else {
-            self.zombie_sweep_in_flight = false;
+        let Some(sweep) = self.zombie_sweep.as_mut() else {
             return;
         };
-        let candidates: Vec<PodView> = pods
-            .into_iter()
-            .filter(|p| !self.zombie_deletes.contains(&p.pod_ref()))
-            .collect();
+        sweep.lists_unanswered = sweep.lists_unanswered.saturating_sub(1);
+        // A failed list leaves its scope for the next sweep.
+        if let ApiOutcome::Listed { pods, .. } = outcome {
+            let deleting = &self.zombie_deletes;
+            sweep.candidates.extend(
+                pods.into_iter()
+                    .filter(|p| !deleting.contains(&p.pod_ref())),
+            );
+        }
+        if sweep.lists_unanswered > 0 {
+            return;
+        }
+        let candidates = std::mem::take(&mut sweep.candidates);
         if candidates.is_empty() {
-            self.zombie_sweep_in_flight = false;
+            self.zombie_sweep = None;
             return;
         }
         self.emit_query(
@@ -50,7 +75,7 @@ impl Executor {
     }
 
     pub(super) fn on_unfinished_tasks(&mut self, candidates: &[PodView], outcome: DbOutcome) {
-        self.zombie_sweep_in_flight = false;
+        self.zombie_sweep = None;
         // No DB answer, no deletion.
         let DbOutcome::UnfinishedTasks { tasks } = outcome else {
             return;

@@ -108,7 +108,10 @@ pub(crate) fn manifest(
     );
     PodManifest {
         pod: PodRef::new(
-            config.namespace.clone(),
+            template
+                .namespace
+                .clone()
+                .unwrap_or_else(|| config.namespace.clone()),
             pod_name(scheduler_id, key, launch),
         ),
         labels,

@@ -125,6 +125,12 @@ pub struct Load {
     pub kpo_fraction: f64,
     /// Probability that a KPO pod's sidecar never exits.
     pub sidecar_stuck_rate: f64,
+    /// Namespaces the task instances' pod templates name, in turn (task instance `i` gets
+    /// `namespaces[i % len]`); each must be watched by the executor's configuration
+    /// (`[config] multi_namespace_mode`, `multi_namespace_mode_namespace_list`). Empty (the
+    /// default): templates name none, and pods go to the configuration's `namespace`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
 }
 
 impl Default for Load {
@@ -137,6 +143,7 @@ impl Default for Load {
             retries: 2,
             kpo_fraction: 0.0,
             sidecar_stuck_rate: 0.0,
+            namespaces: Vec::new(),
         }
     }
 }

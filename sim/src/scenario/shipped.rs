@@ -9,6 +9,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "admission-rejects",
         include_str!("../../scenarios/admission-rejects.toml"),
     ),
+    (
+        "all-namespaces",
+        include_str!("../../scenarios/all-namespaces.toml"),
+    ),
     ("chaos-mix", include_str!("../../scenarios/chaos-mix.toml")),
     (
         "clock-skew",
@@ -25,6 +29,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "legacy-thrash",
         include_str!("../../scenarios/legacy-thrash.toml"),
+    ),
+    (
+        "multi-namespace",
+        include_str!("../../scenarios/multi-namespace.toml"),
     ),
     (
         "node-drain",

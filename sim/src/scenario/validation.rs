@@ -247,6 +247,24 @@ impl Scenario {
         config
             .validate()
             .map_err(|e| ScenarioError::Invalid(format!("config: {e}")))?;
+        // Each task namespace must be one the executors watch: the core refuses the `Submit`
+        // of a template in another, and the run would only show input errors.
+        for (i, ns) in self.load.namespaces.iter().enumerate() {
+            if !config.watches_namespace(ns) {
+                return Err(ScenarioError::Invalid(format!(
+                    "load.namespaces[{i}] is {ns:?}, which the executors do not watch: set \
+                     [config] multi_namespace_mode = true and list it in \
+                     multi_namespace_mode_namespace_list (or leave the list empty to watch \
+                     every namespace)"
+                )));
+            }
+            if !podwarden_core::config::is_valid_namespace(ns) {
+                return Err(ScenarioError::Invalid(format!(
+                    "load.namespaces[{i}] is {ns:?}, not a valid Kubernetes namespace (1 to 63 \
+                     lowercase letters, digits and '-', starting and ending with a letter or digit)"
+                )));
+            }
+        }
         // The world schedules with these, so beyond the core's own checks (finite, not
         // negative) they are bounded like every other span of simulated time.
         for (name, value) in [

@@ -156,8 +156,12 @@ impl World {
     fn publish(&mut self, change: Change) {
         let latency = self.scenario.latency.watch_ms;
         let mut deliveries = Vec::new();
-        for (sched, w) in &self.api.watches {
-            if let Some(event) = w.live.then(|| change.event_for(&w.selector)).flatten() {
+        for ((sched, namespace), w) in &self.api.watches {
+            if let Some(event) = w
+                .live
+                .then(|| change.event_for(namespace.as_deref(), &w.selector))
+                .flatten()
+            {
                 deliveries.push((*sched, w.inc, event));
             }
         }
@@ -177,12 +181,22 @@ impl World {
         &mut self,
         sched: u32,
         inc: u32,
+        namespace: Option<String>,
         selector: LabelSelector,
         resource_version: &str,
     ) {
         let live = !self.scheds[sched as usize].partitioned;
-        self.api.watches.insert(
+        // `WatchExpired` names the watch only where the executor runs one per namespace.
+        let gone_names = namespace
+            .clone()
+            .filter(|_| self.config.multi_namespace_mode);
+        let gone = Ev::WatchGone {
             sched,
+            inc,
+            namespace: gone_names,
+        };
+        self.api.watches.insert(
+            (sched, namespace.clone()),
             Watch {
                 inc,
                 selector: selector.clone(),
@@ -192,12 +206,12 @@ impl World {
         );
         let latency = self.scenario.latency.watch_ms;
         let Ok(from) = resource_version.parse::<u64>() else {
-            self.after(latency, Ev::WatchGone { sched, inc });
+            self.after(latency, gone);
             return;
         };
         let oldest = self.api.history.front().map_or(self.api.rv + 1, |c| c.rv);
         if from + 1 < oldest && from < self.api.rv {
-            self.after(latency, Ev::WatchGone { sched, inc });
+            self.after(latency, gone);
             return;
         }
         let replay: Vec<WatchEvent> = self
@@ -205,7 +219,7 @@ impl World {
             .history
             .iter()
             .filter(|c| c.rv > from)
-            .filter_map(|c| c.event_for(&selector))
+            .filter_map(|c| c.event_for(namespace.as_deref(), &selector))
             .collect();
         for event in replay {
             self.after(latency, Ev::WatchDeliver { sched, inc, event });
@@ -326,7 +340,7 @@ impl World {
                 labels,
                 precondition,
             }) => {
-                let Some(current) = self.api.pods.get(&pod.name) else {
+                let Some(current) = self.api.pod_at(&pod) else {
                     return status(404, "NotFound", &format!("pods \"{}\" not found", pod.name));
                 };
                 if let Some(pre) = &precondition {
@@ -359,23 +373,24 @@ impl World {
                 pod,
                 grace_period_seconds,
             }) => {
-                if !self.api.pods.contains_key(&pod.name) {
+                if self.api.pod_at(&pod).is_none() {
                     return status(404, "NotFound", &format!("pods \"{}\" not found", pod.name));
                 }
                 self.delete_pod(&pod.name, grace_period_seconds.unwrap_or(30), None);
                 ApiOutcome::Ok
             }
             CommandKind::Api(ApiCall::ListPods {
+                namespace,
                 label_selector,
                 field_selector,
-                ..
             }) => {
                 let pods = self
                     .api
                     .pods
                     .values()
                     .filter(|p| {
-                        label_selector.matches(&p.view.labels)
+                        namespace.as_ref().is_none_or(|ns| *ns == p.view.namespace)
+                            && label_selector.matches(&p.view.labels)
                             && matches_field(&p.view, field_selector)
                     })
                     .map(|p| p.view.clone())

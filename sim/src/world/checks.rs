@@ -120,7 +120,8 @@ impl World {
         let bound = in_flight + pods_not_in_flight + self.recent_removals.len();
         for (i, s) in self.scheds.iter().enumerate() {
             let watching = s.status == Status::Up
-                && self.api.watches.get(&(i as u32)).is_some_and(|w| {
+                && self.api.watches_of(i as u32).count() == self.config.watch_scopes().len()
+                && self.api.watches_of(i as u32).all(|w| {
                     w.live && w.inc == s.inc && now.saturating_sub(w.since) >= CORE_STATE_LAG_MS
                 });
             if let (Some(ex), true) = (s.exec.as_ref(), watching) {

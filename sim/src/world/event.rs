@@ -43,7 +43,14 @@ pub(crate) enum Ev {
         event: WatchEvent,
     },
     /// A scheduler's watch ends with 410 Gone.
-    WatchGone { sched: u32, inc: u32 },
+    WatchGone {
+        sched: u32,
+        inc: u32,
+        /// The watch's namespace, as the executor's `WatchExpired` names it: only where it
+        /// runs one watch per namespace (`multi_namespace_mode` with a list).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
     /// A kubelet step of one pod.
     Pod {
         name: String,

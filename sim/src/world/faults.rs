@@ -91,21 +91,17 @@ impl World {
                 let s = &mut self.scheds[i as usize];
                 s.partitioned = true;
                 s.partitioned_until = s.partitioned_until.max(until);
-                if let Some(w) = self.api.watches.get_mut(&i) {
+                for (_, w) in self.api.watches_of_mut(i) {
                     w.live = false;
                 }
                 self.at(until, Ev::PartitionHeals { sched: i });
             }
             Fault::WatchExpiry { scheduler, .. } => {
                 let i = self.sched_index(scheduler);
-                if let Some(w) = self.api.watches.get_mut(&i) {
+                for (_, w) in self.api.watches_of_mut(i) {
                     w.live = false;
                 }
-                let inc = self.scheds[i as usize].inc;
-                self.after(
-                    self.scenario.latency.watch_ms,
-                    Ev::WatchGone { sched: i, inc },
-                );
+                self.expire_watches(i);
             }
             Fault::ClockSkew {
                 scheduler,
@@ -172,11 +168,24 @@ impl World {
             return;
         }
         self.scheds[i as usize].partitioned = false;
+        self.expire_watches(i);
+    }
+
+    /// Every watch of scheduler `i` ends with 410 Gone, each told apart where the executor
+    /// runs one per namespace (`WatchExpired` names it), else one for the executor's watch.
+    fn expire_watches(&mut self, i: u32) {
         let inc = self.scheds[i as usize].inc;
-        self.after(
-            self.scenario.latency.watch_ms,
-            Ev::WatchGone { sched: i, inc },
-        );
+        for scope in self.config.watch_scopes() {
+            let namespace = scope.filter(|_| self.config.multi_namespace_mode);
+            self.after(
+                self.scenario.latency.watch_ms,
+                Ev::WatchGone {
+                    sched: i,
+                    inc,
+                    namespace,
+                },
+            );
+        }
     }
 
     /// Draws the random faults of the scenario over `[0, heal)` from the fault stream.

@@ -231,7 +231,9 @@ impl World {
         let runtime = self.db.tis[idx].runtime_ms;
         let kpo = self.db.tis[idx].kpo && kind == PodKind::Worker;
         if kpo {
-            self.start_kpo_pod(&key);
+            // The operator's pod runs in its worker pod's namespace.
+            let namespace = self.api.pods[name].view.namespace.clone();
+            self.start_kpo_pod(&key, namespace);
         }
         let c = self.scenario.cluster.clone();
         let code = if self.rng_kubelet.random_bool(c.oom_kill_rate) {
@@ -250,7 +252,7 @@ impl World {
         }
     }
 
-    fn start_kpo_pod(&mut self, key: &podwarden_core::TaskKey) {
+    fn start_kpo_pod(&mut self, key: &podwarden_core::TaskKey, namespace: String) {
         let stuck = self
             .rng_kubelet
             .random_bool(self.scenario.load.sidecar_stuck_rate);
@@ -260,7 +262,7 @@ impl World {
             key.dag_id.replace('_', "-"),
             key.try_number
         );
-        let mut view = PodView::new(self.config.namespace.clone(), name.clone());
+        let mut view = PodView::new(namespace, name.clone());
         view.labels = key.to_labels();
         view.labels
             .insert(label::KUBERNETES_POD_OPERATOR.into(), label::TRUE.into());

@@ -422,13 +422,17 @@ impl World {
             Ev::WatchDeliver { sched, inc, event } => {
                 self.deliver(sched, inc, Input::Watch { event })
             }
-            Ev::WatchGone { sched, inc } => {
+            Ev::WatchGone {
+                sched,
+                inc,
+                namespace,
+            } => {
                 if self.scheds[sched as usize].inc == inc
                     && self.scheds[sched as usize].exec.is_some()
                 {
                     self.summary.coverage.count("relist after 410");
                 }
-                self.deliver(sched, inc, Input::WatchExpired)
+                self.deliver(sched, inc, Input::WatchExpired { namespace })
             }
             Ev::Pod { name, gen, step } => self.pod_step(&name, gen, step),
             Ev::Node { node, epoch, step } => self.node_step(node, epoch, step),

@@ -58,7 +58,7 @@ impl World {
             },
         );
         self.checker.scheduler_started(i, &id, now);
-        self.api.watches.remove(&i);
+        self.api.close_watches(i);
         self.drain(i);
         // Spread the schedulers' loops so they do not tick in lockstep.
         let inc = self.scheds[i as usize].inc;
@@ -76,7 +76,7 @@ impl World {
         s.status = Status::Down;
         s.buffered.clear();
         let id = s.id.clone();
-        self.api.watches.remove(&i);
+        self.api.close_watches(i);
         self.checker.scheduler_stopped(&id, self.now);
         for ti in &mut self.db.tis {
             if ti.adopting_by.as_deref() == Some(id.as_str()) {
@@ -183,14 +183,8 @@ impl World {
             ti.tries.queued(ti.key.try_number, now);
             let key = ti.key.clone();
             self.checker.submitted(&key);
-            self.deliver(
-                i,
-                inc,
-                Input::Submit {
-                    key,
-                    template: template(),
-                },
-            );
+            let template = template(&self.scenario.load.namespaces, entry.1);
+            self.deliver(i, inc, Input::Submit { key, template });
         }
     }
 
@@ -236,12 +230,13 @@ impl World {
             .collect();
         let mut tis = Vec::new();
         for idx in orphaned {
+            let template = template(&self.scenario.load.namespaces, idx);
             let ti = &mut self.db.tis[idx];
             ti.adopting_by = Some(id.clone());
             tis.push(OrphanTask {
                 key: ti.key.clone(),
                 queued_by: ti.queued_by.clone(),
-                template: Some(template()),
+                template: Some(template),
             });
         }
         if !tis.is_empty() {
@@ -430,11 +425,11 @@ impl World {
                 );
             }
             CommandKind::Notice(Notice::WatchPods {
+                namespace,
                 label_selector,
                 resource_version,
-                ..
             }) => {
-                self.start_watch(i, inc, label_selector, &resource_version);
+                self.start_watch(i, inc, namespace, label_selector, &resource_version);
             }
             CommandKind::Notice(Notice::Report { key, state, reason }) => {
                 self.summary.coverage.count(match state {
@@ -584,8 +579,12 @@ impl World {
 }
 
 /// The pod template every simulated task uses.
-fn template() -> PodTemplate {
+/// The pod template of task instance `ti`: in the namespace the load gives it (the load's
+/// `namespaces` in turn, by task instance), else none (the executor's `namespace`).
+fn template(namespaces: &[String], ti: usize) -> PodTemplate {
+    let namespace = (!namespaces.is_empty()).then(|| namespaces[ti % namespaces.len()].clone());
     PodTemplate {
+        namespace,
         image: Some("airflow:3.3.2".into()),
         args: vec!["execute_workload".into()],
         ..PodTemplate::default()

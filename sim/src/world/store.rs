@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use podwarden_core::{EventType, LabelSelector, PodView, WatchEvent};
+use podwarden_core::{EventType, LabelSelector, PodRef, PodView, WatchEvent};
 
 use super::cluster::SimPod;
 
@@ -23,10 +23,18 @@ pub(crate) struct Change {
 }
 
 impl Change {
-    /// What a watch with `selector` sees of this change: a pod entering the selector is ADDED,
+    /// What a watch of `namespace` (`None`: every namespace) with `selector` sees of this
+    /// change: nothing for a pod of another namespace; a pod entering the selector is ADDED,
     /// one leaving it is DELETED carrying its previous state (no deletion timestamp when it was
     /// only relabelled), a deletion is DELETED with the final state.
-    pub(crate) fn event_for(&self, selector: &LabelSelector) -> Option<WatchEvent> {
+    pub(crate) fn event_for(
+        &self,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Option<WatchEvent> {
+        if namespace.is_some_and(|ns| ns != self.after.namespace) {
+            return None;
+        }
         let was =
             !self.created && selector.matches(&self.before.as_ref().unwrap_or(&self.after).labels);
         let is = !self.removed && selector.matches(&self.after.labels);
@@ -45,7 +53,7 @@ impl Change {
     }
 }
 
-/// One scheduler's watch.
+/// One of a scheduler's watches.
 #[derive(Debug, Clone)]
 pub(crate) struct Watch {
     pub(crate) inc: u32,
@@ -60,11 +68,49 @@ pub(crate) struct Watch {
 pub(crate) struct ApiServer {
     pub(crate) pods: BTreeMap<String, SimPod>,
     pub(crate) rv: u64,
-    pub(crate) watches: BTreeMap<u32, Watch>,
+    /// Every open watch, by scheduler and the namespace it watches (`None`: every namespace);
+    /// a scheduler runs one per scope of its configuration's `watch_scopes`.
+    pub(crate) watches: BTreeMap<(u32, Option<String>), Watch>,
     /// Recent changes, oldest first.
     pub(crate) history: std::collections::VecDeque<Change>,
     /// Injected errors: (status code, fraction of requests).
     pub(crate) errors: Option<(u16, f64)>,
     /// The error window lasts until this time.
     pub(crate) errors_until: u64,
+}
+
+impl ApiServer {
+    /// The pod `namespace/name`. The store is keyed by name alone: in the simulated world a
+    /// pod's name is derived from its try (and the scheduler that launched it), so names are
+    /// unique across namespaces; a call naming another namespace finds nothing, as in
+    /// Kubernetes.
+    pub(crate) fn pod_at(&self, pod: &PodRef) -> Option<&SimPod> {
+        self.pods
+            .get(&pod.name)
+            .filter(|p| p.view.namespace == pod.namespace)
+    }
+
+    /// Scheduler `sched`'s watches.
+    pub(crate) fn watches_of(&self, sched: u32) -> impl Iterator<Item = &Watch> {
+        self.watches
+            .iter()
+            .filter(move |((s, _), _)| *s == sched)
+            .map(|(_, w)| w)
+    }
+
+    /// Scheduler `sched`'s watches, with the namespace each watches.
+    pub(crate) fn watches_of_mut(
+        &mut self,
+        sched: u32,
+    ) -> impl Iterator<Item = (&Option<String>, &mut Watch)> {
+        self.watches
+            .iter_mut()
+            .filter(move |((s, _), _)| *s == sched)
+            .map(|((_, ns), w)| (ns, w))
+    }
+
+    /// Closes every watch of scheduler `sched`.
+    pub(crate) fn close_watches(&mut self, sched: u32) {
+        self.watches.retain(|(s, _), _| *s != sched);
+    }
 }

@@ -60,3 +60,22 @@ pub fn field<'a>(report: &'a str, name: &str) -> Option<&'a str> {
             .map(str::trim)
     })
 }
+
+/// The shipped scenario `name`, loaded from its file.
+pub fn shipped(name: &str) -> podwarden_sim::scenario::Scenario {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"));
+    podwarden_sim::scenario::Scenario::load(&path.display().to_string())
+        .unwrap_or_else(|e| panic!("shipped scenario {name} loads: {e}"))
+}
+
+/// Runs `scenario` in process at `seed` under the preset `policy`.
+pub fn run(
+    scenario: &podwarden_sim::scenario::Scenario,
+    seed: u64,
+    policy: &str,
+) -> podwarden_sim::runner::RunReport {
+    podwarden_sim::runner::run(scenario.clone(), Some(seed), Some(policy), None)
+        .unwrap_or_else(|e| panic!("{} runs with policy {policy}: {e}", scenario.name))
+}
