@@ -31,6 +31,15 @@
 //! - `adopt_launched`: orphaned tries handed to scheduler `1` (`try_adopt_task_instances`): the
 //!   pods relabelled to `1` and the tries reset (sorted).
 //!
+//! - both adoptions: the namespaces their lists went to, deduplicated in order of first use
+//!   (`multi_namespace_mode` with a namespace list, or across every namespace: `None`).
+//!
+//! - `watch` with an `executor` block (the completion table, Airflow's `_change_state`): a try
+//!   this executor launched, one event of its pod, the DB's state of the task instance: the
+//!   states reported, the calls made on the pod (a delete, or a patch and the labels it sets) and
+//!   whether the try was requeued, under Airflow's clean-up defaults, with failed pods deleted,
+//!   and with pods kept and labelled done.
+//!
 //! Normalised: the order of adopted and revoked pods and of reset tries; nothing else (one event per case, so no order question arises). Allowed
 //! differences, each with its reason in [`ALLOWED`].
 
@@ -39,6 +48,7 @@ mod support;
 use std::collections::{BTreeMap, VecDeque};
 
 use podwarden::command::ApiCall;
+use podwarden::db::TaskState;
 use podwarden::label::safe_value;
 use podwarden::liveness::JobState;
 use podwarden::pod::{ContainerState, ContainerStatus};
@@ -61,6 +71,22 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "revoke-mixed",
         "revokes both of this scheduler's pods of the task (try numbers not compared)",
         "the same: Airflow revokes one pod of the two",
+    ),
+    (
+        "orphans-none-only",
+        "resets tries no scheduler queued without a list",
+        "Airflow also lists `airflow-worker=None`, which finds only pods labelled with the string \
+         `None`; no executor writes that label",
+    ),
+    (
+        "completion-delete-failed-deleted-running",
+        "sends no delete for a pod whose DELETED event it has seen",
+        "the pod is gone: Airflow's delete gets 404",
+    ),
+    (
+        "completion-keep-pods-deleted-running",
+        "sends no done-label patch to a pod whose DELETED event it has seen",
+        "the pod is gone: Airflow's patch gets 404",
     ),
 ];
 
@@ -260,6 +286,7 @@ struct Comparison {
     adoptions: usize,
     revokes: usize,
     orphan_adoptions: usize,
+    completions: usize,
     /// Values Airflow sanitises to an invalid label, where podwarden drops the leading dash.
     invalid_airflow_labels: usize,
 }
@@ -338,12 +365,144 @@ fn publish(case: &Value) -> (Vec<Vec<(String, u64)>>, Vec<String>) {
     (loops, failed)
 }
 
+/// The `airflow-10.25` preset with the case's options over it (`config`, as Airflow's option
+/// names; podwarden reads the same names).
+fn config_of(case: &Value) -> Config {
+    let mut options = serde_json::Map::new();
+    options.insert("preset".into(), Value::from("airflow-10.25"));
+    if let Some(given) = case.get("config").and_then(Value::as_object) {
+        options.extend(given.clone());
+    }
+    serde_json::from_value(Value::Object(options)).expect("the case's options are podwarden's")
+}
+
+/// A DB state as the case writes it.
+fn task_state(s: &str) -> TaskState {
+    match s {
+        "queued" => TaskState::Queued,
+        "running" => TaskState::Running,
+        "success" => TaskState::Success,
+        "failed" => TaskState::Failed,
+        other => panic!("task state {other}"),
+    }
+}
+
+/// What one completion decided: the states reported, the calls made on the pod (`delete`, or
+/// `patch` with the labels set), and whether the try was requeued.
+type Completion = (Vec<String>, Vec<String>, bool);
+
+/// A completion case run by scheduler `1` with the `airflow-10.25` preset and the case's
+/// options: the try launched, one event of its pod (the case's pod state on the pod podwarden
+/// created), the DB answering with the case's task state, every API call answered `Ok`; then
+/// what was reported, what was done to the pod, and whether the try was requeued.
+fn completion(case: &Value) -> Completion {
+    let mut h = support::Harness::with_id(config_of(case), "1");
+    let key = key_of(&case["executor"]["launched"][0]);
+    let mut pod = h.launch(&key);
+    let event = &case["events"][0];
+    let theirs = pod_of(&event["pod"]);
+    pod.phase = theirs.phase;
+    pod.reason = theirs.reason;
+    pod.message = theirs.message;
+    pod.containers = theirs.containers;
+    pod.init_containers = theirs.init_containers;
+    pod.deletion_timestamp = theirs.deletion_timestamp;
+    if let Some(revoked) = theirs.labels.get("airflow_pod_revoked") {
+        pod.labels
+            .insert("airflow_pod_revoked".into(), revoked.clone());
+    }
+    let state = task_state(case["db"]["tis"][0]["state"].as_str().expect("a state"));
+    let kind = event_type(event["type"].as_str().expect("a type"));
+    let mut pending: VecDeque<Command> = h.event(kind, &pod).into();
+    let (mut reported, mut calls, mut requeued) = (Vec::new(), Vec::new(), false);
+    while let Some(c) = pending.pop_front() {
+        let out = match &c.kind {
+            CommandKind::Db(podwarden::command::DbQuery::QueryTaskStates { keys }) => {
+                let states = keys.iter().map(|k| (k.clone(), Some(state))).collect();
+                h.answer_states(c.id, states)
+            }
+            CommandKind::Api(ApiCall::DeletePod { .. }) => {
+                calls.push("delete".to_string());
+                h.answer(c.id, ApiOutcome::Ok)
+            }
+            CommandKind::Api(ApiCall::PatchLabels { labels, .. }) => {
+                calls.push(format!("patch {labels:?}"));
+                h.answer(c.id, ApiOutcome::Ok)
+            }
+            CommandKind::Api(_) => h.answer(c.id, ApiOutcome::Ok),
+            CommandKind::Notice(podwarden::command::Notice::Report { state, .. }) => {
+                reported.push(
+                    match state {
+                        ReportedState::Succeeded => "success",
+                        _ => "failed",
+                    }
+                    .to_string(),
+                );
+                Vec::new()
+            }
+            CommandKind::Notice(podwarden::command::Notice::Requeue { .. }) => {
+                requeued = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        pending.extend(out);
+    }
+    (reported, calls, requeued)
+}
+
+/// Airflow's answer to a completion case, in the shape of [`completion`]: the event buffer's
+/// states, the calls on the pod (a done-label patch as the labels it set), and whether the job
+/// was put back on the task queue.
+fn airflow_completion(result: &Value) -> Completion {
+    let (mut reported, mut calls, mut requeued) = (Vec::new(), Vec::new(), false);
+    let steps = result["events"][0]["change_state"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for step in steps {
+        assert_eq!(step["raised"], Value::Null, "Airflow raised");
+        for w in step["event_buffer_writes"].as_array().expect("writes") {
+            reported.push(w["state"].as_str().expect("a state").to_string());
+        }
+        for k in step["kube_calls"].as_array().expect("kube calls") {
+            match k["verb"].as_str() {
+                Some("delete") => calls.push("delete".to_string()),
+                Some("patch") => {
+                    let labels: BTreeMap<String, String> = k["body"]["metadata"]["labels"]
+                        .as_object()
+                        .expect("labels")
+                        .iter()
+                        .map(|(l, v)| (l.clone(), v.as_str().expect("a value").to_string()))
+                        .collect();
+                    calls.push(format!("patch {labels:?}"));
+                }
+                other => panic!("kube call {other:?}"),
+            }
+        }
+        requeued |= !step["requeued"].as_array().expect("requeued").is_empty();
+    }
+    (reported, calls, requeued)
+}
+
+/// The namespaces a case's lists went to, in order, deduplicated (`None`: every namespace).
+fn airflow_list_namespaces(result: &Value) -> Vec<Option<String>> {
+    let mut seen = Vec::new();
+    for l in result["list_requests"].as_array().expect("list requests") {
+        let ns = l["namespace"].as_str().map(str::to_string);
+        if !seen.contains(&ns) {
+            seen.push(ns);
+        }
+    }
+    seen
+}
+
 /// A completed-pod adoption case run by scheduler `1` with the `airflow-10.25` preset: the
 /// heartbeat rows as a snapshot (each heartbeat written its age before now), the adoption's list
 /// answered with the case's pods that match its selectors, and the names of the pods it then
 /// relabels to itself, sorted.
-fn adopt_completed(case: &Value) -> Vec<String> {
-    let mut h = support::Harness::with_id(podwarden::config::Preset::Airflow10_25.config(), "1");
+fn adopt_completed(case: &Value) -> (Vec<String>, Vec<Option<String>>) {
+    let mut h = support::Harness::with_id(config_of(case), "1");
     let now = h.now.0;
     let jobs: Vec<(String, JobState, u64)> = case["db"]["jobs"]
         .as_array()
@@ -365,44 +524,92 @@ fn adopt_completed(case: &Value) -> Vec<String> {
         .map(|(id, s, t)| (id.as_str(), *s, *t))
         .collect();
     let out = h.heartbeats(&rows);
-    let list = support::first(&out, "ListPods");
-    let CommandKind::Api(ApiCall::ListPods {
-        label_selector,
-        field_selector,
-        ..
-    }) = &list.kind
-    else {
-        unreachable!()
-    };
-    let pods: Vec<PodView> = case["cluster"]
+    let cluster: Vec<PodView> = case["cluster"]
         .as_array()
         .expect("cluster")
         .iter()
         .map(pod_of)
-        .filter(|p| {
-            label_selector.matches(&p.labels) && field_selector.is_none_or(|f| f.matches(p.phase))
-        })
         .collect();
-    let out = h.answer(
-        list.id,
-        ApiOutcome::Listed {
-            pods,
-            resource_version: "100".into(),
-        },
-    );
-    let mut taken: Vec<String> = out
-        .iter()
-        .filter_map(|c| match &c.kind {
-            CommandKind::Api(ApiCall::PatchLabels { pod, labels, .. })
-                if labels.get("airflow-worker").map(String::as_str) == Some("1") =>
-            {
-                Some(pod.name.clone())
+    let served = serve(&mut h, &cluster, out);
+    (served.taken, served.namespaces)
+}
+
+/// What a scripted API server saw while a case ran: the pods relabelled to `1` (sorted), the
+/// namespaces listed in (in order of first use) and the tries the hand-over reset (sorted).
+#[derive(Default)]
+struct Served {
+    taken: Vec<String>,
+    namespaces: Vec<Option<String>>,
+    reset: Vec<(String, i64)>,
+}
+
+/// Runs `cmds` and every command they lead to against `cluster`: each list answered with its
+/// matching pods, each relabel `Ok`; other commands are left unanswered.
+fn serve(h: &mut support::Harness, cluster: &[PodView], cmds: Vec<Command>) -> Served {
+    let mut served = Served::default();
+    let mut pending: VecDeque<Command> = cmds.into();
+    while let Some(c) = pending.pop_front() {
+        let out = match &c.kind {
+            CommandKind::Api(ApiCall::ListPods {
+                namespace,
+                label_selector,
+                field_selector,
+            }) => {
+                if !served.namespaces.contains(namespace) {
+                    served.namespaces.push(namespace.clone());
+                }
+                let pods = listed(
+                    cluster,
+                    namespace.as_deref(),
+                    label_selector,
+                    *field_selector,
+                );
+                h.answer(
+                    c.id,
+                    ApiOutcome::Listed {
+                        pods,
+                        resource_version: "100".into(),
+                    },
+                )
             }
-            _ => None,
+            CommandKind::Api(ApiCall::PatchLabels { pod, labels, .. }) => {
+                if labels.get("airflow-worker").map(String::as_str) == Some("1") {
+                    served.taken.push(pod.name.clone());
+                }
+                h.answer(c.id, ApiOutcome::Ok)
+            }
+            CommandKind::Notice(podwarden::command::Notice::OrphansResolved { reset, .. }) => {
+                served
+                    .reset
+                    .extend(reset.iter().map(|k| (k.task_id.clone(), k.map_index)));
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        pending.extend(out);
+    }
+    served.taken.sort();
+    served.reset.sort();
+    served
+}
+
+/// The pods of `cluster` a list answers: in `namespace` (every one for `None`), matching both
+/// selectors.
+fn listed(
+    cluster: &[PodView],
+    namespace: Option<&str>,
+    label_selector: &podwarden::LabelSelector,
+    field_selector: Option<podwarden::FieldSelector>,
+) -> Vec<PodView> {
+    cluster
+        .iter()
+        .filter(|p| {
+            namespace.is_none_or(|ns| ns == p.namespace)
+                && label_selector.matches(&p.labels)
+                && field_selector.is_none_or(|f| f.matches(p.phase))
         })
-        .collect();
-    taken.sort();
-    taken
+        .cloned()
+        .collect()
 }
 
 /// A revoke case run by scheduler `1` with the `airflow-10.25` preset, for a try it does not
@@ -451,8 +658,8 @@ fn revoke(case: &Value) -> (Vec<String>, Vec<String>) {
 /// An orphan hand-over case run by scheduler `1` with the `airflow-10.25` preset: each list
 /// answered with the case's pods that match its selector, each relabel answered `Ok`; then the
 /// pods relabelled to `1` and the (task id, map index) of the tries reset, each sorted.
-fn adopt_launched(case: &Value) -> (Vec<String>, Vec<(String, i64)>) {
-    let mut h = support::Harness::with_id(podwarden::config::Preset::Airflow10_25.config(), "1");
+fn adopt_launched(case: &Value) -> Served {
+    let mut h = support::Harness::with_id(config_of(case), "1");
     let tis: Vec<(TaskKey, Option<String>)> = case["db"]["tis"]
         .as_array()
         .expect("tis")
@@ -472,50 +679,8 @@ fn adopt_launched(case: &Value) -> (Vec<String>, Vec<(String, i64)>) {
         .iter()
         .map(pod_of)
         .collect();
-    let mut pending: VecDeque<Command> = h.adopt_orphans(&handed).into();
-    let (mut taken, mut reset) = (Vec::new(), Vec::new());
-    while let Some(c) = pending.pop_front() {
-        let out = match &c.kind {
-            CommandKind::Api(ApiCall::ListPods {
-                label_selector,
-                field_selector,
-                ..
-            }) => {
-                let pods = cluster
-                    .iter()
-                    .filter(|p| {
-                        label_selector.matches(&p.labels)
-                            && field_selector.is_none_or(|f| f.matches(p.phase))
-                    })
-                    .cloned()
-                    .collect();
-                h.answer(
-                    c.id,
-                    ApiOutcome::Listed {
-                        pods,
-                        resource_version: "100".into(),
-                    },
-                )
-            }
-            CommandKind::Api(ApiCall::PatchLabels { pod, labels, .. }) => {
-                if labels.get("airflow-worker").map(String::as_str) == Some("1") {
-                    taken.push(pod.name.clone());
-                }
-                h.answer(c.id, ApiOutcome::Ok)
-            }
-            CommandKind::Notice(podwarden::command::Notice::OrphansResolved {
-                reset: r, ..
-            }) => {
-                reset.extend(r.iter().map(|k| (k.task_id.clone(), k.map_index)));
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
-        pending.extend(out);
-    }
-    taken.sort();
-    reset.sort();
-    (taken, reset)
+    let out = h.adopt_orphans(&handed);
+    serve(&mut h, &cluster, out)
 }
 
 /// The pods Airflow's answer relabelled to scheduler `1` (adopted), sorted.
@@ -582,6 +747,15 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
         assert_eq!(answer["ok"], true, "{id}: the harness itself failed");
         let result = &answer["result"];
         match case["kind"].as_str() {
+            Some("watch") if case.get("executor").is_some() => {
+                out.completions += 1;
+                out.check(
+                    id,
+                    "reports, pod calls and requeue",
+                    airflow_completion(result),
+                    completion(case),
+                );
+            }
             Some("watch") => {
                 let event = &case["events"][0];
                 let theirs = &result["events"][0];
@@ -642,10 +816,13 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                 }
             }
             Some("adopt_completed") => {
-                let want = airflow_relabelled_to_us(result);
+                let want = (
+                    airflow_relabelled_to_us(result),
+                    airflow_list_namespaces(result),
+                );
                 let got = adopt_completed(case);
                 out.adoptions += 1;
-                out.check(id, "adopts", want, got);
+                out.check(id, "adopts (and lists in)", want, got);
             }
             Some("revoke") => {
                 let calls = result["steps"][0]["kube_calls"]
@@ -677,10 +854,11 @@ fn compare(cases: &[Value], answers: &[Value]) -> Comparison {
                     })
                     .collect();
                 reset.sort();
-                let want = (taken, reset);
-                let got = adopt_launched(case);
+                let want = (taken, reset, airflow_list_namespaces(result));
+                let served = adopt_launched(case);
+                let got = (served.taken, served.reset, served.namespaces);
                 out.orphan_adoptions += 1;
-                out.check(id, "adopts and resets", want, got);
+                out.check(id, "adopts, resets (and lists in)", want, got);
             }
             Some("publish") => {
                 out.publishes += 1;
@@ -704,8 +882,9 @@ fn podwarden_decides_as_airflow_10_25_on_every_recorded_case() {
     assert!(cases.len() >= 100, "{} cases", cases.len());
     let found = compare(&cases, &answers);
     // Every case compared something: 58 watch events (32 of them failures with details), 44
-    // label values, 4 pods' identity labels, 36 publish cases, 35 adoptions, 13 revokes and 10
-    // orphan hand-overs.
+    // label values, 4 pods' identity labels, 36 publish cases, 37 adoptions (2 in several
+    // namespaces), 13 revokes, 12 orphan hand-overs (2 in several namespaces) and 36
+    // completions.
     assert_eq!(
         (
             found.outcomes,
@@ -714,9 +893,10 @@ fn podwarden_decides_as_airflow_10_25_on_every_recorded_case() {
             found.publishes,
             found.adoptions,
             found.revokes,
-            found.orphan_adoptions
+            found.orphan_adoptions,
+            found.completions
         ),
-        (58, 32, 48, 36, 35, 13, 10),
+        (58, 32, 48, 36, 37, 13, 12, 36),
         "what was compared"
     );
     assert_eq!(
@@ -755,8 +935,8 @@ fn podwarden_decides_as_airflow_10_25_on_every_recorded_case() {
 }
 
 /// Negative control: an answer changed in memory (a failure recorded as a success, a failure's
-/// exit code, a label value, a batch that a 429 did not stop) is found, each as its own
-/// difference.
+/// exit code, a label value, a batch that a 429 did not stop, a pre-start failure not requeued,
+/// lists sent to one namespace only) is found, each as its own difference.
 #[test]
 fn the_comparison_finds_an_answer_that_differs() {
     let cases = lines("cases.jsonl");
@@ -779,6 +959,16 @@ fn the_comparison_finds_an_answer_that_differs() {
         .as_array_mut()
         .expect("calls")
         .extend(rest.as_array().expect("calls").iter().cloned());
+    // As if Airflow had not requeued a pre-start failure, and had listed only `default` in
+    // multi-namespace mode.
+    answers[at("completion-defaults-evicted-queued")]["result"]["events"][0]["change_state"][0]
+        ["requeued"] = Value::Array(Vec::new());
+    for l in answers[at("namespaces-listed-adopt-launched")]["result"]["list_requests"]
+        .as_array_mut()
+        .expect("list requests")
+    {
+        l["namespace"] = Value::from("default");
+    }
     let found = compare(&cases, &answers);
     let ids: Vec<&str> = found
         .differences
@@ -792,7 +982,9 @@ fn the_comparison_finds_an_answer_that_differs() {
             "watch-failed-oom-modified",
             "watch-failed-sigterm-modified",
             "safe-label-07",
-            "publish-429-batch3"
+            "publish-429-batch3",
+            "completion-defaults-evicted-queued",
+            "namespaces-listed-adopt-launched"
         ],
         "{:?}",
         found.differences

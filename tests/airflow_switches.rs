@@ -20,6 +20,7 @@ fn the_release_presets_set_airflows_value_of_every_switch() {
         assert!(!c.retry_done_label_patch, "{preset}");
         assert!(!c.requeue_failed_publishes, "{preset}");
         assert!(!c.async_pod_creation, "{preset}");
+        assert!(!c.relist_after_watch_expiry, "{preset}");
     }
     let d = Config::default();
     assert!(
@@ -76,6 +77,59 @@ fn requeue_pods_deleted_while_pending() {
     };
     assert_eq!(decide(true), ["QueryTaskStates"]);
     assert!(decide(false).is_empty(), "Airflow decides nothing");
+}
+
+/// A 410 while a tracked pod was deleted: podwarden lists, finds the pod gone and decides its
+/// try; Airflow's watcher restarts from resource version "0" without a list, and the replay of
+/// the pods that still exist never shows the deleted one gone.
+#[test]
+fn relist_after_watch_expiry() {
+    let decide = |relist: bool| {
+        let mut h = Harness::new(Config {
+            relist_after_watch_expiry: relist,
+            ..Config::default()
+        });
+        let k = key("t");
+        let pod = h.launch(&k);
+        h.event(
+            EventType::Modified,
+            &with_phase(pod, PodPhase::Running, "20"),
+        );
+        let out = h.input(
+            "410".into(),
+            podwarden::Input::WatchExpired { namespace: None },
+        );
+        let restart = kinds(&out);
+        let after = match out
+            .iter()
+            .find(|c| kinds(std::slice::from_ref(c)) == ["ListPods"])
+        {
+            // The list no longer has the pod.
+            Some(list) => h.answer(
+                list.id,
+                ApiOutcome::Listed {
+                    pods: vec![],
+                    resource_version: "40".into(),
+                },
+            ),
+            None => Vec::new(),
+        };
+        (restart, kinds(&after), h.ex.resource_version().to_string())
+    };
+    assert_eq!(
+        decide(true),
+        (
+            vec!["ListPods"],
+            vec!["QueryTaskStates", "WatchPods"],
+            "40".to_string()
+        ),
+        "the vanished Running pod's try is decided"
+    );
+    assert_eq!(
+        decide(false),
+        (vec!["WatchPods"], vec![], "0".to_string()),
+        "Airflow: a watch from \"0\", nothing decided"
+    );
 }
 
 /// A create answered 409 AlreadyExists: podwarden's names are per try and launch, so the pod

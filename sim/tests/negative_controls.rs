@@ -9,6 +9,7 @@ use std::path::Path;
 
 use podwarden_sim::runner::{self, RunReport};
 use podwarden_sim::scenario::{Cluster, Fault, Load, Scenario};
+use podwarden_sim::sweep;
 use support::{run, shipped};
 
 /// Seeds every control is run with.
@@ -451,4 +452,28 @@ fn a_scheduler_resuming_from_a_stall_reports_adopted_tries_twice() {
         |c| c.fence_reports_after_stall = false,
         "exactly_once_accounting",
     );
+}
+
+/// Airflow's rule after a 410 (`relist_after_watch_expiry = false`): the watch restarts from
+/// resource version "0" without a list, so a pod deleted while the watch was down is never seen
+/// gone, and its try stays tracked with no pod for good: `bounded_core_state` sees the executor
+/// keep tries nothing justifies. Swarm seed 4 of `steady-ha` (one scheduler, a 289 s partition);
+/// the default relists and holds on the same seed. Over swarm seeds 0..300 the switch breaks
+/// `bounded_core_state` on 17 seeds and nothing else.
+#[test]
+fn airflows_watch_restart_from_zero_keeps_tries_whose_pods_vanished() {
+    let mut airflow = shipped("steady-ha");
+    airflow.config.relist_after_watch_expiry = false;
+    let (world, draw) = sweep::swarm(&airflow, 4);
+    let bad = runner::run(world, Some(4), None, None).expect("runs");
+    let v = bad
+        .outcome
+        .violation
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected bounded_core_state: {draw}"));
+    assert_eq!(v.invariant, "bounded_core_state", "{draw}");
+    assert_worded_as_documented(v);
+    let (world, draw) = sweep::swarm(&shipped("steady-ha"), 4);
+    let good = runner::run(world, Some(4), None, None).expect("runs");
+    assert_eq!(good.outcome.violation, None, "{draw}");
 }

@@ -287,5 +287,72 @@ adopt_launched("orphans-pod-already-ours", [orphan_ti("a", 2)], [orphan_pod("pa"
 adopt_launched("orphans-none-only", [orphan_ti("a", None), orphan_ti("b", None, "running")], [])
 adopt_launched("orphans-no-pods", [orphan_ti("a", 2), orphan_ti("b", 5)], [])
 
+# The completion table (`_change_state`): a try this executor launched, one event of its pod, the
+# task instance's state in the DB (what the task runner wrote; a pre-start failure is requeued
+# only while QUEUED): what is reported, what happens to the pod, whether the try is requeued;
+# under Airflow's default clean-up, with failed pods deleted, and with pods labelled done.
+COMPLETION_CONFIGS = {
+    "defaults": {},
+    "delete-failed": {"delete_worker_pods_on_failure": True},
+    "keep-pods": {"delete_worker_pods": False},
+}
+COMPLETION_EVENTS = {
+    "succeeded": ("MODIFIED", pod("Succeeded", containers=[terminated("Completed", 0)]), "success"),
+    "failed-exit-1": ("MODIFIED", pod("Failed", containers=[terminated("Error", 1)]), "failed"),
+    "failed-exit-1-queued": ("MODIFIED", pod("Failed", containers=[terminated("Error", 1)]), "queued"),
+    "oom": ("MODIFIED", pod("Failed", containers=[terminated("OOMKilled", 137)]), "failed"),
+    "evicted-queued": ("MODIFIED", pod("Failed", reason="Evicted"), "queued"),
+    "evicted-running": ("MODIFIED", pod("Failed", reason="Evicted"), "running"),
+    "start-error-queued": ("MODIFIED", pod("Failed", containers=[terminated("StartError", 128)]), "queued"),
+    "image-pull-queued": ("MODIFIED", pod("Pending", containers=[waiting("ErrImagePull")]), "queued"),
+    "deleted-running": ("DELETED", pod("Running", containers=[running()], deleting=True), "running"),
+    "deleted-pending": ("DELETED", pod("Pending", deleting=True), "queued"),
+    "relabelled-away": ("DELETED", pod("Running", containers=[running()]), "running"),
+    "revoked-succeeded": ("MODIFIED", pod("Succeeded", containers=[terminated("Completed", 0)],
+                                           labels={"airflow_pod_revoked": "True"}), "success"),
+}
+for config_name, config in COMPLETION_CONFIGS.items():
+    for event_name, (event_type, the_pod, db_state) in COMPLETION_EVENTS.items():
+        ti = dict(TASK, map_index=-1, state=db_state, queued_by_job_id=1)
+        cases.append({"id": f"completion-{config_name}-{event_name}", "kind": "watch",
+                      "scheduler_job_id": "1", "config": config,
+                      "db": {"jobs": [{"id": 1, "state": "running", "heartbeat_age_s": 1}],
+                             "tis": [ti]},
+                      "executor": {"launched": [TASK]},
+                      "events": [{"type": event_type, "pod": the_pod}]})
+
+# Multi-namespace mode: lists in each listed namespace, or across all of them.
+MULTI = {"multi_namespace_mode": True, "multi_namespace_mode_namespace_list": "default,etl"}
+ALL = {"multi_namespace_mode": True}
+
+
+def in_namespace(p, namespace):
+    p = dict(p)
+    p["namespace"] = namespace
+    return p
+
+
+for mode, config in [("listed", MULTI), ("all", ALL)]:
+    jobs = [{"id": 1, "state": "running", "heartbeat_age_s": 1},
+            {"id": 2, "state": "failed", "heartbeat_age_s": 600},
+            {"id": 7, "state": "running", "heartbeat_age_s": 1}]
+    cluster = [in_namespace(owned("done-2-default", "2"), "default"),
+               in_namespace(owned("done-2-etl", "2"), "etl"),
+               in_namespace(owned("done-2-ml", "2"), "ml"),
+               in_namespace(owned("done-7-etl", "7"), "etl")]
+    cases.append({"id": f"namespaces-{mode}-adopt-completed", "kind": "adopt_completed",
+                  "scheduler_job_id": "1", "config": config, "db": {"jobs": jobs},
+                  "cluster": cluster})
+    tis = [orphan_ti("a", 2), orphan_ti("b", 2), orphan_ti("c", 2)]
+    orphans = [in_namespace(orphan_pod("pa", "a", "2"), "default"),
+               in_namespace(orphan_pod("pb", "b", "2", "Pending"), "etl"),
+               in_namespace(orphan_pod("pc", "c", "2"), "ml")]
+    cases.append({"id": f"namespaces-{mode}-adopt-launched", "kind": "adopt_launched",
+                  "scheduler_job_id": "1", "config": config,
+                  "db": {"jobs": [{"id": 1, "state": "running", "heartbeat_age_s": 1},
+                                  {"id": 2, "state": "failed", "heartbeat_age_s": 600}],
+                         "tis": tis},
+                  "cluster": orphans})
+
 for case in cases:
     print(json.dumps(case, ensure_ascii=False, sort_keys=True))

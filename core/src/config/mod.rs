@@ -220,6 +220,16 @@ pub struct Config {
     pub worker_pods_pending_timeout_check_interval: f64,
     /// Most pods timed out per check.
     pub worker_pods_pending_timeout_batch_size: u32,
+    /// *(podwarden; Airflow's rule when off)* After a watch ends with 410 Gone (or the host
+    /// loses it), list the watch's scope, apply what the list shows (a tracked pod missing from
+    /// it was deleted) and resume from the list's version. Airflow (`false`): its watcher
+    /// process dies and the watch restarts from resource version `"0"` without a list, which
+    /// replays every matching pod as ADDED but never shows a pod deleted while the watch was
+    /// down: its try is left to the scheduler (`task_queued_timeout` while QUEUED). The
+    /// executor's first watch is preceded by a list either way (at start a list and a watch
+    /// from `"0"` show the same pods). Written out only when off.
+    #[serde(skip_serializing_if = "is_true")]
+    pub relist_after_watch_expiry: bool,
     /// *(podwarden)* Seconds without any watch progress (event, bookmark, relist) while pods are
     /// tracked after which [`crate::Executor::health`] reports the watch stalled; `0` disables.
     /// A host should request bookmarks so a quiet but healthy watch still makes progress.
@@ -312,6 +322,7 @@ impl Default for Config {
             worker_pods_pending_timeout_check_interval: 120.0,
             worker_pods_pending_timeout_batch_size: 100,
             health_watch_stall_threshold: 600.0,
+            relist_after_watch_expiry: true,
         }
     }
 }
@@ -489,6 +500,14 @@ impl Config {
             _ => None,
         }
     }
+}
+
+/// For `skip_serializing_if` on an option whose default is `true`: options added after traces
+/// were pinned are written only when set away from their default, so a trace's header (which
+/// holds the configuration) stays the same.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

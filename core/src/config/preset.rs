@@ -69,6 +69,7 @@ impl Preset {
         config.retry_done_label_patch = false;
         config.fence_reports_after_stall = false;
         config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp;
+        config.relist_after_watch_expiry = false;
         // What tells the releases apart.
         match self {
             Self::Airflow10_25 => {

@@ -220,14 +220,8 @@ impl Executor {
         let result = match input {
             Input::Submit { key, template } => self.on_submit(key, template),
             Input::Watch { event } => self.on_watch(event),
-            Input::WatchExpired { namespace: None } => {
-                self.start_relists();
-                Ok(())
-            }
-            Input::WatchExpired {
-                namespace: Some(namespace),
-            } => {
-                self.start_relist(Some(namespace));
+            Input::WatchExpired { namespace } => {
+                self.on_watch_expired(namespace);
                 Ok(())
             }
             Input::ApiResult { id, outcome } => self.on_api_result(id, outcome),

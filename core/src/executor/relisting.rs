@@ -26,6 +26,38 @@ impl Executor {
         }
     }
 
+    /// A watch expired (410) or the host lost it: `namespace` names it, `None` every watch.
+    /// Each is relisted, or, under Airflow's rule (`relist_after_watch_expiry = false`),
+    /// restarted from resource version `"0"` without a list.
+    pub(super) fn on_watch_expired(&mut self, namespace: Option<String>) {
+        let scopes = match namespace {
+            None => self.watch.scopes(),
+            Some(ns) => vec![Some(ns)],
+        };
+        for scope in scopes {
+            if self.config.relist_after_watch_expiry {
+                self.start_relist(scope);
+            } else {
+                self.restart_watch_from_zero(scope);
+            }
+        }
+    }
+
+    /// Airflow's restart after a 410: a new watch from `"0"`, which the API server answers with
+    /// an ADDED event for every pod the selector matches (each applied as any replay is), then
+    /// live changes. Nothing is reconciled: a pod deleted meanwhile is never seen gone.
+    fn restart_watch_from_zero(&mut self, scope: Scope) {
+        let Some(watch) = self.watch.get_mut(&scope) else {
+            return;
+        };
+        "0".clone_into(&mut watch.resource_version);
+        self.emit(Notice::WatchPods {
+            namespace: scope,
+            label_selector: self.watch_selector(),
+            resource_version: "0".to_string(),
+        });
+    }
+
     /// Relists the scopes whose failed relist is due.
     pub(super) fn retry_relists(&mut self) {
         for scope in self.watch.relists_due(self.clock.now()) {

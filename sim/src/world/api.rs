@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use rand::Rng;
 
 use podwarden_core::{
-    ApiFailure, ApiOutcome, Command, CommandKind, FieldSelector, LabelSelector, PodPhase, PodView,
-    TaskKey, Timestamp, WatchEvent,
+    ApiFailure, ApiOutcome, Command, CommandKind, EventType, FieldSelector, LabelSelector,
+    PodPhase, PodView, TaskKey, Timestamp, WatchEvent,
 };
 
 use super::cluster::{PodKind, SimPod};
@@ -205,6 +205,20 @@ impl World {
             },
         );
         let latency = self.scenario.latency.watch_ms;
+        if resource_version == "0" {
+            // Kubernetes' "any version": an ADDED event for every pod the watch matches now
+            // (from the watch cache), then live changes. What a watcher restarted after a 410
+            // sees (Airflow's rule, `relist_after_watch_expiry = false`).
+            let now_matching: Vec<WatchEvent> = self
+                .api
+                .matching(namespace.as_deref(), &selector)
+                .map(|p| WatchEvent::new(EventType::Added, p.view.clone()))
+                .collect();
+            for event in now_matching {
+                self.after(latency, Ev::WatchDeliver { sched, inc, event });
+            }
+            return;
+        }
         let Ok(from) = resource_version.parse::<u64>() else {
             self.after(latency, gone);
             return;
@@ -386,13 +400,8 @@ impl World {
             }) => {
                 let pods = self
                     .api
-                    .pods
-                    .values()
-                    .filter(|p| {
-                        namespace.as_ref().is_none_or(|ns| *ns == p.view.namespace)
-                            && label_selector.matches(&p.view.labels)
-                            && matches_field(&p.view, field_selector)
-                    })
+                    .matching(namespace.as_deref(), &label_selector)
+                    .filter(|p| matches_field(&p.view, field_selector))
                     .map(|p| p.view.clone())
                     .collect();
                 ApiOutcome::Listed {

@@ -90,6 +90,18 @@ impl ApiServer {
             .filter(|p| p.view.namespace == pod.namespace)
     }
 
+    /// The pods a list or a watch from `"0"` of `namespace` (`None`: every namespace) with
+    /// `selector` finds, in name order.
+    pub(crate) fn matching<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+        selector: &'a LabelSelector,
+    ) -> impl Iterator<Item = &'a SimPod> {
+        self.pods.values().filter(move |p| {
+            namespace.is_none_or(|ns| ns == p.view.namespace) && selector.matches(&p.view.labels)
+        })
+    }
+
     /// Scheduler `sched`'s watches.
     pub(crate) fn watches_of(&self, sched: u32) -> impl Iterator<Item = &Watch> {
         self.watches
