@@ -21,6 +21,8 @@ fn the_release_presets_set_airflows_value_of_every_switch() {
         assert!(!c.requeue_failed_publishes, "{preset}");
         assert!(!c.async_pod_creation, "{preset}");
         assert!(!c.relist_after_watch_expiry, "{preset}");
+        assert!(!c.report_before_pod_cleanup, "{preset}");
+        assert!(!c.always_valid_label_values, "{preset}");
     }
     let d = Config::default();
     assert!(
@@ -130,6 +132,57 @@ fn relist_after_watch_expiry() {
         (vec!["WatchPods"], vec![], "0".to_string()),
         "Airflow: a watch from \"0\", nothing decided"
     );
+}
+
+/// A try ends while its pod's delete keeps failing: podwarden reports at once; Airflow writes the
+/// event only once the delete went through (it re-puts the result until then).
+#[test]
+fn report_before_pod_cleanup() {
+    let decide = |early: bool| {
+        let mut h = Harness::new(Config {
+            report_before_pod_cleanup: early,
+            ..Config::default()
+        });
+        let k = key("t");
+        let pod = h.launch(&k);
+        let out = h.event(
+            EventType::Modified,
+            &with_phase(pod, PodPhase::Succeeded, "20"),
+        );
+        let at_once = reports(&out).len();
+        let delete = first(&out, "DeletePod").id;
+        let out = h.fail(delete, 500, "InternalError", "etcd timeout", None);
+        let after_failure = reports(&out).len();
+        let retry = h.advance(2_000);
+        let out = h.answer(first(&retry, "DeletePod").id, ApiOutcome::Ok);
+        (at_once, after_failure, reports(&out).len())
+    };
+    assert_eq!(decide(true), (1, 0, 0), "reported with the first delete");
+    assert_eq!(
+        decide(false),
+        (0, 0, 1),
+        "Airflow: reported once the retried delete went through"
+    );
+}
+
+/// A try whose dag id has no letter or digit: podwarden labels its pod with the id's hash, a
+/// valid label; Airflow writes `-<hash>`, which the API server refuses, and the try fails.
+#[test]
+fn always_valid_label_values() {
+    let label_of = |valid: bool| {
+        let mut h = Harness::new(Config {
+            always_valid_label_values: valid,
+            ..Config::default()
+        });
+        let k = podwarden::TaskKey::new("___", "extract", "run", 1);
+        let out = h.submit_until_created(&k);
+        let pod = created_pod(&out).expect("a create");
+        pod.labels["dag_id"].clone()
+    };
+    assert_eq!(label_of(true), "948a13f1e");
+    assert!(podwarden::label::is_valid_value(&label_of(true)));
+    assert_eq!(label_of(false), "-948a13f1e");
+    assert!(!podwarden::label::is_valid_value(&label_of(false)));
 }
 
 /// A create answered 409 AlreadyExists: podwarden's names are per try and launch, so the pod

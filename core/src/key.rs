@@ -132,15 +132,21 @@ impl TaskKey {
     #[must_use]
     pub fn to_labels(&self) -> BTreeMap<String, String> {
         let mut l = BTreeMap::new();
-        self.add_labels(&mut l);
+        self.add_labels_as(&mut l, label::SanitisedToNothing::HashAlone);
         l
     }
 
-    /// Writes [`TaskKey::to_labels`] into `labels` (a manifest's, without a map of its own).
-    pub(crate) fn add_labels(&self, l: &mut BTreeMap<String, String>) {
-        l.insert(label::DAG_ID.to_string(), label::safe_value(&self.dag_id));
-        l.insert(label::TASK_ID.to_string(), label::safe_value(&self.task_id));
-        l.insert(label::RUN_ID.to_string(), label::safe_value(&self.run_id));
+    /// Writes [`TaskKey::to_labels`] into `labels` (a manifest's, without a map of its own),
+    /// the ids made safe as `nothing` says for an id of which nothing survives.
+    pub(crate) fn add_labels_as(
+        &self,
+        l: &mut BTreeMap<String, String>,
+        nothing: label::SanitisedToNothing,
+    ) {
+        let safe = |id: &str| label::safe_value_as(id, nothing);
+        l.insert(label::DAG_ID.to_string(), safe(&self.dag_id));
+        l.insert(label::TASK_ID.to_string(), safe(&self.task_id));
+        l.insert(label::RUN_ID.to_string(), safe(&self.run_id));
         l.insert(label::TRY_NUMBER.to_string(), self.try_number.to_string());
         if self.map_index >= 0 {
             l.insert(label::MAP_INDEX.to_string(), self.map_index.to_string());

@@ -100,7 +100,9 @@ const PREFIX_LEN: usize = MAX_LABEL_VALUE_LEN - HASH_LEN - 1;
 ///
 /// **Where we differ on purpose:** when nothing survives (`"___"`, `"影師嗎"`) Airflow returns
 /// `-<hash>`, which starts with `-` and is rejected by the API server; we return `<hash>`. Every
-/// value Airflow could have written on a real pod is therefore produced unchanged.
+/// value Airflow could have written on a real pod is therefore produced unchanged. Airflow's
+/// value is [`safe_value_as`] with [`SanitisedToNothing::DashHash`]
+/// (`Config::always_valid_label_values = false`).
 ///
 /// ```
 /// use podwarden_core::label::safe_value;
@@ -110,6 +112,29 @@ const PREFIX_LEN: usize = MAX_LABEL_VALUE_LEN - HASH_LEN - 1;
 /// ```
 #[must_use]
 pub fn safe_value(s: &str) -> String {
+    safe_value_as(s, SanitisedToNothing::HashAlone)
+}
+
+/// What [`safe_value_as`] writes for a value of which nothing survives sanitising.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SanitisedToNothing {
+    /// The hash alone, a valid label value (podwarden).
+    HashAlone,
+    /// `-<hash>`, as Airflow's `make_safe_label_value` writes it: a value the API server refuses
+    /// (`always_valid_label_values = false`).
+    DashHash,
+}
+
+/// [`safe_value`], with Airflow's invalid `-<hash>` for a value of which nothing survives when
+/// `nothing` says so; every other value is the same either way.
+///
+/// ```
+/// use podwarden_core::label::{safe_value_as, SanitisedToNothing};
+/// assert_eq!(safe_value_as("___", SanitisedToNothing::DashHash), "-948a13f1e");
+/// assert_eq!(safe_value_as("my_dag", SanitisedToNothing::DashHash), "my_dag");
+/// ```
+#[must_use]
+pub fn safe_value_as(s: &str, nothing: SanitisedToNothing) -> String {
     // Most ids are valid label values already: one pass over the bytes, one copy.
     if is_valid_value(s) {
         return s.to_string();
@@ -133,14 +158,15 @@ pub fn safe_value(s: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1 + HASH_LEN);
     // `safe` is pure ASCII.
     out.extend(prefix.iter().map(|&c| char::from(c)));
-    if !prefix.is_empty() {
+    let dash = !prefix.is_empty() || nothing == SanitisedToNothing::DashHash;
+    if dash {
         out.push('-');
     }
     for byte in digest.iter().take(HASH_LEN.div_ceil(2)) {
         out.push(char::from(HEX[usize::from(byte >> 4)]));
         out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
-    out.truncate(prefix.len() + usize::from(!prefix.is_empty()) + HASH_LEN);
+    out.truncate(prefix.len() + usize::from(dash) + HASH_LEN);
     out
 }
 

@@ -220,6 +220,20 @@ pub struct Config {
     pub worker_pods_pending_timeout_check_interval: f64,
     /// Most pods timed out per check.
     pub worker_pods_pending_timeout_batch_size: u32,
+    /// *(podwarden; Airflow's rule when off)* Label a pod whose dag, task or run id has no
+    /// letter or digit (`___`, `日本語`) with the id's hash alone, a valid label value. Airflow
+    /// (`false`) writes `-<hash>`, which the API server refuses (422): the pod is never created
+    /// and the try fails at publish. Written out only when off.
+    #[serde(skip_serializing_if = "is_true")]
+    pub always_valid_label_values: bool,
+    /// *(podwarden; Airflow's rule when off)* Report a try's end as soon as it is known, while
+    /// its pod's clean-up (delete or done label) is still on its way. Airflow (`false`) writes
+    /// the event after the clean-up call returned: a delete that keeps failing holds the report
+    /// (Airflow re-puts the result until the delete succeeds; here the report waits for the
+    /// clean-up's retries, and goes once the clean-up succeeds, finds the pod gone or gives
+    /// up). Written out only when off.
+    #[serde(skip_serializing_if = "is_true")]
+    pub report_before_pod_cleanup: bool,
     /// *(podwarden; Airflow's rule when off)* After a watch ends with 410 Gone (or the host
     /// loses it), list the watch's scope, apply what the list shows (a tracked pod missing from
     /// it was deleted) and resume from the list's version. Airflow (`false`): its watcher
@@ -323,6 +337,8 @@ impl Default for Config {
             worker_pods_pending_timeout_batch_size: 100,
             health_watch_stall_threshold: 600.0,
             relist_after_watch_expiry: true,
+            report_before_pod_cleanup: true,
+            always_valid_label_values: true,
         }
     }
 }

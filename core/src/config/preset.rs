@@ -70,6 +70,8 @@ impl Preset {
         config.fence_reports_after_stall = false;
         config.scheduler_liveness_rule = LivenessRule::WrittenTimestamp;
         config.relist_after_watch_expiry = false;
+        config.report_before_pod_cleanup = false;
+        config.always_valid_label_values = false;
         // What tells the releases apart.
         match self {
             Self::Airflow10_25 => {

@@ -39,15 +39,19 @@ impl Executor {
                 self.confirm_deleting(&cleanup.pod);
             }
             self.disposal_confirmed(&cleanup.pod);
+            self.release_reports(&cleanup.pod);
             return;
         };
         if failure.code() == Some(404) {
             self.pods.remove(&cleanup.pod);
             self.confirm_deleting(&cleanup.pod);
             self.disposal_confirmed(&cleanup.pod);
+            self.release_reports(&cleanup.pod);
             return;
         }
         if !self.pods.get(&cleanup.pod).is_some_and(|r| r.finishing) {
+            // No longer ours to clean up (gone, or taken over): nothing more to wait for.
+            self.release_reports(&cleanup.pod);
             return;
         }
         let retry = cleanup.disposal == Disposal::Delete || self.config.retry_done_label_patch;
@@ -64,6 +68,7 @@ impl Executor {
             self.pods.remove(&cleanup.pod);
             self.confirm_deleting(&cleanup.pod);
             self.disposal_confirmed(&cleanup.pod);
+            self.release_reports(&cleanup.pod);
         }
     }
 
@@ -94,6 +99,8 @@ impl Executor {
             let cleanup = entry.remove();
             if self.pods.get(&cleanup.pod).is_some_and(|r| r.finishing) {
                 self.start_cleanup(cleanup);
+            } else {
+                self.release_reports(&cleanup.pod);
             }
         }
     }

@@ -98,6 +98,8 @@ pub struct Executor {
     disposing: BTreeSet<PodRef>,
     /// Requeues waiting for their failed pod's disposal to be confirmed.
     requeue_after_disposal: BTreeMap<PodRef, PendingDecision>,
+    /// Reports that wait for a pod's clean-up (`report_before_pod_cleanup = false`), by pod.
+    reports_after_cleanup: BTreeMap<PodRef, reporting::ReportGate>,
     peers: PeerLiveness,
     orphan_rounds: BTreeMap<u64, OrphanRound>,
     /// A completed-pod adoption is due but waits for the first heartbeat snapshot.
@@ -175,6 +177,7 @@ impl Executor {
             unconfirmed_deletes: BTreeMap::new(),
             disposing: BTreeSet::new(),
             requeue_after_disposal: BTreeMap::new(),
+            reports_after_cleanup: BTreeMap::new(),
             peers: PeerLiveness::default(),
             orphan_rounds: BTreeMap::new(),
             completed_adoption_waiting: false,

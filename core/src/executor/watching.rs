@@ -194,6 +194,7 @@ impl Executor {
                     disposal,
                     attempt: 0,
                 });
+                self.gate_reports_on_cleanup(&key, &pod);
             }
             None => {
                 self.pods.remove(&pod);

@@ -88,7 +88,12 @@ pub(crate) fn manifest(
     requeues: u32,
 ) -> PodManifest {
     let mut labels = template.labels.clone();
-    key.add_labels(&mut labels);
+    let nothing = if config.always_valid_label_values {
+        label::SanitisedToNothing::HashAlone
+    } else {
+        label::SanitisedToNothing::DashHash
+    };
+    key.add_labels_as(&mut labels, nothing);
     labels.insert(label::KUBERNETES_EXECUTOR.into(), label::TRUE.into());
     labels.insert(
         label::AIRFLOW_VERSION.into(),

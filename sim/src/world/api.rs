@@ -321,6 +321,25 @@ impl World {
                 let Ok(key) = TaskKey::from_annotations(&manifest.annotations) else {
                     return status(422, "Invalid", "pod annotations name no task");
                 };
+                // As the API server validates a pod's labels (Airflow's `-<hash>` for an id
+                // with no letter or digit is refused here).
+                if let Some((k, v)) = manifest
+                    .labels
+                    .iter()
+                    .find(|(_, v)| !podwarden_core::label::is_valid_value(v))
+                {
+                    return status(
+                        422,
+                        "Invalid",
+                        &format!(
+                            "Pod \"{}\" is invalid: metadata.labels: Invalid value: \"{v}\": a \
+                             valid label must be an empty string or consist of alphanumeric \
+                             characters, '-', '_' or '.', and must start and end with an \
+                             alphanumeric character (label {k})",
+                            manifest.pod.name
+                        ),
+                    );
+                }
                 if let Some(idx) = self.db.find(&key) {
                     let now = self.now;
                     self.db.tis[idx]
