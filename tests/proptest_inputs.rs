@@ -50,18 +50,37 @@ enum Answer {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Submit(usize),
+    /// Submit key `.0` with a template in namespace `NAMESPACES[.1]` (none, or one no watch
+    /// sees, or an invalid one).
+    Submit(usize, usize),
     Event(PodSpec),
-    Bookmark(u16),
+    /// A bookmark naming the watch of `WATCHES[.1]`.
+    Bookmark(u16, usize),
     /// Answer the pending command at this index (oldest first), or an unknown id.
     Answer(usize, Answer),
-    WatchExpired,
+    /// The watch of `WATCHES[.0]` expired.
+    WatchExpired(usize),
     Advance(u64),
     /// The host's clock steps back.
     ClockBack(u64),
 }
 
 const KEYS: usize = 4;
+
+/// Template namespaces a submission may name.
+const NAMESPACES: [Option<&str>; 5] = [
+    None,
+    Some("default"),
+    Some("etl"),
+    Some("ml"),
+    Some("Bad_NS"),
+];
+
+/// Watches an expiry or a bookmark may name (`None`: every watch, or the one).
+const WATCHES: [Option<&str>; 4] = [None, Some("default"), Some("etl"), Some("ml")];
+
+/// Namespaces of pods the executor did not create.
+const POD_NAMESPACES: [&str; 3] = ["default", "etl", "ml"];
 
 fn task_key(i: usize) -> TaskKey {
     TaskKey::new("dag", format!("task_{}", i % KEYS), "run", 1)
@@ -150,11 +169,11 @@ fn arb_answer() -> impl Strategy<Value = Answer> {
 
 fn arb_op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0usize..KEYS).prop_map(Op::Submit),
+        3 => (0usize..KEYS, 0usize..NAMESPACES.len()).prop_map(|(k, ns)| Op::Submit(k, ns)),
         6 => arb_pod().prop_map(Op::Event),
-        1 => any::<u16>().prop_map(Op::Bookmark),
+        1 => (any::<u16>(), 0usize..WATCHES.len()).prop_map(|(rv, w)| Op::Bookmark(rv, w)),
         5 => (0usize..8, arb_answer()).prop_map(|(i, a)| Op::Answer(i, a)),
-        1 => Just(Op::WatchExpired),
+        1 => (0usize..WATCHES.len()).prop_map(Op::WatchExpired),
         2 => (0u64..70_000).prop_map(Op::Advance),
         1 => (0u64..5_000).prop_map(Op::ClockBack),
     ]
@@ -168,9 +187,17 @@ fn arb_config() -> impl Strategy<Value = Config> {
         -1i64..3,
         -1i64..3,
         1u32..4,
+        0u8..3,
     )
         .prop_map(
-            |(delete, on_failure, batch, publish, cleanup, burst)| Config {
+            |(delete, on_failure, batch, publish, cleanup, burst, namespaces)| Config {
+                // One namespace; a list of two, one watch each; every namespace, one watch.
+                multi_namespace_mode: namespaces > 0,
+                multi_namespace_mode_namespace_list: if namespaces == 1 {
+                    vec!["default".into(), "etl".into()]
+                } else {
+                    Vec::new()
+                },
                 delete_worker_pods: delete,
                 delete_worker_pods_on_failure: on_failure,
                 worker_pods_creation_batch_size: batch,
@@ -190,7 +217,8 @@ struct Checker {
     host_clock: Timestamp,
     /// Answerable commands, oldest first.
     pending: Vec<Command>,
-    created: Vec<String>,
+    /// `(namespace, name)` of every pod created.
+    created: Vec<(String, String)>,
     ids: BTreeSet<u64>,
     gone: BTreeSet<String>,
     /// Reports since the last submission, per key.
@@ -219,8 +247,9 @@ impl Checker {
                 CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                     // A new pod of that name may exist from now on.
                     self.gone.remove(&manifest.pod.name);
-                    if !self.created.contains(&manifest.pod.name) {
-                        self.created.push(manifest.pod.name.clone());
+                    let pod = (manifest.pod.namespace.clone(), manifest.pod.name.clone());
+                    if !self.created.contains(&pod) {
+                        self.created.push(pod);
                     }
                 }
                 CommandKind::Notice(Notice::Report { key, .. }) => {
@@ -247,13 +276,16 @@ impl Checker {
     }
 
     fn pod_view(&self, spec: &PodSpec) -> PodView {
-        let name = if self.created.is_empty() {
-            format!("stranger-{}", spec.pod)
+        let (namespace, name) = if self.created.is_empty() {
+            (
+                POD_NAMESPACES[spec.pod % POD_NAMESPACES.len()].to_string(),
+                format!("stranger-{}", spec.pod),
+            )
         } else {
             self.created[spec.pod % self.created.len()].clone()
         };
         let key = task_key(spec.key);
-        let mut pod = PodView::new("default", name.clone());
+        let mut pod = PodView::new(namespace, name.clone());
         pod.uid = format!("{name}-{}", spec.uid);
         pod.resource_version = spec.rv.to_string();
         pod.labels = key.to_labels();
@@ -319,13 +351,16 @@ impl Checker {
     fn step(&mut self, op: &Op) -> Result<(), TestCaseError> {
         let now = self.host_clock;
         match op {
-            Op::Submit(i) => {
+            Op::Submit(i, ns) => {
                 let key = task_key(*i);
                 let r = self.ex.handle_input(
                     now,
                     Input::Submit {
                         key: key.clone(),
-                        template: PodTemplate::default(),
+                        template: PodTemplate {
+                            namespace: NAMESPACES[*ns].map(str::to_string),
+                            ..PodTemplate::default()
+                        },
                     },
                 );
                 if r.is_ok() {
@@ -347,9 +382,9 @@ impl Checker {
                     },
                 );
             }
-            Op::Bookmark(rv) => {
+            Op::Bookmark(rv, w) => {
                 let event = WatchEvent::Bookmark {
-                    namespace: None,
+                    namespace: WATCHES[*w].map(str::to_string),
                     resource_version: rv.to_string(),
                 };
                 self.ex
@@ -409,9 +444,14 @@ impl Checker {
                     }
                 }
             }
-            Op::WatchExpired => self
+            Op::WatchExpired(w) => self
                 .ex
-                .handle_input(now, Input::WatchExpired { namespace: None })
+                .handle_input(
+                    now,
+                    Input::WatchExpired {
+                        namespace: WATCHES[*w].map(str::to_string),
+                    },
+                )
                 .map_err(|e| TestCaseError::fail(e.to_string()))?,
             Op::Advance(ms) => {
                 self.host_clock = self.host_clock.plus_ms(*ms);
@@ -497,7 +537,7 @@ fn checker_fires_on_a_command_for_a_gone_pod() {
         now: Timestamp(0),
         host_clock: Timestamp(0),
         pending: Vec::new(),
-        created: vec!["p".into()],
+        created: vec![("default".into(), "p".into())],
         ids: BTreeSet::new(),
         gone: BTreeSet::from(["p".to_string()]),
         reports: BTreeMap::new(),
