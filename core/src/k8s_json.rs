@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::pod::{ContainerState, ContainerStatus, PodCondition, PodPhase, PodView, WatchEvent};
+use crate::pod::{
+    ContainerState, ContainerStatus, EventType, PodCondition, PodPhase, PodView, WatchEvent,
+};
 use crate::time::{parse_rfc3339_ms, Timestamp};
 
 /// Why a document could not be read as a pod or a watch event.
@@ -304,9 +306,9 @@ pub fn watch_line_from_value(value: serde_json::Value) -> Result<WatchLine, Pars
         Ok(WatchLine::Event(make(pod_from_value(object.clone())?)))
     };
     match kind.as_str() {
-        "ADDED" => pod_event(|pod| WatchEvent::Added { pod }),
-        "MODIFIED" => pod_event(|pod| WatchEvent::Modified { pod }),
-        "DELETED" => pod_event(|pod| WatchEvent::Deleted { pod }),
+        "ADDED" => pod_event(|pod| WatchEvent::new(EventType::Added, pod)),
+        "MODIFIED" => pod_event(|pod| WatchEvent::new(EventType::Modified, pod)),
+        "DELETED" => pod_event(|pod| WatchEvent::new(EventType::Deleted, pod)),
         "BOOKMARK" => {
             let raw: RawPod = serde_json::from_value(object)?;
             let resource_version = raw

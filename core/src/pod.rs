@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -313,23 +314,28 @@ impl EventType {
 }
 
 /// One event of a pod watch.
+///
+/// The pod is shared (`Arc`): a host or a simulator that hands the same pod state to several
+/// executors (or keeps it, as a watch cache does) clones a pointer, not the pod with its label
+/// and annotation maps. The wire form is the pod's own. Build one with [`WatchEvent::new`],
+/// which takes a `PodView` or an `Arc<PodView>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WatchEvent {
     /// See [`EventType::Added`].
     Added {
         /// The pod as it is now.
-        pod: PodView,
+        pod: Arc<PodView>,
     },
     /// See [`EventType::Modified`].
     Modified {
         /// The pod as it is now.
-        pod: PodView,
+        pod: Arc<PodView>,
     },
     /// See [`EventType::Deleted`].
     Deleted {
         /// The pod's last state.
-        pod: PodView,
+        pod: Arc<PodView>,
     },
     /// The watch is alive and has reached this resource version; nothing changed.
     Bookmark {
@@ -346,9 +352,10 @@ pub enum WatchEvent {
 }
 
 impl WatchEvent {
-    /// Builds an event of the given type.
+    /// Builds an event of the given type, from a `PodView` or a shared `Arc<PodView>`.
     #[must_use]
-    pub fn new(kind: EventType, pod: PodView) -> Self {
+    pub fn new(kind: EventType, pod: impl Into<Arc<PodView>>) -> Self {
+        let pod = pod.into();
         match kind {
             EventType::Added => Self::Added { pod },
             EventType::Modified => Self::Modified { pod },

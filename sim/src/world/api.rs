@@ -3,6 +3,7 @@
 
 use podwarden_core::command::ApiCall;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::Rng;
 
@@ -100,7 +101,7 @@ impl World {
                 b.labels = labels_before;
                 // Kubernetes stamps the event with the new resource version.
                 b.resource_version = (self.api.rv + 1).to_string();
-                b
+                Arc::new(b)
             });
         self.api.rv += 1;
         pod.view.resource_version = self.api.rv.to_string();
@@ -111,7 +112,7 @@ impl World {
         } else {
             None
         };
-        let after = pod.view.clone();
+        let after = Arc::new(pod.view.clone());
         if let Some(node) = freed {
             self.nodes
                 .update(node, |n| n.used = n.used.saturating_sub(1));
@@ -147,7 +148,7 @@ impl World {
             rv: self.api.rv,
             created: false,
             before: None,
-            after: pod.view,
+            after: Arc::new(pod.view),
             removed: true,
         });
     }
@@ -481,7 +482,7 @@ impl World {
             rv: self.api.rv,
             created: true,
             before: None,
-            after: view,
+            after: Arc::new(view),
             removed: false,
         });
         self.after(

@@ -2,6 +2,7 @@
 //! resume from, and each scheduler's watch.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use podwarden_core::{EventType, LabelSelector, PodRef, PodView, WatchEvent};
 
@@ -17,8 +18,9 @@ pub(crate) struct Change {
     /// The pod did not exist before (ADDED to every matching watch).
     pub(crate) created: bool,
     /// The previous state, kept only when the labels changed (a relabel's DELETED carries it).
-    pub(crate) before: Option<PodView>,
-    pub(crate) after: PodView,
+    /// Shared with every watch it is delivered to, as a watch cache shares its objects.
+    pub(crate) before: Option<Arc<PodView>>,
+    pub(crate) after: Arc<PodView>,
     pub(crate) removed: bool,
 }
 
@@ -39,14 +41,17 @@ impl Change {
             !self.created && selector.matches(&self.before.as_ref().unwrap_or(&self.after).labels);
         let is = !self.removed && selector.matches(&self.after.labels);
         match (was, is) {
-            (false, true) => Some(WatchEvent::new(EventType::Added, self.after.clone())),
-            (true, true) => Some(WatchEvent::new(EventType::Modified, self.after.clone())),
+            (false, true) => Some(WatchEvent::new(EventType::Added, Arc::clone(&self.after))),
+            (true, true) => Some(WatchEvent::new(
+                EventType::Modified,
+                Arc::clone(&self.after),
+            )),
             (true, false) if self.removed => {
-                Some(WatchEvent::new(EventType::Deleted, self.after.clone()))
+                Some(WatchEvent::new(EventType::Deleted, Arc::clone(&self.after)))
             }
             (true, false) => Some(WatchEvent::new(
                 EventType::Deleted,
-                self.before.clone().unwrap_or_else(|| self.after.clone()),
+                Arc::clone(self.before.as_ref().unwrap_or(&self.after)),
             )),
             (false, false) => None,
         }
