@@ -202,6 +202,24 @@ fn a_410_relists_only_its_namespace_and_reconciles_only_its_pods() {
     );
     let rvs: Vec<(Option<&str>, &str)> = h.ex.resource_versions().collect();
     assert_eq!(rvs, [(Some("default"), "20"), (Some("etl"), "50")]);
+    // An expiry naming a namespace no watch covers is taken as every watch: none is left dead.
+    let out = h.input(
+        "410 on ml".into(),
+        Input::WatchExpired {
+            namespace: ns("ml"),
+        },
+    );
+    let scopes: Vec<_> = lists(&out).into_iter().map(|l| l.namespace).collect();
+    assert_eq!(scopes, [ns("default"), ns("etl")]);
+    for l in lists(&out) {
+        h.answer(
+            l.id,
+            ApiOutcome::Listed {
+                pods: vec![],
+                resource_version: "60".into(),
+            },
+        );
+    }
     // An expiry that names no watch relists every one.
     let out = h.input(
         "every watch lost".into(),

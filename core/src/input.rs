@@ -188,7 +188,8 @@ pub enum Input {
         /// Which watch: the `namespace` of the [`crate::command::Notice::WatchPods`] that
         /// started it, where the executor runs one watch per namespace
         /// (`multi_namespace_mode` with a namespace list). `None`: every watch the executor
-        /// runs (the one watch, in the other modes).
+        /// runs (the one watch, in the other modes); so is a namespace that names none of its
+        /// watches, so that no expired watch is left without a restart.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         namespace: Option<String>,
     },

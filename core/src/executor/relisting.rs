@@ -26,11 +26,14 @@ impl Executor {
         }
     }
 
-    /// A watch expired (410) or the host lost it: `namespace` names it, `None` every watch.
-    /// Each is relisted, or, under Airflow's rule (`relist_after_watch_expiry = false`),
-    /// restarted from resource version `"0"` without a list.
+    /// A watch expired (410) or the host lost it: `namespace` names it, `None` every watch; a
+    /// namespace that names no watch of this executor (a host mistake) is taken as every watch,
+    /// so that no expired watch is left without a restart. Each is relisted, or, under
+    /// Airflow's rule (`relist_after_watch_expiry = false`), restarted from resource version
+    /// `"0"` without a list.
     pub(super) fn on_watch_expired(&mut self, namespace: Option<String>) {
-        let scopes = match namespace {
+        let named = namespace.filter(|ns| self.watch.get_mut(&Some(ns.clone())).is_some());
+        let scopes = match named {
             None => self.watch.scopes(),
             Some(ns) => vec![Some(ns)],
         };
