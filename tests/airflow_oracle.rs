@@ -492,6 +492,16 @@ fn airflow_list_namespaces(result: &Value) -> Vec<Option<String>> {
     seen
 }
 
+/// The pods of a case's cluster.
+fn cluster_of(case: &Value) -> Vec<PodView> {
+    case["cluster"]
+        .as_array()
+        .expect("cluster")
+        .iter()
+        .map(pod_of)
+        .collect()
+}
+
 /// A completed-pod adoption case run by scheduler `1` with the `airflow-10.25` preset: the
 /// heartbeat rows as a snapshot (each heartbeat written its age before now), the adoption's list
 /// answered with the case's pods that match its selectors, and the names of the pods it then
@@ -519,12 +529,7 @@ fn adopt_completed(case: &Value) -> (Vec<String>, Vec<Option<String>>) {
         .map(|(id, s, t)| (id.as_str(), *s, *t))
         .collect();
     let out = h.heartbeats(&rows);
-    let cluster: Vec<PodView> = case["cluster"]
-        .as_array()
-        .expect("cluster")
-        .iter()
-        .map(pod_of)
-        .collect();
+    let cluster: Vec<PodView> = cluster_of(case).into_iter().collect();
     let served = serve(&mut h, &cluster, out);
     (served.taken, served.namespaces)
 }
@@ -619,11 +624,8 @@ fn revoke(case: &Value) -> (Vec<String>, Vec<String>) {
     let CommandKind::Api(ApiCall::ListPods { label_selector, .. }) = &list.kind else {
         unreachable!()
     };
-    let pods: Vec<PodView> = case["cluster"]
-        .as_array()
-        .expect("cluster")
-        .iter()
-        .map(pod_of)
+    let pods: Vec<PodView> = cluster_of(case)
+        .into_iter()
         .filter(|p| label_selector.matches(&p.labels))
         .collect();
     let out = h.answer(
@@ -668,12 +670,7 @@ fn adopt_launched(case: &Value) -> Served {
         .iter()
         .map(|(k, by)| (k.clone(), by.as_deref()))
         .collect();
-    let cluster: Vec<PodView> = case["cluster"]
-        .as_array()
-        .expect("cluster")
-        .iter()
-        .map(pod_of)
-        .collect();
+    let cluster: Vec<PodView> = cluster_of(case).into_iter().collect();
     let out = h.adopt_orphans(&handed);
     serve(&mut h, &cluster, out)
 }

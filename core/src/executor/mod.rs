@@ -25,6 +25,7 @@ mod cleaning_up;
 mod completed_adoption;
 mod driving;
 mod heartbeats;
+mod held;
 mod launching;
 mod orphan_adoption;
 mod outbox;
@@ -46,11 +47,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use self::awaiting::{Awaiting, Cleanup, PendingDecision};
+use self::held::{ReportGate, ZombieSweep};
 use self::outbox::Outbox;
 use self::pod_table::PodTable;
 use self::tries::{TaskPhase, TryTable};
 use self::watch_state::Watches;
-use self::zombie_sweep::ZombieSweep;
 use crate::adoption::OrphanRound;
 use crate::budget::TokenBucket;
 use crate::clock::HostClock;
@@ -99,7 +100,7 @@ pub struct Executor {
     /// Requeues waiting for their failed pod's disposal to be confirmed.
     requeue_after_disposal: BTreeMap<PodRef, PendingDecision>,
     /// Reports that wait for a pod's clean-up (`report_before_pod_cleanup = false`), by pod.
-    reports_after_cleanup: BTreeMap<PodRef, reporting::ReportGate>,
+    reports_after_cleanup: BTreeMap<PodRef, ReportGate>,
     peers: PeerLiveness,
     orphan_rounds: BTreeMap<u64, OrphanRound>,
     /// A completed-pod adoption is due but waits for the first heartbeat snapshot.

@@ -8,14 +8,7 @@ use crate::command::ReportedState;
 use crate::key::TaskKey;
 use crate::pod::PodRef;
 
-/// A try whose reports wait until its pod's clean-up call has ended.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct ReportGate {
-    /// The try.
-    key: TaskKey,
-    /// Its reports, in order.
-    held: Vec<(ReportedState, Option<String>)>,
-}
+use super::held::ReportGate;
 
 impl Executor {
     /// Emits a try's end, or holds it while the try's hand-over is still open (in Airflow the

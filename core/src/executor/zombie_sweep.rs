@@ -2,6 +2,7 @@
 //! found every `kpo_zombie_pod_cleanup_interval` and force-deleted.
 
 use super::awaiting::Awaiting;
+use super::held::ZombieSweep;
 use super::Executor;
 use crate::command::ApiOutcome;
 use crate::command::{ApiCall, DbQuery};
@@ -11,15 +12,6 @@ use crate::pod::PodView;
 use crate::selector::LabelSelector;
 use crate::time::TimerKind;
 use crate::zombie;
-
-/// A sweep in flight: its lists (one per watched scope) and then its DB question.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(super) struct ZombieSweep {
-    /// Lists not yet answered.
-    lists_unanswered: usize,
-    /// Pod-operator pods listed so far, not already being deleted.
-    candidates: Vec<PodView>,
-}
 
 impl Executor {
     pub(super) fn start_zombie_sweep(&mut self) {
