@@ -39,6 +39,8 @@ pub mod roster;
 mod run_report;
 pub mod runner;
 pub mod scenario;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod shrink;
 #[cfg(feature = "proptest")]
 pub mod strategies;

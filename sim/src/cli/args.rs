@@ -39,6 +39,42 @@ pub(super) enum Command {
     /// other (`kubectl get pods -w -o json --output-watch-events`). Prints one JSON object per
     /// event on stdout; unreadable lines are reported on stderr as `line N: …`.
     Classify(ClassifyArgs),
+    /// Serve a scenario's cluster over HTTP as the Kubernetes pods API, in real time, to
+    /// schedulers of your own that share a SQLite metadata DB with it; prints the verdict when
+    /// stopped (SIGINT, SIGTERM, or --until-idle). docs/serve.md has the rest.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// The scenario file, e.g. sim/scenarios/serve-e2e.toml. Its cluster, load and faults are
+    /// served; its schedulers are not started (yours connect instead).
+    #[arg(value_name = "SCENARIO")]
+    pub(super) scenario: String,
+    /// Address to listen on (loopback only unless --allow-remote; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    pub(super) listen: std::net::SocketAddr,
+    /// Listen on a non-loopback address although the server has no authentication.
+    #[arg(long)]
+    pub(super) allow_remote: bool,
+    /// The metadata DB, a SQLite file created here (or one without task instances).
+    #[arg(long, value_name = "FILE", default_value = "podwarden-serve.db")]
+    pub(super) db: PathBuf,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Stop once every task instance is finished and every pod gone (or at the scenario's end).
+    #[arg(long)]
+    pub(super) until_idle: bool,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub(super) speed: f64,
+    /// Seconds without a heartbeat after which a scheduler is dead, for no_thrash (default: the
+    /// scenario's scheduler_health_check_threshold).
+    #[arg(long, value_name = "SECONDS")]
+    pub(super) dead_after: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

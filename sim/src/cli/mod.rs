@@ -38,6 +38,7 @@
 //! podwarden-sim shrink TRACE | SCENARIO [--seed N] [--swarm] [--policy P] [--out PREFIX]
 //! podwarden-sim list
 //! podwarden-sim classify FILE     # FILE may be `-` for stdin
+//! podwarden-sim serve SCENARIO [--listen ADDR] [--db FILE] [--seed N] [--until-idle] [--speed X]
 //! ```
 //!
 //! Every command's `--help` has the rest; `docs/simulator.md` the details.
@@ -58,6 +59,8 @@ mod list;
 mod output;
 mod replay;
 mod run;
+#[cfg(feature = "serve")]
+mod serve;
 mod shrink;
 mod sweep;
 
@@ -109,6 +112,8 @@ impl Lab {
         };
         match cli.command {
             Command::Classify(args) => classify::run_classify(self, &args),
+            #[cfg(feature = "serve")]
+            Command::Serve(args) => serve::run_serve(self, &args),
             Command::Run(args) => run::run_scenario(self, &args),
             Command::Compare(args) => compare::run_compare(self, &args),
             Command::List => list::run_list(self),

@@ -116,9 +116,14 @@ impl Checker {
             owner_alive,
         });
         if owner_alive {
+            // A served world does not know who patched (no authentication): "".
+            let who = if patcher.is_empty() {
+                "a scheduler".to_string()
+            } else {
+                self.roster.name(patcher)
+            };
             let detail = format!(
-                "{} relabelled pod {} from live {} at {now} ms",
-                self.roster.name(patcher),
+                "{who} relabelled pod {} from live {} at {now} ms",
                 pod.name,
                 self.roster.name(old)
             );

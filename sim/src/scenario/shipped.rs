@@ -46,6 +46,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "scheduler-stall",
         include_str!("../../scenarios/scheduler-stall.toml"),
     ),
+    ("serve-e2e", include_str!("../../scenarios/serve-e2e.toml")),
     (
         "sigterm-storm",
         include_str!("../../scenarios/sigterm-storm.toml"),

@@ -1,7 +1,7 @@
 //! The API server: the pod store with resource versions, watches with Kubernetes' membership
 //! semantics, and requests (with preconditions, latency and injected errors).
 
-use podwarden_core::command::ApiCall;
+use podwarden_core::command::{ApiCall, Precondition};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use rand::Rng;
 
 use podwarden_core::{
     ApiFailure, ApiOutcome, Command, CommandKind, EventType, FieldSelector, LabelSelector,
-    PodPhase, PodView, TaskKey, Timestamp, WatchEvent,
+    PodPhase, PodRef, PodView, TaskKey, Timestamp, WatchEvent,
 };
 
 use super::cluster::{PodKind, SimPod};
@@ -19,6 +19,11 @@ use super::World;
 
 fn status(code: u16, reason: &str, message: &str) -> ApiOutcome {
     ApiOutcome::status(code, reason, message)
+}
+
+/// Kubernetes' 404 for a pod.
+pub(crate) fn not_found(name: &str) -> ApiOutcome {
+    status(404, "NotFound", &format!("pods \"{name}\" not found"))
 }
 
 /// An injected error as the API server sends it: a 429 from API priority and fairness carries
@@ -169,6 +174,9 @@ impl World {
         for (sched, inc, event) in deliveries {
             self.after(latency, Ev::WatchDeliver { sched, inc, event });
         }
+        if let Some(served) = self.served.as_mut() {
+            served.feed.push(change.clone());
+        }
         if self.api.history.len() == HISTORY {
             self.api.history.pop_front();
         }
@@ -274,6 +282,14 @@ impl World {
         );
     }
 
+    /// An error the fault plan injects into this request, if it draws one.
+    pub(crate) fn draw_injected_error(&mut self) -> Option<ApiOutcome> {
+        match self.api.errors {
+            Some((code, rate)) if self.rng_api.random_bool(rate) => Some(injected(code)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn api_request(&mut self, sched: u32, inc: u32, command: Command) {
         let id = command.id;
         let refused_key = match &command.kind {
@@ -282,9 +298,9 @@ impl World {
             }
             _ => None,
         };
-        let outcome = match self.api.errors {
-            Some((code, rate)) if self.rng_api.random_bool(rate) => injected(code),
-            _ => self.serve(sched, command),
+        let outcome = match self.draw_injected_error() {
+            Some(error) => error,
+            None => self.serve(sched, command),
         };
         if let (Some(key), true) = (refused_key.as_ref(), refuses_the_spec(&outcome)) {
             self.checker.spec_refused(key);
@@ -311,104 +327,26 @@ impl World {
 
     fn serve(&mut self, sched: u32, command: Command) -> ApiOutcome {
         match command.kind {
-            CommandKind::Api(ApiCall::CreatePod { manifest }) => {
-                if self.api.pods.contains_key(&manifest.pod.name) {
-                    return status(
-                        409,
-                        "AlreadyExists",
-                        &format!("pods \"{}\" already exists", manifest.pod.name),
-                    );
-                }
-                let Ok(key) = TaskKey::from_annotations(&manifest.annotations) else {
-                    return status(422, "Invalid", "pod annotations name no task");
-                };
-                // As the API server validates a pod's labels (Airflow's `-<hash>` for an id
-                // with no letter or digit is refused here).
-                if let Some((k, v)) = manifest
-                    .labels
-                    .iter()
-                    .find(|(_, v)| !podwarden_core::label::is_valid_value(v))
-                {
-                    return status(
-                        422,
-                        "Invalid",
-                        &format!(
-                            "Pod \"{}\" is invalid: metadata.labels: Invalid value: \"{v}\": a \
-                             valid label must be an empty string or consist of alphanumeric \
-                             characters, '-', '_' or '.', and must start and end with an \
-                             alphanumeric character (label {k})",
-                            manifest.pod.name
-                        ),
-                    );
-                }
-                if let Some(idx) = self.db.find(&key) {
-                    let now = self.now;
-                    self.db.tis[idx]
-                        .tries
-                        .pod_created(key.try_number, &manifest.pod.name, now);
-                }
-                let mut view =
-                    PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
-                view.labels = manifest.labels;
-                view.annotations = manifest.annotations;
-                view.uid = format!("uid-{}-{}", manifest.pod.name, self.api.rv + 1);
-                view.phase = Some(PodPhase::Pending);
-                view.creation_timestamp = Some(Timestamp(self.now));
-                let pull = self.draw_pull();
-                self.create_pod(SimPod {
-                    view,
-                    key,
-                    kind: PodKind::Worker,
-                    node: None,
-                    running_task: false,
-                    task_started: false,
-                    gen: 0,
-                    pull,
-                    slot: false,
-                });
-                self.summary.pods_created += 1;
-                ApiOutcome::Ok
-            }
+            CommandKind::Api(ApiCall::CreatePod { manifest }) => self.admit_worker_pod(
+                manifest.pod.namespace,
+                manifest.pod.name,
+                manifest.labels,
+                manifest.annotations,
+            ),
             CommandKind::Api(ApiCall::PatchLabels {
                 pod,
                 labels,
                 precondition,
             }) => {
-                let Some(current) = self.api.pod_at(&pod) else {
-                    return status(404, "NotFound", &format!("pods \"{}\" not found", pod.name));
-                };
-                if let Some(pre) = &precondition {
-                    let rv_ok = pre
-                        .resource_version
-                        .as_ref()
-                        .is_none_or(|rv| *rv == current.view.resource_version);
-                    let label_ok = pre
-                        .label
-                        .as_ref()
-                        .is_none_or(|(k, v)| current.view.labels.get(k) == Some(v));
-                    if !(rv_ok && label_ok) {
-                        return status(
-                            409,
-                            "Conflict",
-                            "the object has been modified; the precondition does not hold",
-                        );
-                    }
-                }
                 let id = self.scheds[sched as usize].id.clone();
-                self.checker
-                    .label_patch(&id, &current.view, &labels, self.now);
-                if let Some(kind) = self.adoption_kind(&current.view, &current.key, &labels) {
-                    self.summary.coverage.count(kind);
-                }
-                self.patch_pod_labels(&pod.name, labels);
-                ApiOutcome::Ok
+                self.patch_labels_request(&id, &pod, labels, precondition.as_ref())
             }
             CommandKind::Api(ApiCall::DeletePod {
                 pod,
                 grace_period_seconds,
             }) => {
                 if self.api.pod_at(&pod).is_none() {
-                    return status(404, "NotFound", &format!("pods \"{}\" not found", pod.name));
+                    return not_found(&pod.name);
                 }
                 self.delete_pod(&pod.name, grace_period_seconds.unwrap_or(30), None);
                 ApiOutcome::Ok
@@ -431,6 +369,109 @@ impl World {
             }
             _ => status(400, "BadRequest", "not an API call"),
         }
+    }
+
+    /// A create of a worker pod, as the API server answers it: 409 if the name is taken, 422 if
+    /// its annotations name no task or a label value is invalid; else the pod is stored Pending
+    /// and its lifecycle starts.
+    pub(crate) fn admit_worker_pod(
+        &mut self,
+        namespace: String,
+        name: String,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+    ) -> ApiOutcome {
+        if self.api.pods.contains_key(&name) {
+            return status(
+                409,
+                "AlreadyExists",
+                &format!("pods \"{name}\" already exists"),
+            );
+        }
+        let Ok(key) = TaskKey::from_annotations(&annotations) else {
+            return status(422, "Invalid", "pod annotations name no task");
+        };
+        // As the API server validates a pod's labels (Airflow's `-<hash>` for an id with no
+        // letter or digit is refused here).
+        if let Some((k, v)) = labels
+            .iter()
+            .find(|(_, v)| !podwarden_core::label::is_valid_value(v))
+        {
+            return status(
+                422,
+                "Invalid",
+                &format!(
+                    "Pod \"{name}\" is invalid: metadata.labels: Invalid value: \"{v}\": a \
+                     valid label must be an empty string or consist of alphanumeric \
+                     characters, '-', '_' or '.', and must start and end with an \
+                     alphanumeric character (label {k})"
+                ),
+            );
+        }
+        if let Some(idx) = self.db.find(&key) {
+            let now = self.now;
+            self.db.tis[idx]
+                .tries
+                .pod_created(key.try_number, &name, now);
+        }
+        let mut view = PodView::new(namespace, name);
+        view.labels = labels;
+        view.annotations = annotations;
+        view.uid = format!("uid-{}-{}", view.name, self.api.rv + 1);
+        view.phase = Some(PodPhase::Pending);
+        view.creation_timestamp = Some(Timestamp(self.now));
+        let pull = self.draw_pull();
+        self.create_pod(SimPod {
+            view,
+            key,
+            kind: PodKind::Worker,
+            node: None,
+            running_task: false,
+            task_started: false,
+            gen: 0,
+            pull,
+            slot: false,
+        });
+        self.summary.pods_created += 1;
+        ApiOutcome::Ok
+    }
+
+    /// A label patch by scheduler `patcher`, as the API server answers it: 404 if the pod is not
+    /// there, 409 if `precondition` does not hold; else the labels are merged.
+    pub(crate) fn patch_labels_request(
+        &mut self,
+        patcher: &str,
+        pod: &PodRef,
+        labels: BTreeMap<String, String>,
+        precondition: Option<&Precondition>,
+    ) -> ApiOutcome {
+        let Some(current) = self.api.pod_at(pod) else {
+            return not_found(&pod.name);
+        };
+        if let Some(pre) = precondition {
+            let rv_ok = pre
+                .resource_version
+                .as_ref()
+                .is_none_or(|rv| *rv == current.view.resource_version);
+            let label_ok = pre
+                .label
+                .as_ref()
+                .is_none_or(|(k, v)| current.view.labels.get(k) == Some(v));
+            if !(rv_ok && label_ok) {
+                return status(
+                    409,
+                    "Conflict",
+                    "the object has been modified; the precondition does not hold",
+                );
+            }
+        }
+        self.checker
+            .label_patch(patcher, &current.view, &labels, self.now);
+        if let Some(kind) = self.adoption_kind(&current.view, &current.key, &labels) {
+            self.summary.coverage.count(kind);
+        }
+        self.patch_pod_labels(&pod.name, labels);
+        ApiOutcome::Ok
     }
 
     /// Coverage: a create that failed is retried or decided (`create retried`); a failed call

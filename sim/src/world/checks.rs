@@ -72,7 +72,9 @@ impl World {
 
     /// Safety invariants, after every event.
     pub(crate) fn check_step(&mut self) {
-        if let Some((name, detail)) = self.checker.take() {
+        if self.served.is_some() {
+            self.collect_findings();
+        } else if let Some((name, detail)) = self.checker.take() {
             if self.violation.is_none() {
                 self.violation = Some(self.violation(name, detail));
             }
@@ -194,8 +196,23 @@ impl World {
                 );
             }
         }
+        self.fire_lost_and_leaked(true);
+        self.checker.check_answered();
+        if let Some((name, detail)) = self.checker.take() {
+            if self.violation.is_none() {
+                self.violation = Some(self.violation(name, detail));
+            }
+        }
+        self.check_custom_end();
+    }
+
+    /// `no_lost_task` and `no_leaked_pod`, at the end: tasks not terminal, pods the policy
+    /// should have removed. With `arrived_only`, a task that never arrived is not lost.
+    pub(crate) fn fire_lost_and_leaked(&mut self, arrived_only: bool) {
         let lost: Vec<String> = (0..self.db.tis.len())
-            .filter(|&i| self.db.tis[i].state().is_some() && !self.db.is_terminal(i))
+            .filter(|&i| {
+                (!arrived_only || self.db.tis[i].state().is_some()) && !self.db.is_terminal(i)
+            })
             .map(|i| format!("{}={:?}", self.db.tis[i].key, self.db.tis[i].state()))
             .collect();
         if !lost.is_empty() {
@@ -206,6 +223,10 @@ impl World {
             );
             self.checker.fire("no_lost_task", detail);
         }
+        // A served world keeps every finding (the checker holds one until taken).
+        if self.served.is_some() {
+            self.collect_findings();
+        }
         let leaked = self.leaked_pods();
         if !leaked.is_empty() {
             let first: Vec<&String> = leaked.iter().take(5).collect();
@@ -214,17 +235,10 @@ impl World {
                 format!("{} pods left at the end, e.g. {first:?}", leaked.len()),
             );
         }
-        self.checker.check_answered();
-        if let Some((name, detail)) = self.checker.take() {
-            if self.violation.is_none() {
-                self.violation = Some(self.violation(name, detail));
-            }
-        }
-        self.check_custom_end();
     }
 
     /// Pods the policy should have removed by the end.
-    fn leaked_pods(&self) -> Vec<String> {
+    pub(crate) fn leaked_pods(&self) -> Vec<String> {
         let delete_succeeded = self.config.delete_worker_pods;
         let sweep = self.config.kpo_zombie_pod_cleanup_enabled;
         self.api

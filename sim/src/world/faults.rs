@@ -20,6 +20,19 @@ impl World {
             .fault_log
             .fault(self.summary.failure_tally(), &fault, self.now);
         match fault {
+            // A served world's watches are the server's: each open one ends with 410.
+            Fault::WatchExpiry { .. } if self.served.is_some() => {
+                if let Some(served) = self.served.as_mut() {
+                    served.watch_expiries += 1;
+                }
+            }
+            // A served world has no scheduler of its own to crash, stall, cut off or skew.
+            Fault::CrashScheduler { .. }
+            | Fault::StallScheduler { .. }
+            | Fault::Partition { .. }
+            | Fault::ClockSkew { .. }
+            | Fault::ClockStep { .. }
+                if self.scheds.is_empty() => {}
             Fault::DrainNode { node, .. } => {
                 // In range: validated at load (`faults[i].node` below `cluster.nodes`).
                 let node = node as usize;

@@ -208,16 +208,22 @@ impl World {
             return;
         };
         let ti = &self.db.tis[idx];
+        // A served world's task process asks the shared DB, where the schedulers write.
         let runnable = kind != PodKind::Worker
-            || (ti.key.try_number == key.try_number
-                && ti.state() == Some(TaskState::Queued)
-                && !self.db.outage);
+            || (!self.db.outage
+                && match self.served.as_mut() {
+                    Some(served) => served.records.try_starts(&key),
+                    None => {
+                        ti.key.try_number == key.try_number && ti.state() == Some(TaskState::Queued)
+                    }
+                });
         if !runnable {
             // The runner finds its try already taken or finished and exits at once.
             self.step_later(name, 500, PodStep::TaskEnds { code: 0 });
             return;
         }
         if kind == PodKind::Worker {
+            self.db.tis[idx].key.try_number = key.try_number;
             self.db.set_state(idx, Some(TaskState::Running));
             let ti = &mut self.db.tis[idx];
             ti.started.insert(key.try_number);
@@ -293,6 +299,10 @@ impl World {
             _ => None,
         });
         if ran {
+            // The runner records its own end: success, or the task's own failure.
+            if let (Some(served), 0 | 1) = (self.served.as_mut(), code) {
+                served.records.try_ends(&key, code == 0);
+            }
             if let Some(idx) = self.db.find(&key) {
                 let same_try = self.db.tis[idx].key.try_number == key.try_number
                     && self.db.tis[idx].state() == Some(TaskState::Running);

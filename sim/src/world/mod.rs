@@ -27,6 +27,7 @@ pub(crate) mod livelock;
 mod nodes;
 pub(crate) mod sched_state;
 mod scheduler;
+pub(crate) mod served;
 pub(crate) mod store;
 mod tasks;
 
@@ -147,6 +148,8 @@ pub struct World {
     pub(crate) custom: Registered,
     /// Rules of the user's own, given to every executor ([`World::with_policies`]).
     pub(crate) policies: podwarden_core::policy::Policies,
+    /// Set when the world is served to schedulers outside it (`podwarden-sim serve`).
+    pub(crate) served: Option<served::Served>,
 }
 
 impl std::fmt::Debug for World {
@@ -166,6 +169,17 @@ impl World {
     /// # Errors
     /// [`ScenarioError`] if the scenario is invalid.
     pub fn new(scenario: Scenario, seed: Option<u64>, trace: Trace) -> Result<Self, ScenarioError> {
+        Self::build(scenario, seed, trace, true)
+    }
+
+    /// [`World::new`]; the scenario's schedulers start only with `schedulers` (a served world
+    /// has none of its own).
+    fn build(
+        scenario: Scenario,
+        seed: Option<u64>,
+        trace: Trace,
+        schedulers: bool,
+    ) -> Result<Self, ScenarioError> {
         scenario.validate()?;
         let config = scenario.executor_config()?;
         let (_, rules) = scenario.extensions.resolve(&scenario.policy);
@@ -210,10 +224,11 @@ impl World {
             livelocked: false,
             custom: Registered::default(),
             policies,
+            served: None,
             scenario,
         };
         world.record_header();
-        world.populate();
+        world.populate(schedulers);
         Ok(invariants.into_iter().fold(world, Self::with_invariant))
     }
 
@@ -229,12 +244,12 @@ impl World {
         self.seed
     }
 
-    fn populate(&mut self) {
+    fn populate(&mut self, schedulers: bool) {
         if self.scenario.cluster.kubernetes_minor < 27 {
             self.summary.coverage.count("Kubernetes before 1.27");
         }
         self.generate_load();
-        for i in 0..self.scenario.schedulers {
+        for i in 0..self.scenario.schedulers * u32::from(schedulers) {
             let sched = Sched::new();
             self.scheds.push(sched);
             self.start_scheduler(i);
@@ -398,7 +413,7 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::TaskArrives { ti } => self.db.make_schedulable(ti, self.now),
+            Ev::TaskArrives { ti } => self.task_arrives(ti),
             Ev::SchedLoop { sched, inc } => self.scheduler_loop(sched, inc),
             Ev::ExecTimer { sched, inc, gen } => self.exec_timer(sched, inc, gen),
             Ev::ApiRequest {

@@ -578,13 +578,16 @@ impl World {
     }
 }
 
-/// The pod template every simulated task uses.
-/// The pod template of task instance `ti`: in the namespace the load gives it (the load's
-/// `namespaces` in turn, by task instance), else none (the executor's `namespace`).
+/// The namespace the load gives task instance `ti`: the load's `namespaces` in turn, by task
+/// instance; none (the executor's `namespace`) without a list.
+pub(super) fn task_namespace(namespaces: &[String], ti: usize) -> Option<String> {
+    (!namespaces.is_empty()).then(|| namespaces[ti % namespaces.len()].clone())
+}
+
+/// The pod template of task instance `ti`, every simulated task's but for its namespace.
 fn template(namespaces: &[String], ti: usize) -> PodTemplate {
-    let namespace = (!namespaces.is_empty()).then(|| namespaces[ti % namespaces.len()].clone());
     PodTemplate {
-        namespace,
+        namespace: task_namespace(namespaces, ti),
         image: Some("airflow:3.3.2".into()),
         args: vec!["execute_workload".into()],
         ..PodTemplate::default()

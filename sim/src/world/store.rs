@@ -34,12 +34,21 @@ impl Change {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Option<WatchEvent> {
+        self.event_matching(namespace, |pod| selector.matches(&pod.labels))
+    }
+
+    /// [`Change::event_for`] for any membership test (a field selector's too): a pod entering
+    /// it is ADDED, one leaving it DELETED.
+    pub(crate) fn event_matching(
+        &self,
+        namespace: Option<&str>,
+        selects: impl Fn(&PodView) -> bool,
+    ) -> Option<WatchEvent> {
         if namespace.is_some_and(|ns| ns != self.after.namespace) {
             return None;
         }
-        let was =
-            !self.created && selector.matches(&self.before.as_ref().unwrap_or(&self.after).labels);
-        let is = !self.removed && selector.matches(&self.after.labels);
+        let was = !self.created && selects(self.before.as_ref().unwrap_or(&self.after));
+        let is = !self.removed && selects(&self.after);
         match (was, is) {
             (false, true) => Some(WatchEvent::new(EventType::Added, Arc::clone(&self.after))),
             (true, true) => Some(WatchEvent::new(

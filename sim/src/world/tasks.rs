@@ -40,6 +40,18 @@ impl World {
         }
     }
 
+    /// Task instance `ti` arrives: schedulable, and (served) a row in the shared DB.
+    pub(crate) fn task_arrives(&mut self, ti: usize) {
+        self.db.make_schedulable(ti, self.now);
+        if let Some(served) = self.served.as_mut() {
+            let t = &self.db.tis[ti];
+            let namespace = super::scheduler::task_namespace(&self.scenario.load.namespaces, ti);
+            served
+                .records
+                .arrived(&t.key, t.retries_left, namespace.as_deref());
+        }
+    }
+
     /// A try failed for good in the scheduler's eyes, because of `cause` (decided by scheduler
     /// `decided_by`, when one did): a new try if retries remain, else FAILED. Returns whether a
     /// user retry was consumed.
