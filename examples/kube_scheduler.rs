@@ -256,11 +256,13 @@ impl Host {
         Ok(DbOutcome::TaskStates { states })
     }
 
+    /// Sets the try `k`, if it is still queued or running and this scheduler's (a peer may have
+    /// adopted it while this one stalled: its report is not this one's to apply).
     fn write_try(&self, k: TaskKey, set: &str) {
         let sql = format!("UPDATE task_instance SET {set}, updated_at = ?6 {TRY}");
-        let sql = format!("{sql} AND state IN ('queued', 'running')");
-        let (dag, task, run) = (&k.dag_id, &k.task_id, &k.run_id);
-        let row = (dag, task, run, k.map_index, k.try_number, unix_ms());
+        let sql = format!("{sql} AND state IN ('queued', 'running') AND queued_by_job_id = ?7");
+        let (dag, task, run, me) = (&k.dag_id, &k.task_id, &k.run_id, self.ex.scheduler_id());
+        let row = (dag, task, run, k.map_index, k.try_number, unix_ms(), me);
         if let Err(e) = self.db.execute(&sql, row) {
             self.log(format!("DB write for {k} failed: {e}"));
         }
