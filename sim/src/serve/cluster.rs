@@ -628,24 +628,12 @@ fn status_of(outcome: podwarden_core::ApiOutcome) -> Option<StatusError> {
                     message,
                     ..
                 },
-        } => Some(StatusError::new(code, reason_name(&reason), message)),
+        } => Some(StatusError::new(code, reason, message)),
         podwarden_core::ApiOutcome::Failed { failure } => Some(StatusError::new(
             500,
             "InternalError",
             format!("{failure:?}"),
         )),
         _ => None,
-    }
-}
-
-/// The reasons the simulated API server gives, as `'static` names.
-fn reason_name(reason: &str) -> &'static str {
-    match reason {
-        "AlreadyExists" => "AlreadyExists",
-        "Conflict" => "Conflict",
-        "NotFound" => "NotFound",
-        "Invalid" => "Invalid",
-        "TooManyRequests" => "TooManyRequests",
-        _ => "InternalError",
     }
 }

@@ -57,22 +57,13 @@ pub(crate) fn create(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Airflow's state names, as the `state` column holds them.
-pub(crate) fn state_name(state: TaskState) -> &'static str {
-    match state {
-        TaskState::Scheduled => "scheduled",
-        TaskState::Queued => "queued",
-        TaskState::Running => "running",
-        TaskState::Restarting => "restarting",
-        TaskState::Deferred => "deferred",
-        TaskState::Success => "success",
-        TaskState::Failed => "failed",
-        TaskState::UpForRetry => "up_for_retry",
-        TaskState::UpForReschedule => "up_for_reschedule",
-        TaskState::Skipped => "skipped",
-        TaskState::UpstreamFailed => "upstream_failed",
-        TaskState::Removed => "removed",
-    }
+/// Airflow's state name of `state`, as the `state` column holds it (the core's own serde name:
+/// `up_for_retry`).
+pub(crate) fn state_name(state: TaskState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// The state a `state` column names, if it is one of Airflow's.
@@ -311,7 +302,7 @@ mod tests {
             TaskState::UpForRetry,
             TaskState::Success,
         ] {
-            assert_eq!(parse_state(state_name(s)), Some(s));
+            assert_eq!(parse_state(&state_name(s)), Some(s));
         }
         assert_eq!(parse_state("bogus"), None);
     }

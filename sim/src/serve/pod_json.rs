@@ -11,15 +11,15 @@ use podwarden_core::{ContainerState, ContainerStatus, PodView, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StatusError {
     pub(crate) code: u16,
-    pub(crate) reason: &'static str,
+    pub(crate) reason: String,
     pub(crate) message: String,
 }
 
 impl StatusError {
-    pub(crate) fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u16, reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code,
-            reason,
+            reason: reason.into(),
             message: message.into(),
         }
     }

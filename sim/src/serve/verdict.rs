@@ -124,7 +124,7 @@ impl Verdict {
             .tasks
             .iter()
             .map(|(s, n)| {
-                let name = s.map_or("not arrived", super::metadata::state_name);
+                let name = s.map_or_else(|| "not arrived".to_string(), super::metadata::state_name);
                 format!("{n} {name}")
             })
             .collect();
