@@ -38,7 +38,6 @@ pub fn executor_with(n: usize) -> (Executor, Vec<PodView>) {
     let mut ex = Executor::new(unthrottled(), "5", Timestamp(0)).expect("valid config");
     let stride = (n / HOT_PODS).max(1);
     let mut pods = Vec::new();
-    let mut answers = Vec::new();
     for i in 0..n {
         ex.handle_input(
             Timestamp(0),
@@ -48,33 +47,51 @@ pub fn executor_with(n: usize) -> (Executor, Vec<PodView>) {
             },
         )
         .expect("submit");
-        while let Some(cmd) = ex.poll_command() {
-            if let CommandKind::Api(ApiCall::CreatePod { manifest }) = &cmd.kind {
-                if i % stride == 0 && pods.len() < HOT_PODS {
-                    let mut pod =
-                        PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
-                    pod.uid = format!("uid-{}", manifest.pod.name);
-                    pod.labels = manifest.labels.clone();
-                    pod.annotations = manifest.annotations.clone();
-                    pod.phase = Some(PodPhase::Running);
-                    pod.resource_version = "100".into();
-                    pods.push(pod);
+        // Each create is answered before the next submit: Airflow's default creates one pod at
+        // a time (`async_pod_creation = false`), so an unanswered create holds every later one.
+        let mut answers = Vec::new();
+        loop {
+            while let Some(cmd) = ex.poll_command() {
+                if let CommandKind::Api(ApiCall::CreatePod { manifest }) = &cmd.kind {
+                    if i % stride == 0 && pods.len() < HOT_PODS {
+                        let mut pod =
+                            PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
+                        pod.uid = format!("uid-{}", manifest.pod.name);
+                        pod.labels = manifest.labels.clone();
+                        pod.annotations = manifest.annotations.clone();
+                        pod.phase = Some(PodPhase::Running);
+                        pod.resource_version = "100".into();
+                        pods.push(pod);
+                    }
+                }
+                if cmd.kind.expects_reply()
+                    && !matches!(cmd.kind, CommandKind::Api(ApiCall::ListPods { .. }))
+                {
+                    answers.push(Input::ApiResult {
+                        id: cmd.id,
+                        outcome: ApiOutcome::Ok,
+                    });
                 }
             }
-            if cmd.kind.expects_reply()
-                && !matches!(cmd.kind, CommandKind::Api(ApiCall::ListPods { .. }))
-            {
-                answers.push(Input::ApiResult {
-                    id: cmd.id,
-                    outcome: ApiOutcome::Ok,
-                });
+            if answers.is_empty() {
+                break;
+            }
+            for a in answers.drain(..) {
+                ex.handle_input(Timestamp(0), a)
+                    .expect("answers match commands");
             }
         }
     }
-    for a in answers {
-        let _ = ex.handle_input(Timestamp(0), a);
-    }
-    while ex.poll_command().is_some() {}
+    let tracked = ex.state_size();
+    assert_eq!(
+        tracked.tasks, n,
+        "every background try is tracked: {tracked:?}"
+    );
+    assert_eq!(
+        pods.len(),
+        n.div_ceil(stride).min(HOT_PODS),
+        "one hot pod per stride"
+    );
     (ex, pods)
 }
 
