@@ -143,7 +143,7 @@ fn ok(id: podwarden::CommandId) -> Input {
 /// The pod a manifest creates, as the API server reports it: Pending, no container yet.
 fn pending(m: &PodManifest) -> PodView {
     let mut pod = PodView::new(m.pod.namespace.clone(), m.pod.name.clone());
-    pod.uid = format!("uid-{}", m.pod.name);
+    pod.uid = support::uid(&m.pod.name);
     pod.labels = m.labels.clone();
     pod.annotations = m.annotations.clone();
     pod.phase = Some(PodPhase::Pending);

@@ -12,6 +12,8 @@
 //! cargo bench --bench core_memory
 //! ```
 
+mod support;
+
 use podwarden::command::ApiCall;
 use std::alloc::System;
 
@@ -48,7 +50,7 @@ fn drain_answering(ex: &mut Executor, now: Timestamp) -> Option<PodView> {
             CommandKind::Api(ApiCall::CreatePod { manifest }) => {
                 let mut pod =
                     PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
-                pod.uid = format!("uid-{}", manifest.pod.name);
+                pod.uid = support::uid(&manifest.pod.name);
                 pod.labels = manifest.labels.clone();
                 pod.annotations = manifest.annotations.clone();
                 created = Some(pod);
@@ -141,7 +143,7 @@ fn measure(n: usize) {
         let now = Timestamp((n + i) as u64);
         let k = key(i);
         let mut pod = PodView::new("default", name.clone());
-        pod.uid = format!("uid-{name}");
+        pod.uid = support::uid(name);
         pod.labels = k.to_labels();
         pod.annotations = k.to_annotations();
         pod.labels.insert("airflow-worker".into(), "5".into());

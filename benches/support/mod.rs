@@ -21,6 +21,26 @@ pub fn key(i: usize) -> TaskKey {
     )
 }
 
+/// A pod's uid as Kubernetes assigns one: a UUID (canonical lowercase `8-4-4-4-12` form), here
+/// derived from the pod's name so every run gets the same ones.
+pub fn uid(pod_name: &str) -> String {
+    // FNV-1a, twice with different offsets, for 128 bits.
+    let fnv = |offset: u64| {
+        pod_name.bytes().fold(offset, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x6c62_272e_07bb_0142));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// Airflow's defaults, with creation batches and the API budget large enough that nothing waits
 /// (a million creates at one instant included).
 pub fn unthrottled() -> Config {
@@ -56,7 +76,7 @@ pub fn executor_with(n: usize) -> (Executor, Vec<PodView>) {
                     if i % stride == 0 && pods.len() < HOT_PODS {
                         let mut pod =
                             PodView::new(manifest.pod.namespace.clone(), manifest.pod.name.clone());
-                        pod.uid = format!("uid-{}", manifest.pod.name);
+                        pod.uid = uid(&manifest.pod.name);
                         pod.labels = manifest.labels.clone();
                         pod.annotations = manifest.annotations.clone();
                         pod.phase = Some(PodPhase::Running);

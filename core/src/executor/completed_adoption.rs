@@ -2,6 +2,7 @@
 //! `orphaned_tasks_check_interval`, taken only from owners declared dead, relabelled under a
 //! precondition and disposed of.
 
+use super::pod_address::PodUid;
 use crate::command::{ApiCall, DbQuery};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -237,9 +238,9 @@ impl Executor {
         if !matches!(outcome, ApiOutcome::Ok) || self.pods.get(&pod).is_some_and(|r| r.finishing) {
             return;
         }
-        self.pods.insert(
-            pod.clone(),
-            PodRecord::new(Arc::new(key), String::new(), true, true),
+        self.pods.insert_at(
+            &pod,
+            PodRecord::new(Arc::new(key), PodUid::Unknown, true, true),
         );
         self.start_cleanup(Cleanup {
             pod,

@@ -1,12 +1,13 @@
 //! Launching a try's pods: a submission queued, the launch queue drained within the parallelism
 //! limit, a create's answer (retried, given up as a launch failure, or confirmed).
 
+use super::pod_address::PodUid;
 use crate::command::ApiCall;
 use std::sync::Arc;
 
 use super::awaiting::{Awaiting, Cleanup};
 use super::pod_table::PodRecord;
-use super::tries::{Task, TaskPhase};
+use super::tries::{PublishRetries, Task, TaskPhase};
 use super::Executor;
 use crate::command::{ApiFailure, ApiOutcome};
 use crate::completion::{Disposal, Evidence};
@@ -62,21 +63,20 @@ impl Executor {
             let Some(task) = self.tasks.get_mut(&key) else {
                 continue;
             };
-            let Some(template) = task
-                .template
-                .as_deref()
-                .filter(|_| task.phase == TaskPhase::Queued)
-            else {
+            if task.template.is_none() || !matches!(task.phase, TaskPhase::Queued) {
                 continue;
-            };
-            let launch = match task.launch {
+            }
+            let launch = match task.launch() {
                 Some(n) => n,
                 None => {
                     let n = self.next_launch;
-                    self.next_launch += 1;
-                    task.launch = Some(n);
+                    self.next_launch = self.next_launch.saturating_add(1);
+                    task.set_launch(Some(n));
                     n
                 }
+            };
+            let Some(template) = task.template.as_deref() else {
+                continue;
             };
             let manifest = launch::manifest(
                 &self.config,
@@ -88,10 +88,13 @@ impl Executor {
                 task.requeues,
             );
             let pod = manifest.pod.clone();
-            task.phase = TaskPhase::Launched { pod: pod.clone() };
+            let shared_pod = self.pods.shared(&pod);
+            task.phase = TaskPhase::Launched {
+                pod: Arc::clone(&shared_pod),
+            };
             self.pods.insert(
-                pod.clone(),
-                PodRecord::new(shared, String::new(), false, false),
+                shared_pod,
+                PodRecord::new(shared, PodUid::Unknown, false, false),
             );
             self.emit_api(
                 ApiCall::CreatePod { manifest },
@@ -104,14 +107,13 @@ impl Executor {
         let Some(task) = self.tasks.get_mut(&key) else {
             return;
         };
-        if task.phase != (TaskPhase::Launched { pod: pod.clone() }) {
+        if !matches!(&task.phase, TaskPhase::Launched { pod: p } if **p == pod) {
             return;
         }
         let failure = match outcome {
             ApiOutcome::Failed { failure } => failure,
             ApiOutcome::Ok | ApiOutcome::Listed { .. } => {
-                task.publish_retries = 0;
-                task.publish_first_failure = None;
+                task.publish = None;
                 if let Some(record) = self.pods.get_mut(&pod) {
                     record.created = true;
                 }
@@ -121,22 +123,25 @@ impl Executor {
         // The watch already showed the pod (its record is marked seen, or was dropped because
         // the pod is already gone): whatever the reply says, it was created.
         if self.pods.get(&pod).is_none_or(|r| r.seen) {
-            task.publish_retries = 0;
-            task.publish_first_failure = None;
+            task.publish = None;
             return;
         }
         let now = self.clock.now();
-        let first_failure = *task.publish_first_failure.get_or_insert(now);
+        let publish = task.publish.get_or_insert_with(|| {
+            Box::new(PublishRetries {
+                retries: 0,
+                first_failure: now,
+            })
+        });
         match launch::on_publish_error(
             self.settings.publish_retries,
             &failure,
-            task.publish_retries,
-            now.since(first_failure),
+            publish.retries,
+            now.since(publish.first_failure),
             self.config.already_exists_means_created,
         ) {
             PublishDecision::AlreadyCreated => {
-                task.publish_retries = 0;
-                task.publish_first_failure = None;
+                task.publish = None;
                 if let Some(record) = self.pods.get_mut(&pod) {
                     record.created = true;
                 }
@@ -145,7 +150,7 @@ impl Executor {
                 backoff_ms,
                 retry_in_ms,
             } => {
-                task.publish_retries = task.publish_retries.saturating_add(1);
+                publish.retries = publish.retries.saturating_add(1);
                 task.phase = TaskPhase::Queued;
                 self.pods.remove(&pod);
                 if retry_in_ms == 0 {
@@ -163,9 +168,9 @@ impl Executor {
                 // A create that timed out may still have made the pod: remove it, or it would
                 // run a try that is requeued under another pod name, or already failed.
                 if matches!(failure, ApiFailure::Timeout | ApiFailure::Connection { .. }) {
-                    self.pods.insert(
-                        pod.clone(),
-                        PodRecord::new(Arc::new(key.clone()), String::new(), false, true),
+                    self.pods.insert_at(
+                        &pod,
+                        PodRecord::new(Arc::new(key.clone()), PodUid::Unknown, false, true),
                     );
                     self.expect_deletion(&key, &pod);
                     self.start_cleanup(Cleanup {

@@ -30,6 +30,7 @@ mod launching;
 mod orphan_adoption;
 mod outbox;
 mod pending_timeout;
+mod pod_address;
 mod pod_table;
 mod queries;
 mod relisting;
@@ -49,7 +50,7 @@ use std::sync::Arc;
 use self::awaiting::{Awaiting, Cleanup, PendingDecision};
 use self::held::{ReportGate, ZombieSweep};
 use self::outbox::Outbox;
-use self::pod_table::PodTable;
+use self::pod_table::{same_pod, PodKey, PodTable};
 use self::tries::{TaskPhase, TryTable};
 use self::watch_state::Watches;
 use crate::adoption::OrphanRound;
@@ -351,7 +352,7 @@ impl Executor {
         }
     }
 
-    fn is_current_pod(&self, key: &TaskKey, pod: &PodRef) -> bool {
+    fn is_current_pod(&self, key: &TaskKey, pod: &(impl PodKey + ?Sized)) -> bool {
         is_current_pod(&self.tasks, key, pod)
     }
 
@@ -400,8 +401,8 @@ impl Executor {
 }
 
 /// Whether `pod` is `key`'s current pod.
-fn is_current_pod(tasks: &TryTable, key: &TaskKey, pod: &PodRef) -> bool {
+fn is_current_pod(tasks: &TryTable, key: &TaskKey, pod: &(impl PodKey + ?Sized)) -> bool {
     tasks
         .get(key)
-        .is_some_and(|t| matches!(&t.phase, TaskPhase::Launched { pod: p } if p == pod))
+        .is_some_and(|t| matches!(&t.phase, TaskPhase::Launched { pod: p } if same_pod(&**p, pod)))
 }

@@ -2,6 +2,7 @@
 //! pods listed, relabelled to this executor under a precondition, and the tries not adopted
 //! reset.
 
+use super::pod_address::PodUid;
 use crate::command::{ApiCall, Notice};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -138,17 +139,18 @@ impl Executor {
         };
         round.adopted.push(claim.key.clone());
         if !self.tasks.contains_key(&claim.key) {
+            let pod = self.pods.shared(&claim.pod);
             let phase = TaskPhase::Launched {
-                pod: claim.pod.clone(),
+                pod: Arc::clone(&pod),
             };
             let key = Arc::new(claim.key);
             // A template that `Submit` would refuse is never launched: kept as none.
             let template = ti.template.filter(|t| self.check_template(t).is_ok());
             self.tasks
                 .insert(Arc::clone(&key), Task::new(template, claim.requeues, phase));
-            let mut record = PodRecord::new(key, claim.uid, true, false);
+            let mut record = PodRecord::new(key, PodUid::new(&claim.uid), true, false);
             record.last_phase = claim.phase;
-            self.pods.insert(claim.pod, record);
+            self.pods.insert(pod, record);
         }
     }
 

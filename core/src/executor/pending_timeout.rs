@@ -1,6 +1,7 @@
 //! Pods stuck Pending (`docs/decisions.md`, "Pending timeout and revoke"): failed after `worker_pods_pending_timeout`; and the scheduler's
 //! revoke of a try stuck in queued, whose pods are deleted.
 
+use super::pod_address::PodUid;
 use crate::command::ApiCall;
 use std::collections::BTreeMap;
 
@@ -36,14 +37,14 @@ impl Executor {
                     && r.pending
                         .as_ref()
                         .is_some_and(|p| now.since(p.since) >= timeout)
-                    && self.is_current_pod(&r.key, pod)
+                    && self.is_current_pod(&r.key, *pod)
             })
             .take(batch)
             .map(|(pod, r)| {
                 (
-                    pod.clone(),
+                    pod.to_pod_ref(),
                     TaskKey::clone(&r.key),
-                    r.uid.clone(),
+                    r.uid.to_string(),
                     r.pending.as_ref().and_then(|p| p.waiting_reason.clone()),
                 )
             })
@@ -71,7 +72,7 @@ impl Executor {
         match self.tasks.remove(&key) {
             Some(task) => match task.phase {
                 TaskPhase::Launched { pod } | TaskPhase::Deciding { pod } => {
-                    self.revoke_pod(pod, key)
+                    self.revoke_pod(pod.to_pod_ref(), key)
                 }
                 TaskPhase::Queued => {}
             },
@@ -119,8 +120,8 @@ impl Executor {
     /// scheduler may queue again) gets no new pod until the deletion is confirmed.
     pub(super) fn revoke_pod(&mut self, pod: PodRef, key: TaskKey) {
         self.expect_deletion(&key, &pod);
-        let record = self.pods.get_or_insert_with(pod.clone(), || {
-            super::pod_table::PodRecord::new(std::sync::Arc::new(key), String::new(), true, true)
+        let record = self.pods.get_or_insert_with(&pod, || {
+            super::pod_table::PodRecord::new(std::sync::Arc::new(key), PodUid::Unknown, true, true)
         });
         record.finishing = true;
         let labels = BTreeMap::from([(label::POD_REVOKED.to_string(), label::TRUE.to_string())]);

@@ -17,6 +17,8 @@ use std::hash::{Hash, Hasher};
 
 use std::sync::Arc;
 
+pub(crate) use super::pod_address::SharedPod;
+use super::pod_address::{Namespaces, PodAddr, PodUid};
 use crate::key::TaskKey;
 use crate::pod::{PodPhase, PodRef};
 use crate::time::Timestamp;
@@ -26,7 +28,7 @@ use crate::time::Timestamp;
 pub(super) struct PodRecord {
     /// The try's key, shared with the try table's entry (one copy of its strings).
     pub(super) key: Arc<TaskKey>,
-    pub(super) uid: String,
+    pub(super) uid: PodUid,
     pub(super) last_phase: Option<PodPhase>,
     /// Seen in a watch event or a list: it exists (or existed).
     pub(super) seen: bool,
@@ -53,7 +55,7 @@ pub(super) struct PendingSince {
 }
 
 impl PodRecord {
-    pub(super) fn new(key: Arc<TaskKey>, uid: String, seen: bool, finishing: bool) -> Self {
+    pub(super) fn new(key: Arc<TaskKey>, uid: PodUid, seen: bool, finishing: bool) -> Self {
         Self {
             key,
             uid,
@@ -92,13 +94,27 @@ impl PodKey for (&str, &str) {
     }
 }
 
-impl<'a> Borrow<dyn PodKey + 'a> for PodRef {
-    fn borrow(&self) -> &(dyn PodKey + 'a) {
-        self
+impl PodKey for PodAddr {
+    fn namespace(&self) -> &str {
+        Self::namespace(self)
+    }
+    fn name(&self) -> &str {
+        Self::name(self)
     }
 }
 
-/// Must hash as `PodRef`'s derived `Hash` does: its fields in order.
+impl<'a> Borrow<dyn PodKey + 'a> for SharedPod {
+    fn borrow(&self) -> &(dyn PodKey + 'a) {
+        &**self
+    }
+}
+
+/// Whether two addresses, owned or borrowed in any form, name the same pod.
+pub(crate) fn same_pod(a: &(impl PodKey + ?Sized), b: &(impl PodKey + ?Sized)) -> bool {
+    a.namespace() == b.namespace() && a.name() == b.name()
+}
+
+/// Must hash as `PodAddr`'s derived `Hash` does: its fields in order, each as a `str`.
 impl Hash for dyn PodKey + '_ {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.namespace().hash(state);
@@ -129,19 +145,22 @@ pub(super) fn give_back_memory<K: Eq + Hash, V>(map: &mut HashMap<K, V, FixedHas
     }
 }
 
-/// Pod records by pod.
+/// Pod records by pod. The address is shared ([`SharedPod`]) with the try whose current pod it
+/// is (`TaskPhase`), and its namespace with every pod of that namespace ([`Namespaces`]), so a
+/// tracked pod's name is held once and its namespace not per pod.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PodTable {
-    map: HashMap<PodRef, PodRecord, FixedHasher>,
+    map: HashMap<SharedPod, PodRecord, FixedHasher>,
+    namespaces: Namespaces,
 }
 
 impl PodTable {
     pub(crate) fn get(&self, pod: &PodRef) -> Option<&PodRecord> {
-        self.map.get(pod)
+        self.map.get(pod as &dyn PodKey)
     }
 
     pub(crate) fn get_mut(&mut self, pod: &PodRef) -> Option<&mut PodRecord> {
-        self.map.get_mut(pod)
+        self.map.get_mut(pod as &dyn PodKey)
     }
 
     /// The record of the pod `namespace/name`, found without allocating.
@@ -154,28 +173,49 @@ impl PodTable {
     }
 
     pub(crate) fn contains_key(&self, pod: &PodRef) -> bool {
-        self.map.contains_key(pod)
+        self.map.contains_key(pod as &dyn PodKey)
     }
 
-    pub(crate) fn insert(&mut self, pod: PodRef, record: PodRecord) -> Option<PodRecord> {
+    /// Inserts the record of a pod whose address is shared with a try's phase (from
+    /// [`PodTable::shared`]).
+    pub(crate) fn insert(&mut self, pod: SharedPod, record: PodRecord) -> Option<PodRecord> {
         self.map.insert(pod, record)
+    }
+
+    /// Inserts (or replaces) the record of `pod`.
+    pub(crate) fn insert_at(&mut self, pod: &PodRef, record: PodRecord) -> Option<PodRecord> {
+        let shared = self.shared(pod);
+        self.map.insert(shared, record)
     }
 
     /// Removes a record; the table gives memory back once it is a quarter full, so that a
     /// burst of a million pods does not pin its peak for the executor's lifetime (amortised
     /// O(1): a shrink halves the capacity at most once per `len` removals).
     pub(crate) fn remove(&mut self, pod: &PodRef) -> Option<PodRecord> {
-        let removed = self.map.remove(pod);
+        let (address, removed) = self.map.remove_entry(pod as &dyn PodKey)?;
+        self.namespaces.release(address);
         give_back_memory(&mut self.map);
-        removed
+        Some(removed)
+    }
+
+    /// The table's own copy of `pod`'s address if it has a record of it, else a new one: for a
+    /// record replaced, or a try's phase that names the pod, so the address stays held once.
+    pub(crate) fn shared(&mut self, pod: &PodRef) -> SharedPod {
+        match self.map.get_key_value(pod as &dyn PodKey) {
+            Some((shared, _)) => Arc::clone(shared),
+            None => Arc::new(self.namespaces.address(pod)),
+        }
     }
 
     pub(crate) fn get_or_insert_with(
         &mut self,
-        pod: PodRef,
+        pod: &PodRef,
         make: impl FnOnce() -> PodRecord,
     ) -> &mut PodRecord {
-        match self.map.entry(pod) {
+        // The table's own copy of the address when it has one, so that finding an existing
+        // record allocates nothing.
+        let shared = self.shared(pod);
+        match self.map.entry(shared) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(make()),
         }
@@ -190,7 +230,7 @@ impl PodTable {
     }
 
     /// Changes every record; the order is the table's, so `f` must not emit anything.
-    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&PodRef, &mut PodRecord)) {
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&PodAddr, &mut PodRecord)) {
         for (pod, record) in &mut self.map {
             f(pod, record);
         }
@@ -198,8 +238,8 @@ impl PodTable {
 
     /// Every record in pod order: for scans whose order reaches commands (relist, pending
     /// timeout). O(n log n), but these run on a timer or a relist, never per event.
-    pub(crate) fn sorted(&self) -> Vec<(&PodRef, &PodRecord)> {
-        let mut all: Vec<_> = self.map.iter().collect();
+    pub(crate) fn sorted(&self) -> Vec<(&PodAddr, &PodRecord)> {
+        let mut all: Vec<_> = self.map.iter().map(|(pod, r)| (&**pod, r)).collect();
         all.sort_unstable_by(|a, b| a.0.cmp(b.0));
         all
     }
@@ -214,20 +254,20 @@ mod tests {
     fn owned_and_borrowed_addresses_find_the_same_record() {
         let mut t = PodTable::default();
         let key = TaskKey::new("d", "t", "r", 1);
-        t.insert(
-            PodRef::new("ns", "a"),
-            PodRecord::new(Arc::new(key.clone()), "u".into(), true, false),
+        t.insert_at(
+            &PodRef::new("ns", "a"),
+            PodRecord::new(Arc::new(key.clone()), PodUid::new("u"), true, false),
         );
         assert!(t.contains_by("ns", "a"));
         assert!(!t.contains_by("other", "a"), "the namespace counts");
         assert!(!t.contains_by("ns", "b"));
         t.get_mut_by("ns", "a").expect("found").finishing = true;
         assert!(t.get(&PodRef::new("ns", "a")).expect("found").finishing);
-        t.insert(
-            PodRef::new("ns", "0"),
-            PodRecord::new(Arc::new(key), String::new(), false, false),
+        t.insert_at(
+            &PodRef::new("ns", "0"),
+            PodRecord::new(Arc::new(key), PodUid::Unknown, false, false),
         );
-        let order: Vec<&str> = t.sorted().iter().map(|(p, _)| p.name.as_str()).collect();
+        let order: Vec<&str> = t.sorted().iter().map(|(p, _)| p.name()).collect();
         assert_eq!(order, ["0", "a"]);
     }
 }

@@ -84,7 +84,7 @@ impl Executor {
         // but never seen (its events were lost with the watch) counts: missing from the list,
         // it was deleted.
         self.pods.for_each_mut(|pod, r| {
-            if in_scope(&scope, &pod.namespace) {
+            if in_scope(&scope, pod.namespace()) {
                 r.listable = r.seen || r.created;
             }
         });
@@ -124,7 +124,10 @@ impl Executor {
         };
         watch.relist_failures = 0;
         self.last_watch_progress = now;
-        let present: BTreeSet<PodRef> = listed.iter().map(PodView::pod_ref).collect();
+        let present: BTreeSet<(&str, &str)> = listed
+            .iter()
+            .map(|p| (p.namespace.as_str(), p.name.as_str()))
+            .collect();
         for pod in &listed {
             // A listed pod that names no task cannot be one of ours; skipping it is all a
             // relist can do (the watch reports it with an error when it changes).
@@ -137,13 +140,15 @@ impl Executor {
             .sorted()
             .into_iter()
             .filter(|(pod, record)| {
-                record.listable && in_scope(&scope, &pod.namespace) && !present.contains(*pod)
+                record.listable
+                    && in_scope(&scope, pod.namespace())
+                    && !present.contains(&(pod.namespace(), pod.name()))
             })
-            .map(|(pod, record)| (pod.clone(), record.clone()))
+            .map(|(pod, record)| (pod.to_pod_ref(), record.clone()))
             .collect();
         for (pod_ref, record) in vanished {
             let mut view = PodView::new(pod_ref.namespace, pod_ref.name);
-            view.uid = record.uid;
+            view.uid = record.uid.to_string();
             view.annotations = record.key.to_annotations();
             // A pod never seen (created while the watch was down) was, as far as anyone here
             // knows, Pending: its deletion is decided as a deletion before it started.

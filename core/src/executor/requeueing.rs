@@ -76,7 +76,9 @@ impl Executor {
         match if deleted_pending { Gate::AskDb } else { gate } {
             Gate::Fail => self.fail_try(key, &details, evidence),
             Gate::AskDb => {
-                task.phase = TaskPhase::Deciding { pod: pod.clone() };
+                task.phase = TaskPhase::Deciding {
+                    pod: self.pods.shared(&pod),
+                };
                 let decision = PendingDecision {
                     key,
                     pod,
@@ -117,7 +119,7 @@ impl Executor {
     fn is_deciding(&self, key: &TaskKey, pod: &PodRef) -> bool {
         self.tasks
             .get(key)
-            .is_some_and(|t| matches!(&t.phase, TaskPhase::Deciding { pod: p } if p == pod))
+            .is_some_and(|t| matches!(&t.phase, TaskPhase::Deciding { pod: p } if **p == *pod))
     }
 
     /// The DB answered whether a failed try is still QUEUED.
@@ -160,7 +162,9 @@ impl Executor {
             match requeue::after_deleted_pending(state, outcome_unavailable, budget_left) {
                 DeletedPending::Requeue => {}
                 DeletedPending::WaitForRevoke => {
-                    task.phase = TaskPhase::Launched { pod: d.pod };
+                    task.phase = TaskPhase::Launched {
+                        pod: self.pods.shared(&d.pod),
+                    };
                     return;
                 }
                 DeletedPending::Fail => {
@@ -209,9 +213,8 @@ impl Executor {
             .get_or_insert_with(Box::default)
             .last_requeued_pod = Some(d.pod.name.clone());
         task.phase = TaskPhase::Queued;
-        task.launch = None;
-        task.publish_retries = 0;
-        task.publish_first_failure = None;
+        task.set_launch(None);
+        task.publish = None;
         let attempt = task.requeues;
         self.launch.push(d.key.clone());
         self.emit(Notice::Requeue {

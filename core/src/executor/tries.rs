@@ -11,10 +11,9 @@ use std::collections::hash_map::HashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::pod_table::{give_back_memory, FixedHasher};
+use super::pod_table::{give_back_memory, FixedHasher, SharedPod};
 use crate::input::PodTemplate;
 use crate::key::TaskKey;
-use crate::pod::PodRef;
 use crate::time::Timestamp;
 
 /// Tracked tries by key; the key is shared with the try's pod records (one copy of its strings).
@@ -62,10 +61,11 @@ impl TryTable {
 pub(super) enum TaskPhase {
     /// Waiting in the launch queue.
     Queued,
-    /// Its current pod (created, its create in flight, or adopted).
-    Launched { pod: PodRef },
+    /// Its current pod (created, its create in flight, or adopted); the address is the pod
+    /// table's own copy.
+    Launched { pod: SharedPod },
     /// Its current pod failed; the DB is being asked whether the try is still QUEUED.
-    Deciding { pod: PodRef },
+    Deciding { pod: SharedPod },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,19 +74,27 @@ pub(super) struct Task {
     /// Boxed: it is read once per launch, and inline it would make every tracked try 88 bytes
     /// bigger (see `docs/performance.md`, memory per tracked try).
     pub(super) template: Option<Box<PodTemplate>>,
-    /// The launch number of the current pod, part of its name; kept across publish retries so a
-    /// retried create is idempotent, fresh for every new pod.
-    pub(super) launch: Option<u64>,
-    /// Transient create errors retried so far (`task_publish_max_retries`).
-    pub(super) publish_retries: u32,
-    /// When the current pod's first create failed (`task_publish_retry_timeout`).
-    pub(super) publish_first_failure: Option<Timestamp>,
+    /// The launch number of the current pod plus one, `0` for none ([`Task::launch`]): 8 bytes
+    /// where an `Option<u64>` takes 16.
+    launch_plus_one: u64,
+    /// The current pod's failed creates, once one failed; boxed, as most creates succeed.
+    pub(super) publish: Option<Box<PublishRetries>>,
     /// Transparent requeues used (`pod_launch_failure_retries`), carried on the pods.
     pub(super) requeues: u32,
     /// What the try remembers of its pods' failures; boxed, and only once a pod failed: most
     /// tries never fail, and inline it would make every tracked try 40 bytes bigger.
     pub(super) failures: Option<Box<FailureMemory>>,
     pub(super) phase: TaskPhase,
+}
+
+/// A try's failed creates of its current pod, for `task_publish_max_retries` and
+/// `task_publish_retry_timeout`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PublishRetries {
+    /// Transient create errors retried so far.
+    pub(super) retries: u32,
+    /// When the first create failed.
+    pub(super) first_failure: Timestamp,
 }
 
 /// A try's memory of its pods' failures, for one decision per pod failure.
@@ -102,12 +110,23 @@ impl Task {
     pub(super) fn new(template: Option<PodTemplate>, requeues: u32, phase: TaskPhase) -> Self {
         Self {
             template: template.map(Box::new),
-            launch: None,
-            publish_retries: 0,
-            publish_first_failure: None,
+            launch_plus_one: 0,
+            publish: None,
             requeues,
             failures: None,
             phase,
         }
+    }
+
+    /// The launch number of the current pod, part of its name; kept across publish retries so
+    /// a retried create is idempotent, fresh for every new pod.
+    pub(super) fn launch(&self) -> Option<u64> {
+        self.launch_plus_one.checked_sub(1)
+    }
+
+    /// Sets the launch number (`None`: the next pod takes a fresh one). Saturating: the number
+    /// 2^64 - 1 would read back one lower, after 2^64 - 1 launches by one executor.
+    pub(super) fn set_launch(&mut self, launch: Option<u64>) {
+        self.launch_plus_one = launch.map_or(0, |n| n.saturating_add(1));
     }
 }

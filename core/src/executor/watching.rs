@@ -2,6 +2,7 @@
 //! (reported, requeued or failed) and its disposal started.
 
 use super::awaiting::Cleanup;
+use super::pod_address::PodUid;
 use super::pod_table::{PendingSince, PodRecord};
 use super::tries::TaskPhase;
 use super::Executor;
@@ -67,12 +68,12 @@ impl Executor {
         let quiet = classification.outcome == PodOutcome::Ignore && !gone;
         let key = match self.pods.get_mut_by(&pod.namespace, &pod.name) {
             Some(record) => {
-                if !pod.uid.is_empty() && !record.uid.is_empty() && pod.uid != record.uid {
-                    // Same name, new pod: what we knew about the old one no longer applies.
-                    record.finishing = false;
-                }
-                if !pod.uid.is_empty() {
-                    pod.uid.clone_into(&mut record.uid);
+                if !pod.uid.is_empty() && !record.uid.is(&pod.uid) {
+                    if !record.uid.is_unknown() {
+                        // Same name, new pod: what we knew about the old one no longer applies.
+                        record.finishing = false;
+                    }
+                    record.uid = PodUid::new(&pod.uid);
                 }
                 record.last_phase = pod.phase;
                 record.seen = true;
@@ -179,9 +180,9 @@ impl Executor {
         }
         match completion::disposal(&self.config, &outcome, pod_state) {
             Some(disposal) => {
-                self.pods.insert(
-                    pod.clone(),
-                    PodRecord::new(self.shared_key(&key), uid.clone(), true, true),
+                self.pods.insert_at(
+                    &pod,
+                    PodRecord::new(self.shared_key(&key), PodUid::new(&uid), true, true),
                 );
                 if disposal == Disposal::Delete && pod_state == PodState::Live {
                     self.expect_deletion(&key, &pod);
