@@ -161,33 +161,37 @@ impl fmt::Display for PodUid {
 /// The 16 bytes of `text` if it is a UUID in the canonical form `8-4-4-4-12` of lowercase hex
 /// digits (so that printing the bytes gives `text` back exactly).
 fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    /// Where each byte's two digits start in `8-4-4-4-12`.
+    const DIGITS_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
     let raw = text.as_bytes();
-    if raw.len() != 36 {
+    if raw.len() != 36 || [8, 13, 18, 23].iter().any(|&i| raw[i] != b'-') {
         return None;
     }
     let mut bytes = [0u8; 16];
-    let mut digits = raw
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !matches!(i, 8 | 13 | 18 | 23));
-    if [8, 13, 18, 23].iter().any(|&i| raw[i] != b'-') {
-        return None;
+    let mut invalid = 0u8;
+    for (byte, &at) in bytes.iter_mut().zip(&DIGITS_AT) {
+        let (high, low) = (
+            HEX_VALUE[usize::from(raw[at])],
+            HEX_VALUE[usize::from(raw[at + 1])],
+        );
+        invalid |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
     }
-    for byte in &mut bytes {
-        let (_, &high) = digits.next()?;
-        let (_, &low) = digits.next()?;
-        *byte = (lower_hex(high)? << 4) | lower_hex(low)?;
-    }
-    Some(bytes)
+    // Every digit's value is below 16; a byte that is not a lowercase hex digit has bit 7 set.
+    (invalid & 0x80 == 0).then_some(bytes)
 }
 
-fn lower_hex(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        _ => None,
+/// Each byte's value as a lowercase hex digit, or `0x80` if it is not one: a table, since this
+/// runs on every watch event of a tracked pod (its uid compared with the record's).
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut digit = 0;
+    while digit < 16 {
+        table[b"0123456789abcdef"[digit] as usize] = digit as u8;
+        digit += 1;
     }
-}
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,6 @@ use podwarden_core::db::{DbOutcome, TaskState};
 use podwarden_core::{CommandKind, ReportedState, TaskKey};
 
 use super::db::Ti;
-use super::event::Ev;
 use super::World;
 use crate::time::secs;
 
@@ -17,6 +16,7 @@ impl World {
     pub(crate) fn generate_load(&mut self) {
         let load = self.scenario.load.clone();
         let span = secs(self.scenario.duration_s);
+        let first = self.db.tis.len();
         for i in 0..load.tasks {
             let key = TaskKey::new(
                 format!("dag_{:02}", i % 20),
@@ -28,20 +28,20 @@ impl World {
                 .rng_load
                 .random_range(load.runtime_min_s..=load.runtime_max_s);
             let kpo = self.rng_load.random_bool(load.kpo_fraction);
-            let idx = self.db.add(Ti::new(
+            self.db.add(Ti::new(
                 key,
                 load.retries,
                 kpo,
                 secs(runtime_s),
                 span * u64::from(i) / u64::from(load.tasks.max(1)),
             ));
-            let at = self.db.tis[idx].arrived_at;
-            self.at(at, Ev::TaskArrives { ti: idx });
         }
+        self.queue_arrivals(first..self.db.tis.len());
     }
 
     /// Task instance `ti` arrives: schedulable, and (served) a row in the shared DB.
     pub(crate) fn task_arrives(&mut self, ti: usize) {
+        self.queue_next_arrival();
         self.db.make_schedulable(ti, self.now);
         if let Some(served) = self.served.as_mut() {
             let t = &self.db.tis[ti];
