@@ -132,18 +132,19 @@ impl TaskKey {
     #[must_use]
     pub fn to_labels(&self) -> BTreeMap<String, String> {
         let mut l = BTreeMap::new();
-        self.add_labels_as(&mut l, label::SanitisedToNothing::HashAlone);
+        self.add_labels_with(&mut l, |id| {
+            label::safe_value_as(id, label::SanitisedToNothing::HashAlone)
+        });
         l
     }
 
     /// Writes [`TaskKey::to_labels`] into `labels` (a manifest's, without a map of its own),
-    /// the ids made safe as `nothing` says for an id of which nothing survives.
-    pub(crate) fn add_labels_as(
+    /// each id made safe by `safe` (`label::safe_value_as`, or its memo).
+    pub(crate) fn add_labels_with(
         &self,
         l: &mut BTreeMap<String, String>,
-        nothing: label::SanitisedToNothing,
+        mut safe: impl FnMut(&str) -> String,
     ) {
-        let safe = |id: &str| label::safe_value_as(id, nothing);
         l.insert(label::DAG_ID.to_string(), safe(&self.dag_id));
         l.insert(label::TASK_ID.to_string(), safe(&self.task_id));
         l.insert(label::RUN_ID.to_string(), safe(&self.run_id));

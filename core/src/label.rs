@@ -170,6 +170,47 @@ pub fn safe_value_as(s: &str, nothing: SanitisedToNothing) -> String {
     out
 }
 
+/// The last few ids that [`safe_value_as`] had to sanitise, with their safe values: the tries of
+/// one DAG run are launched together, and its run id (`scheduled__2026-11-23T00:00:00+00:00`:
+/// `:` and `+` are not allowed in a label value) would otherwise get its MD5 computed at every
+/// launch. A memo of a pure function, so the values are the same with it or without it; a few
+/// entries, replaced in turn (no order but arrival, no seed).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SafeValueMemo {
+    /// `(id, how an empty result is written, its safe value)`.
+    entries: Vec<(String, SanitisedToNothing, String)>,
+    /// The entry the next miss replaces once the memo is full.
+    next: usize,
+}
+
+impl SafeValueMemo {
+    /// Ids remembered at once.
+    const CAPACITY: usize = 8;
+
+    /// [`safe_value_as`]`(id, nothing)`, from the memo when `id` was sanitised recently.
+    pub(crate) fn safe_value_as(&mut self, id: &str, nothing: SanitisedToNothing) -> String {
+        if is_valid_value(id) {
+            return id.to_string();
+        }
+        if let Some((_, _, safe)) = self
+            .entries
+            .iter()
+            .find(|(seen, how, _)| *how == nothing && seen == id)
+        {
+            return safe.clone();
+        }
+        let safe = safe_value_as(id, nothing);
+        let entry = (id.to_string(), nothing, safe.clone());
+        if self.entries.len() < Self::CAPACITY {
+            self.entries.push(entry);
+        } else if let Some(slot) = self.entries.get_mut(self.next) {
+            *slot = entry;
+            self.next = (self.next + 1) % Self::CAPACITY;
+        }
+        safe
+    }
+}
+
 /// Whether `value` is a valid Kubernetes label value.
 #[must_use]
 pub fn is_valid_value(value: &str) -> bool {
@@ -261,6 +302,41 @@ fn is_lower_alnum(c: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_memo_gives_what_safe_value_as_gives_and_stays_small() {
+        let mut memo = SafeValueMemo::default();
+        let ids: Vec<String> = (0..20)
+            .map(|i| format!("scheduled__2026-11-{i:02}T00:00:00+00:00"))
+            .chain(["my_dag".to_string(), "___".to_string(), String::new()])
+            .collect();
+        for round in 0..3 {
+            for id in &ids {
+                for nothing in [SanitisedToNothing::HashAlone, SanitisedToNothing::DashHash] {
+                    assert_eq!(
+                        memo.safe_value_as(id, nothing),
+                        safe_value_as(id, nothing),
+                        "{id:?} {nothing:?} round {round}"
+                    );
+                    assert!(memo.entries.len() <= SafeValueMemo::CAPACITY);
+                }
+            }
+        }
+        // The same id under both ways of writing an empty result are two entries.
+        let mut memo = SafeValueMemo::default();
+        assert_eq!(
+            memo.safe_value_as("___", SanitisedToNothing::HashAlone),
+            "948a13f1e"
+        );
+        assert_eq!(
+            memo.safe_value_as("___", SanitisedToNothing::DashHash),
+            "-948a13f1e"
+        );
+        assert_eq!(memo.entries.len(), 2);
+        // Valid ids are not remembered: they cost one copy either way.
+        memo.safe_value_as("my_dag", SanitisedToNothing::HashAlone);
+        assert_eq!(memo.entries.len(), 2);
+    }
+
     use super::*;
 
     /// Vectors computed with Airflow's algorithm; the two

@@ -84,8 +84,11 @@ impl Executor {
                 &self.scheduler_id,
                 &key,
                 template,
-                launch,
-                task.requeues,
+                launch::Launch {
+                    number: launch,
+                    requeues: task.requeues,
+                },
+                &mut self.safe_values,
             );
             let pod = manifest.pod.clone();
             let shared_pod = self.pods.shared(&pod);

@@ -61,6 +61,7 @@ use crate::config::{Config, ConfigError, Settings};
 use crate::db::DbOutcome;
 use crate::input::{Input, InputError};
 use crate::key::TaskKey;
+use crate::label::SafeValueMemo;
 use crate::launch::LaunchQueue;
 use crate::liveness::PeerLiveness;
 use crate::pod::PodRef;
@@ -80,6 +81,8 @@ pub struct Executor {
     last_launch_progress: Timestamp,
     /// Pods launched so far; numbers every pod name uniquely within this executor.
     next_launch: u64,
+    /// The ids recently made label-safe, so one DAG run's tries hash its run id once.
+    safe_values: SafeValueMemo,
     /// Commands for the host, held API commands, and what each unanswered command is for.
     outbox: Outbox,
     timers: TimerTable,
@@ -168,6 +171,7 @@ impl Executor {
             last_watch_progress: now,
             last_launch_progress: now,
             next_launch: 0,
+            safe_values: SafeValueMemo::default(),
             outbox: Outbox::new(budget),
             timers,
             tasks: TryTable::default(),

@@ -6,6 +6,7 @@
 //! idempotent: a create retried after a timeout gets 409 AlreadyExists for its own pod, which
 //! counts as created, where Airflow's retry would start a second pod for the same try.
 
+use crate::label::SafeValueMemo;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use md5::{Digest, Md5};
@@ -73,6 +74,15 @@ pub fn pod_name(scheduler_id: &str, key: &TaskKey, launch: u64) -> String {
     name
 }
 
+/// Which launch of a try a pod is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Launch {
+    /// The executor's launch number, part of the pod's name.
+    pub(crate) number: u64,
+    /// Transparent requeues of the try used before this launch.
+    pub(crate) requeues: u32,
+}
+
 /// Builds the pod for one launch: template labels and annotations first, then Airflow's
 /// identity labels and annotations, and the requeues used so far
 /// ([`label::LAUNCH_ATTEMPT_ANNOTATION`]) so that an adopter continues the budget.
@@ -84,16 +94,17 @@ pub(crate) fn manifest(
     scheduler_id: &str,
     key: &TaskKey,
     template: &PodTemplate,
-    launch: u64,
-    requeues: u32,
+    launch: Launch,
+    safe_values: &mut SafeValueMemo,
 ) -> PodManifest {
+    let Launch { number, requeues } = launch;
     let mut labels = template.labels.clone();
     let nothing = if config.always_valid_label_values {
         label::SanitisedToNothing::HashAlone
     } else {
         label::SanitisedToNothing::DashHash
     };
-    key.add_labels_as(&mut labels, nothing);
+    key.add_labels_with(&mut labels, |id| safe_values.safe_value_as(id, nothing));
     labels.insert(label::KUBERNETES_EXECUTOR.into(), label::TRUE.into());
     labels.insert(
         label::AIRFLOW_VERSION.into(),
@@ -117,7 +128,7 @@ pub(crate) fn manifest(
                 .namespace
                 .clone()
                 .unwrap_or_else(|| config.namespace.clone()),
-            pod_name(scheduler_id, key, launch),
+            pod_name(scheduler_id, key, number),
         ),
         labels,
         annotations,

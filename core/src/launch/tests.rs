@@ -1,6 +1,7 @@
 //! The launch rules on hand-built inputs.
 
 use super::*;
+use crate::label::SafeValueMemo;
 
 fn status(code: u16, reason: &str, message: &str, retry_after_secs: Option<u64>) -> ApiFailure {
     ApiFailure::Status {
@@ -49,7 +50,18 @@ fn manifest_writes_only_reserved_keys_over_the_template() {
     assert_eq!(template.validate(), Ok(()));
     let config = Config::default();
     let settings = config.settings().expect("valid defaults");
-    let m = manifest(&config, &settings, "5", &mapped, &template, 0, 1);
+    let m = manifest(
+        &config,
+        &settings,
+        "5",
+        &mapped,
+        &template,
+        Launch {
+            number: 0,
+            requeues: 1,
+        },
+        &mut SafeValueMemo::default(),
+    );
     for k in m
         .labels
         .keys()
