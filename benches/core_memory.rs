@@ -13,26 +13,30 @@
 //! ```
 
 mod support;
+use support::key;
 
 use podwarden::command::ApiCall;
 use std::alloc::System;
 
 use podwarden::{
     ApiOutcome, CommandKind, Config, EventType, Executor, Input, PodPhase, PodTemplate, PodView,
-    TaskKey, Timestamp, WatchEvent,
+    Timestamp, WatchEvent,
 };
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-fn key(i: usize) -> TaskKey {
-    TaskKey::new(
-        format!("customer_{:04}_daily_ingest_pipeline", i % 997),
-        format!("extract_partition_{i:07}_to_warehouse"),
-        "scheduled__2026-11-23T00:00:00+00:00",
-        1,
-    )
+/// Try `i`'s pod `name` as the API server reports it in `phase`.
+fn tracked_pod(i: usize, name: &str, phase: PodPhase) -> PodView {
+    let k = key(i);
+    let mut pod = PodView::new("default", name);
+    pod.uid = support::uid(name);
+    pod.labels = k.to_labels();
+    pod.annotations = k.to_annotations();
+    pod.labels.insert("airflow-worker".into(), "5".into());
+    pod.phase = Some(phase);
+    pod
 }
 
 /// Net heap bytes held since `region` began.
@@ -147,13 +151,7 @@ fn measure(n: usize) {
         .enumerate()
         .take(256)
         .map(|(i, name)| {
-            let k = key(i);
-            let mut pod = PodView::new("default", name.clone());
-            pod.uid = support::uid(name);
-            pod.labels = k.to_labels();
-            pod.annotations = k.to_annotations();
-            pod.labels.insert("airflow-worker".into(), "5".into());
-            pod.phase = Some(PodPhase::Running);
+            let mut pod = tracked_pod(i, name, PodPhase::Running);
             pod.resource_version = "3".into();
             WatchEvent::new(EventType::Modified, pod)
         })
@@ -173,13 +171,7 @@ fn measure(n: usize) {
 
     for (i, name) in names.iter().enumerate() {
         let now = Timestamp((n + i) as u64);
-        let k = key(i);
-        let mut pod = PodView::new("default", name.clone());
-        pod.uid = support::uid(name);
-        pod.labels = k.to_labels();
-        pod.annotations = k.to_annotations();
-        pod.labels.insert("airflow-worker".into(), "5".into());
-        pod.phase = Some(PodPhase::Succeeded);
+        let mut pod = tracked_pod(i, name, PodPhase::Succeeded);
         event(&mut ex, now, EventType::Modified, pod.clone());
         drain_answering(&mut ex, now);
         pod.deletion_timestamp = Some(now);

@@ -184,13 +184,7 @@ impl Reader {
         let rows = stmt.query_map(params![], |r| {
             let state: String = r.get(5)?;
             Ok(TiRow {
-                key: TaskKey {
-                    dag_id: r.get(0)?,
-                    task_id: r.get(1)?,
-                    run_id: r.get(2)?,
-                    map_index: r.get(3)?,
-                    try_number: r.get(4)?,
-                },
+                key: key_at(r, 0)?,
                 state: parse_state(&state),
                 queued_by: r.get(6)?,
             })
@@ -207,13 +201,7 @@ impl Reader {
             let (old, new): (String, String) = (r.get(7)?, r.get(8)?);
             Ok(Transition {
                 id: r.get(0)?,
-                key: TaskKey {
-                    dag_id: r.get(1)?,
-                    task_id: r.get(2)?,
-                    run_id: r.get(3)?,
-                    map_index: r.get(4)?,
-                    try_number: r.get(5)?,
-                },
+                key: key_at(r, 1)?,
                 new_try: r.get(6)?,
                 old_state: parse_state(&old),
                 new_state: parse_state(&new),
@@ -237,6 +225,18 @@ impl Reader {
         })?;
         rows.collect()
     }
+}
+
+/// The task key in a row's five columns from `first`: dag, task and run ids, map index, try
+/// number (the order of every query here that reads a key).
+fn key_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<TaskKey> {
+    Ok(TaskKey {
+        dag_id: r.get(first)?,
+        task_id: r.get(first + 1)?,
+        run_id: r.get(first + 2)?,
+        map_index: r.get(first + 3)?,
+        try_number: r.get(first + 4)?,
+    })
 }
 
 #[cfg(test)]
